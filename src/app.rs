@@ -1,0 +1,101 @@
+//! From parsed arguments to an exit code: pick the reporter, load the config, dispatch, summarise.
+
+use crate::cli::{Cli, Command};
+use crate::events::{Event, Events, Outcome};
+use crate::exit::{self, Stop};
+use crate::report::{make_reporter, OutputMode, Terminal, Verbosity};
+use crate::{commands, config, Session};
+use clap::CommandFactory;
+use std::io::Write;
+use tokio_util::sync::CancellationToken;
+
+/// Run one command; returns the process exit code. Errors are printed here, once.
+pub async fn run(cli: Cli, cancel: CancellationToken) -> i32 {
+    let term = Terminal::detect();
+    console::set_colors_enabled(term.color());
+    let output = match (&cli.command, cli.output) {
+        (Command::Doctor(d), _) if d.json => OutputMode::Json,
+        (_, o) => o,
+    };
+
+    let name = command_name(&cli.command);
+    if let Command::Completions { shell } = &cli.command {
+        let mut cmd = Cli::command();
+        clap_complete::generate(*shell, &mut cmd, "kubetest", &mut std::io::stdout());
+        return exit::OK;
+    }
+
+    let events = Events::new(make_reporter(
+        output,
+        Verbosity::from_flags(cli.verbose, cli.quiet),
+        term,
+    ));
+    let session = Session {
+        events: events.clone(),
+        cancel,
+    };
+    let result = dispatch(&session, &cli).await;
+    let code = match &result {
+        Ok(()) => exit::OK,
+        Err(e) => exit::code_for(e),
+    };
+    let outcome = match code {
+        exit::OK => Outcome::Ok,
+        exit::INTERRUPTED => Outcome::Cancelled,
+        _ => Outcome::Failed,
+    };
+    events.emit(Event::CommandFinished {
+        command: name.to_owned(),
+        outcome,
+        exit_code: code,
+        elapsed_ms: events.elapsed_ms(),
+        phases: events.phase_summaries(),
+        error: result.as_ref().err().map(|e| format!("{e:#}")),
+    });
+    if let Err(e) = &result {
+        print_error(e);
+    }
+    code
+}
+
+async fn dispatch(session: &Session, cli: &Cli) -> anyhow::Result<()> {
+    if let Command::Doctor(args) = &cli.command {
+        return commands::doctor::doctor(session, args).await;
+    }
+    let loaded = config::load(&cli.file)?;
+    session.events.emit(Event::CommandStarted {
+        command: command_name(&cli.command).to_owned(),
+        environment: loaded.config.name.clone(),
+        config: loaded.path.display().to_string(),
+    });
+    match &cli.command {
+        Command::Up(a) => commands::up::up(session, &loaded, a).await,
+        Command::Run(a) => commands::run::run(session, &loaded, a).await,
+        Command::Down(a) => commands::down::down(session, &loaded, a).await,
+        Command::Status => commands::status::status(session, &loaded).await,
+        Command::Doctor(_) | Command::Completions { .. } => {
+            Err(Stop::Usage("internal: command dispatched twice".into()).into())
+        }
+    }
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Up(_) => "up",
+        Command::Run(_) => "run",
+        Command::Down(_) => "down",
+        Command::Doctor(_) => "doctor",
+        Command::Status => "status",
+        Command::Completions { .. } => "completions",
+    }
+}
+
+/// The error once, on stderr: the outermost message, then each cause on its own line.
+fn print_error(e: &anyhow::Error) {
+    let red = console::Style::new().red().bold();
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{} {e}", red.apply_to("error:"));
+    for cause in e.chain().skip(1) {
+        let _ = writeln!(err, "  caused by: {cause}");
+    }
+}

@@ -1,0 +1,7 @@
+//! One module per subcommand; each turns the plan into phases and returns how it ended.
+
+pub mod doctor;
+pub mod down;
+pub mod run;
+pub mod status;
+pub mod up;

@@ -1,0 +1,58 @@
+//! `kubetest up`: preflight → build ‖ cluster → load ‖ deps → deploy → ready.
+
+use crate::cli::UpArgs;
+use crate::config::LoadedConfig;
+use crate::events::{Outcome, Phase};
+use crate::phases::{self, run_phase, PhaseCtx};
+use crate::plan::Plan;
+use crate::state::{EnvLock, Recorder, State, StateStore};
+use crate::Session;
+use std::sync::Arc;
+
+pub async fn up(session: &Session, loaded: &LoadedConfig, args: &UpArgs) -> anyhow::Result<()> {
+    let plan = Arc::new(Plan::new(loaded, args));
+    let _lock = EnvLock::acquire(&plan.state_dir, "kubetest up")?;
+    let store = StateStore::new(&plan.state_dir);
+    let state = store
+        .load()?
+        .unwrap_or_else(|| State::new(&plan.environment));
+    let ctx = PhaseCtx {
+        plan: plan.clone(),
+        events: session.events.clone(),
+        state: Recorder::new(store, state),
+        cancel: session.cancel.clone(),
+    };
+
+    run_phase(&ctx, Phase::Preflight, phases::preflight::run(&ctx)).await?;
+
+    // Builds and cluster creation are independent; both finish (and record what they made)
+    // before a failure of either stops `up`.
+    let (built, cluster) = if plan.build.overlap_cluster {
+        tokio::join!(
+            run_phase(&ctx, Phase::Build, phases::build::run(&ctx)),
+            run_phase(&ctx, Phase::Cluster, phases::cluster::run(&ctx)),
+        )
+    } else {
+        let b = run_phase(&ctx, Phase::Build, phases::build::run(&ctx)).await;
+        let c = if b.is_ok() {
+            run_phase(&ctx, Phase::Cluster, phases::cluster::run(&ctx)).await
+        } else {
+            Ok(Outcome::Skipped)
+        };
+        (b, c)
+    };
+    built?;
+    cluster?;
+
+    // Loading needs the cluster; dependencies need only the engine and the built images.
+    let (loaded_images, deps) = tokio::join!(
+        run_phase(&ctx, Phase::Load, phases::load::run(&ctx)),
+        run_phase(&ctx, Phase::Deps, phases::deps::run(&ctx)),
+    );
+    loaded_images?;
+    deps?;
+
+    run_phase(&ctx, Phase::Deploy, phases::deploy::run(&ctx)).await?;
+    run_phase(&ctx, Phase::Ready, phases::ready::run(&ctx)).await?;
+    Ok(())
+}

@@ -1,0 +1,299 @@
+//! The `kubetest.yaml` model as written by the user: every key, its type and its default.
+
+use super::values::{Duration, PortMapping, VolumeMount};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The whole file. Unknown keys are errors at every level.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Environment name: names the kind cluster, the network and the containers.
+    pub name: String,
+    #[serde(default)]
+    pub engine: EngineChoice,
+    #[serde(default)]
+    pub images: Vec<ImageSpec>,
+    #[serde(default)]
+    pub build: BuildSettings,
+    #[serde(default)]
+    pub cluster: ClusterSpec,
+    #[serde(default)]
+    pub dependencies: IndexMap<String, DependencySpec>,
+    #[serde(default)]
+    pub deploy: DeploySpec,
+    /// Directory of scenario files.
+    #[serde(default)]
+    pub scenarios: Option<PathBuf>,
+    /// Where failure bundles go; default `.kubetest/artifacts` beside the config.
+    #[serde(default)]
+    pub artifacts: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineChoice {
+    #[default]
+    Auto,
+    Docker,
+    Podman,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSpec {
+    /// Full tag, e.g. `localhost/demo-app:dev`.
+    pub name: String,
+    /// Build context directory, relative to the config file.
+    pub context: PathBuf,
+    /// Containerfile/Dockerfile relative to the context; default: `Containerfile`, then `Dockerfile`.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSettings {
+    /// Concurrent builds; default: number of CPUs.
+    #[serde(default)]
+    pub jobs: Option<usize>,
+    /// Build images while the cluster is created (default true); small podman machines may prefer false.
+    #[serde(default = "yes")]
+    pub overlap_cluster: bool,
+}
+
+impl Default for BuildSettings {
+    fn default() -> Self {
+        Self {
+            jobs: None,
+            overlap_cluster: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    #[default]
+    Kind,
+    Existing,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    #[serde(default)]
+    pub provider: Provider,
+    /// Cluster name; default: the environment name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// kind config file, passed to kind as is.
+    #[serde(default)]
+    pub config: Option<PathBuf>,
+    /// kind node image.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// How long `kind create cluster --wait` waits for the control plane.
+    #[serde(default = "default_cluster_wait")]
+    pub wait: Duration,
+    /// Retries of a transient `kind create cluster` failure.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Also write the kubeconfig into `~/.kube/config`.
+    #[serde(default)]
+    pub export_kubeconfig: bool,
+    /// Path of the kind binary; default: `kind` on PATH.
+    #[serde(default)]
+    pub kind_binary: Option<PathBuf>,
+    /// Images loaded into the cluster besides the built ones.
+    #[serde(default)]
+    pub preload: Vec<String>,
+    /// `provider: existing`: kubeconfig file (default: `$KUBECONFIG` or `~/.kube/config`).
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// `provider: existing`: kubeconfig context (default: the current context).
+    #[serde(default)]
+    pub context: Option<String>,
+    /// `provider: existing`: registry that built images are pushed to.
+    #[serde(default)]
+    pub registry: Option<String>,
+}
+
+impl Default for ClusterSpec {
+    fn default() -> Self {
+        Self {
+            provider: Provider::Kind,
+            name: None,
+            config: None,
+            image: None,
+            wait: default_cluster_wait(),
+            retries: default_retries(),
+            export_kubeconfig: false,
+            kind_binary: None,
+            preload: Vec::new(),
+            kubeconfig: None,
+            context: None,
+            registry: None,
+        }
+    }
+}
+
+fn default_cluster_wait() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_retries() -> u32 {
+    2
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DependencySpec {
+    pub image: String,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub ports: Vec<PortMapping>,
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    pub volumes: Vec<VolumeMount>,
+    #[serde(default)]
+    pub workdir: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Dependencies that must be healthy (or, for `once` jobs, exited 0) before this one starts.
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// One-shot job: runs to completion and must exit 0.
+    #[serde(default)]
+    pub once: bool,
+    #[serde(default)]
+    pub health: Option<HealthSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSpec {
+    #[serde(default)]
+    pub exec: Option<Vec<String>>,
+    #[serde(default)]
+    pub tcp: Option<u16>,
+    #[serde(default)]
+    pub http: Option<HttpCheck>,
+    /// Regex on the container's output.
+    #[serde(default)]
+    pub log: Option<String>,
+    #[serde(default = "default_interval")]
+    pub interval: Duration,
+    #[serde(default = "default_health_timeout")]
+    pub timeout: Duration,
+    #[serde(default = "zero")]
+    pub start_period: Duration,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_health_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn zero() -> Duration {
+    Duration::from_millis(0)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default = "root_path")]
+    pub path: String,
+    #[serde(default = "ok_status")]
+    pub status: u16,
+    #[serde(default)]
+    pub body_contains: Option<String>,
+}
+
+fn root_path() -> String {
+    "/".to_owned()
+}
+fn ok_status() -> u16 {
+    200
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeploySpec {
+    /// Namespace of namespaced objects that name none.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Files and directories (lexical order), applied in the order given.
+    #[serde(default)]
+    pub manifests: Vec<PathBuf>,
+    #[serde(default)]
+    pub wait: Vec<WaitSpec>,
+}
+
+impl Default for DeploySpec {
+    fn default() -> Self {
+        Self {
+            namespace: default_namespace(),
+            manifests: Vec::new(),
+            wait: Vec::new(),
+        }
+    }
+}
+
+fn default_namespace() -> String {
+    "default".to_owned()
+}
+
+/// What to wait for: pods by label selector, or a workload by name.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WaitSpec {
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub selector: Option<String>,
+    #[serde(default)]
+    pub deployment: Option<String>,
+    #[serde(default)]
+    pub statefulset: Option<String>,
+    #[serde(default)]
+    pub daemonset: Option<String>,
+    #[serde(default)]
+    pub job: Option<String>,
+    /// Minimum number of matching pods.
+    #[serde(default = "one")]
+    pub min: u32,
+    #[serde(default = "default_wait_timeout")]
+    pub timeout: Duration,
+    /// Restarts tolerated before a CrashLoopBackOff fails the wait.
+    #[serde(default = "default_retries")]
+    pub restarts_allowed: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_wait_timeout() -> Duration {
+    Duration::from_secs(180)
+}

@@ -1,0 +1,469 @@
+//! Checks that need the whole config: names, references, cycles, paths. Each problem is located.
+
+use super::error::{did_you_mean, Problem};
+use super::locate::LocationIndex;
+use super::model::{Config, DependencySpec, Provider};
+use std::collections::HashMap;
+use std::path::Path;
+
+const LABEL_SHAPE: &str =
+    "lowercase letters, digits and `-`, starting and ending with a letter or digit";
+
+/// Every semantic problem of `config`, in document order.
+pub fn validate(config: &Config, idx: &LocationIndex, dir: &Path) -> Vec<Problem> {
+    let mut v = Validator {
+        idx,
+        dir,
+        problems: Vec::new(),
+    };
+    for (path, again, first) in idx.duplicate_keys() {
+        let key = path.rsplit('.').next().unwrap_or(path);
+        v.push(
+            Problem::new(
+                Some(*again),
+                format!("duplicate key `{key}` (first at line {})", first.line),
+            )
+            .expected("each key once in a mapping"),
+        );
+    }
+    v.name(config);
+    v.images(config);
+    v.build(config);
+    v.cluster(config);
+    v.dependencies(config);
+    v.deploy(config);
+    if let Some(s) = &config.scenarios {
+        v.dir_exists("scenarios", s, "a directory of scenario files");
+    }
+    v.problems.sort_by_key(|p| p.location);
+    v.problems
+}
+
+struct Validator<'a> {
+    idx: &'a LocationIndex,
+    dir: &'a Path,
+    problems: Vec<Problem>,
+}
+
+fn is_label(s: &str, max: usize) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= max
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+impl Validator<'_> {
+    fn at(&mut self, path: &str, message: String, expected: &str) {
+        let loc = self.idx.value(path);
+        self.problems
+            .push(Problem::new(Some(loc), message).expected(expected));
+    }
+
+    fn push(&mut self, p: Problem) {
+        self.problems.push(p);
+    }
+
+    fn path_exists(&mut self, path: &str, rel: &Path, what: &str, want_dir: bool) {
+        let full = self.dir.join(rel);
+        let ok = if want_dir {
+            full.is_dir()
+        } else {
+            full.exists()
+        };
+        if !ok {
+            let why = if full.exists() {
+                "is not a directory"
+            } else {
+                "does not exist"
+            };
+            self.at(
+                path,
+                format!(
+                    "{path}: `{}` {why} (resolved to {})",
+                    rel.display(),
+                    full.display()
+                ),
+                &format!("{what}, relative to the config file's directory"),
+            );
+        }
+    }
+
+    fn dir_exists(&mut self, path: &str, rel: &Path, what: &str) {
+        self.path_exists(path, rel, what, true);
+    }
+
+    fn name(&mut self, c: &Config) {
+        if !is_label(&c.name, 40) {
+            self.at(
+                "name",
+                format!("invalid environment name `{}`", c.name),
+                &format!(
+                    "{LABEL_SHAPE}, at most 40 characters (it names the cluster and containers)"
+                ),
+            );
+        }
+    }
+
+    fn images(&mut self, c: &Config) {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, img) in c.images.iter().enumerate() {
+            let p = format!("images[{i}]");
+            let name = img.name.as_str();
+            if name.is_empty()
+                || name
+                    .chars()
+                    .any(|ch| ch.is_whitespace() || ch.is_ascii_uppercase())
+            {
+                self.at(
+                    &format!("{p}.name"),
+                    format!("{p}.name: invalid image name `{name}`"),
+                    "a lowercase image reference such as `localhost/demo-app:dev`",
+                );
+            }
+            if let Some(first) = seen.insert(name, i) {
+                let line = self.idx.value(&format!("images[{first}].name")).line;
+                self.at(
+                    &format!("{p}.name"),
+                    format!("{p}.name: duplicate image `{name}` (first defined at line {line})"),
+                    "each image name once",
+                );
+            }
+            let ctx = self.dir.join(&img.context);
+            if !ctx.is_dir() {
+                self.dir_exists(
+                    &format!("{p}.context"),
+                    &img.context,
+                    "a build context directory",
+                );
+                continue;
+            }
+            match &img.file {
+                Some(f) if !ctx.join(f).is_file() => self.at(
+                    &format!("{p}.file"),
+                    format!(
+                        "{p}.file: `{}` not found in the context {}",
+                        f.display(),
+                        ctx.display()
+                    ),
+                    "a Containerfile/Dockerfile path relative to the context directory",
+                ),
+                None if !ctx.join("Containerfile").is_file()
+                    && !ctx.join("Dockerfile").is_file() =>
+                {
+                    self.at(
+                        &format!("{p}.context"),
+                        format!(
+                            "{p}.context: no Containerfile or Dockerfile in {}",
+                            ctx.display()
+                        ),
+                        "a context holding a Containerfile or Dockerfile, or `file:` naming one",
+                    )
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn build(&mut self, c: &Config) {
+        if c.build.jobs == Some(0) {
+            self.at(
+                "build.jobs",
+                "build.jobs: must be at least 1".into(),
+                "a number of concurrent builds ≥ 1",
+            );
+        }
+    }
+
+    fn cluster(&mut self, c: &Config) {
+        let cl = &c.cluster;
+        if let Some(n) = &cl.name {
+            if !is_label(n, 40) {
+                self.at(
+                    "cluster.name",
+                    format!("cluster.name: invalid cluster name `{n}`"),
+                    LABEL_SHAPE,
+                );
+            }
+        }
+        if let Some(f) = &cl.config {
+            self.path_exists("cluster.config", f, "a kind config file", false);
+        }
+        if let Some(k) = &cl.kubeconfig {
+            self.path_exists("cluster.kubeconfig", k, "a kubeconfig file", false);
+        }
+        let kind_only = [
+            ("config", cl.config.is_some()),
+            ("image", cl.image.is_some()),
+            ("kind_binary", cl.kind_binary.is_some()),
+        ];
+        if cl.provider != Provider::Kind {
+            for (key, set) in kind_only {
+                if set {
+                    self.at(
+                        &format!("cluster.{key}"),
+                        format!("cluster.{key}: only used with `provider: kind`"),
+                        "this key removed, or `provider: kind`",
+                    );
+                }
+            }
+        }
+        if cl.provider != Provider::Existing {
+            for (key, set) in [
+                ("kubeconfig", cl.kubeconfig.is_some()),
+                ("context", cl.context.is_some()),
+                ("registry", cl.registry.is_some()),
+            ] {
+                if set {
+                    self.at(
+                        &format!("cluster.{key}"),
+                        format!("cluster.{key}: only used with `provider: existing`"),
+                        "this key removed, or `provider: existing`",
+                    );
+                }
+            }
+        }
+        if cl.provider == Provider::None {
+            if !c.deploy.manifests.is_empty() || !c.deploy.wait.is_empty() {
+                self.at(
+                    "deploy",
+                    "deploy: needs a cluster, but `cluster.provider` is `none`".into(),
+                    "`cluster.provider: kind` or `existing`, or no `deploy:` section",
+                );
+            }
+            if !cl.preload.is_empty() {
+                self.at(
+                    "cluster.preload",
+                    "cluster.preload: needs a cluster, but `cluster.provider` is `none`".into(),
+                    "`cluster.provider: kind`",
+                );
+            }
+        }
+    }
+
+    fn dependencies(&mut self, c: &Config) {
+        let names: Vec<&str> = c.dependencies.keys().map(String::as_str).collect();
+        let mut host_ports: HashMap<(u16, String), String> = HashMap::new();
+        for (name, dep) in &c.dependencies {
+            let p = format!("dependencies.{name}");
+            if !is_label(name, 40) {
+                let loc = self.idx.key(&p);
+                self.push(
+                    Problem::new(Some(loc), format!("invalid dependency name `{name}`")).expected(
+                        format!("{LABEL_SHAPE} (it becomes a container and DNS name)"),
+                    ),
+                );
+            }
+            for (i, need) in dep.needs.iter().enumerate() {
+                let np = format!("{p}.needs[{i}]");
+                if need == name {
+                    self.at(
+                        &np,
+                        format!("{p}: needs itself"),
+                        "the names of other dependencies",
+                    );
+                } else if !c.dependencies.contains_key(need) {
+                    let loc = self.idx.value(&np);
+                    let others: Vec<&str> = names.iter().copied().filter(|n| n != name).collect();
+                    self.push(
+                        Problem::new(Some(loc), format!("{p}.needs: unknown dependency `{need}`"))
+                            .expected(format!(
+                                "the name of another entry under `dependencies` ({})",
+                                if others.is_empty() {
+                                    "there are none".to_owned()
+                                } else {
+                                    others.join(", ")
+                                }
+                            ))
+                            .hint(did_you_mean(need, others.iter().copied())),
+                    );
+                }
+            }
+            self.health(&p, dep);
+            for (i, port) in dep.ports.iter().enumerate() {
+                if let Some(h) = port.host {
+                    let key = (h, port.protocol.to_string());
+                    if let Some(other) = host_ports.insert(key, name.clone()) {
+                        self.at(
+                            &format!("{p}.ports[{i}]"),
+                            format!(
+                                "{p}.ports: host port {h}/{} is also published by `{other}`",
+                                port.protocol
+                            ),
+                            "each host port published once (or `0:PORT` to pick a free one)",
+                        );
+                    }
+                }
+            }
+            for (i, vol) in dep.volumes.iter().enumerate() {
+                self.path_exists(
+                    &format!("{p}.volumes[{i}]"),
+                    Path::new(&vol.host),
+                    "a host path to mount",
+                    false,
+                );
+            }
+        }
+        self.cycles(c);
+    }
+
+    fn health(&mut self, p: &str, dep: &DependencySpec) {
+        let Some(h) = &dep.health else { return };
+        let hp = format!("{p}.health");
+        let kinds = [
+            h.exec.is_some(),
+            h.tcp.is_some(),
+            h.http.is_some(),
+            h.log.is_some(),
+        ];
+        let count = kinds.iter().filter(|k| **k).count();
+        if count != 1 {
+            self.at(
+                &hp,
+                format!("{hp}: {} probes given", if count == 0 { "no" } else { "several" }),
+                "exactly one of `exec: [cmd, ...]`, `tcp: PORT`, `http: {port, path}` or `log: REGEX`",
+            );
+        }
+        if dep.once {
+            self.at(
+                &hp,
+                format!("{p}: a `once: true` job has no health check; it is done when it exits 0"),
+                "either `once: true` or `health:`, not both",
+            );
+        }
+        if let Some(http) = &h.http {
+            if http.url.is_none() == http.port.is_none() {
+                self.at(
+                    &format!("{hp}.http"),
+                    format!("{hp}.http: give either `url` or `port`"),
+                    "`url: http://…` or `port: N` (with optional `path:`)",
+                );
+            }
+        }
+        if let Some(exec) = &h.exec {
+            if exec.is_empty() {
+                self.at(
+                    &format!("{hp}.exec"),
+                    format!("{hp}.exec: empty command"),
+                    "a command as a list, e.g. [pg_isready, -U, postgres]",
+                );
+            }
+        }
+    }
+
+    /// Depth-first search over `needs`; each cycle is reported once, named in full.
+    fn cycles(&mut self, c: &Config) {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            New,
+            Active,
+            Done,
+        }
+        let names: Vec<&String> = c.dependencies.keys().collect();
+        let pos: HashMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let mut mark = vec![Mark::New; names.len()];
+        let mut found: Vec<(String, String)> = Vec::new(); // (cycle text, path of closing needs entry)
+
+        fn visit(
+            i: usize,
+            c: &Config,
+            names: &[&String],
+            pos: &HashMap<&str, usize>,
+            mark: &mut Vec<Mark>,
+            stack: &mut Vec<usize>,
+            found: &mut Vec<(String, String)>,
+        ) {
+            mark[i] = Mark::Active;
+            stack.push(i);
+            let dep = &c.dependencies[names[i].as_str()];
+            for (k, need) in dep.needs.iter().enumerate() {
+                let Some(&j) = pos.get(need.as_str()) else {
+                    continue;
+                };
+                if j == i {
+                    continue; // reported as "needs itself"
+                }
+                match mark[j] {
+                    Mark::Active => {
+                        let from = stack.iter().position(|s| *s == j).unwrap_or(0);
+                        let mut cyc: Vec<&str> =
+                            stack[from..].iter().map(|s| names[*s].as_str()).collect();
+                        cyc.push(names[j].as_str());
+                        found.push((
+                            cyc.join(" -> "),
+                            format!("dependencies.{}.needs[{k}]", names[i]),
+                        ));
+                    }
+                    Mark::New => visit(j, c, names, pos, mark, stack, found),
+                    Mark::Done => {}
+                }
+            }
+            stack.pop();
+            mark[i] = Mark::Done;
+        }
+
+        for i in 0..names.len() {
+            if mark[i] == Mark::New {
+                visit(i, c, &names, &pos, &mut mark, &mut Vec::new(), &mut found);
+            }
+        }
+        for (cycle, path) in found {
+            self.at(
+                &path,
+                format!("dependency cycle: {cycle}"),
+                "`needs:` to form a graph without cycles (one of these must not need the other)",
+            );
+        }
+    }
+
+    fn deploy(&mut self, c: &Config) {
+        if !is_label(&c.deploy.namespace, 63) {
+            self.at(
+                "deploy.namespace",
+                format!(
+                    "deploy.namespace: invalid namespace `{}`",
+                    c.deploy.namespace
+                ),
+                LABEL_SHAPE,
+            );
+        }
+        for (i, m) in c.deploy.manifests.iter().enumerate() {
+            self.path_exists(
+                &format!("deploy.manifests[{i}]"),
+                m,
+                "a manifest file or directory",
+                false,
+            );
+        }
+        for (i, w) in c.deploy.wait.iter().enumerate() {
+            let p = format!("deploy.wait[{i}]");
+            let targets = [
+                w.selector.is_some(),
+                w.deployment.is_some(),
+                w.statefulset.is_some(),
+                w.daemonset.is_some(),
+                w.job.is_some(),
+            ];
+            if targets.iter().filter(|t| **t).count() != 1 {
+                self.at(
+                    &p,
+                    format!("{p}: name exactly one thing to wait for"),
+                    "one of `selector: app=x`, `deployment: NAME`, `statefulset: NAME`, `daemonset: NAME`, `job: NAME`",
+                );
+            }
+            if w.min == 0 {
+                self.at(
+                    &format!("{p}.min"),
+                    format!("{p}.min: must be at least 1"),
+                    "a number of pods ≥ 1",
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The event enum: the only contract between phases and reporters.
+//!
+//! Phases never print. They call [`Events::emit`]; the reporter chosen by the command decides
+//! how an event looks (progress bars, plain lines, JSON lines).
+
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// A step of a command; `up` runs them in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Preflight,
+    Build,
+    Cluster,
+    Load,
+    Deps,
+    Deploy,
+    Ready,
+    Scenarios,
+    Teardown,
+    Checks,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Preflight => "preflight",
+            Phase::Build => "build",
+            Phase::Cluster => "cluster",
+            Phase::Load => "load",
+            Phase::Deps => "deps",
+            Phase::Deploy => "deploy",
+            Phase::Ready => "ready",
+            Phase::Scenarios => "scenarios",
+            Phase::Teardown => "teardown",
+            Phase::Checks => "checks",
+        }
+    }
+}
+
+/// How a phase, a task or a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Did its work.
+    Ok,
+    /// Nothing to do: its inputs did not change (an image build skipped).
+    Cached,
+    /// An existing thing was kept (a healthy cluster or dependency).
+    Reused,
+    /// Not needed by this config.
+    Skipped,
+    Failed,
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Cached => "cached",
+            Outcome::Reused => "reused",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+    pub fn is_failure(self) -> bool {
+        matches!(self, Outcome::Failed | Outcome::Cancelled)
+    }
+}
+
+/// One line of the end-of-command summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseSummary {
+    pub phase: Phase,
+    pub outcome: Outcome,
+    pub elapsed_ms: u64,
+}
+
+/// Something that happened. Field names are stable: they are the JSON output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    CommandStarted {
+        command: String,
+        environment: String,
+        config: String,
+    },
+    PhaseStarted {
+        phase: Phase,
+    },
+    /// A unit of concurrent work inside a phase: one image build, one dependency, one pod.
+    TaskStarted {
+        phase: Phase,
+        task: String,
+    },
+    /// The task's current step (shown on its progress line).
+    TaskProgress {
+        phase: Phase,
+        task: String,
+        message: String,
+    },
+    /// A line of the task's log (shown with `-v`).
+    TaskLog {
+        phase: Phase,
+        task: String,
+        line: String,
+    },
+    TaskFinished {
+        phase: Phase,
+        task: String,
+        outcome: Outcome,
+        elapsed_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    /// A fact worth a line of its own (which engine answered, where the kubeconfig is).
+    Note {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phase: Option<Phase>,
+        message: String,
+    },
+    Warning {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phase: Option<Phase>,
+        message: String,
+    },
+    PhaseFinished {
+        phase: Phase,
+        outcome: Outcome,
+        elapsed_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    CommandFinished {
+        command: String,
+        outcome: Outcome,
+        exit_code: i32,
+        elapsed_ms: u64,
+        phases: Vec<PhaseSummary>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+/// An event with the time it happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stamped {
+    /// Milliseconds since the Unix epoch.
+    pub ts_ms: u64,
+    /// Milliseconds since the command started.
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Renders events. Implementations match every event kind (no catch-all arm) so a new event
+/// makes each output decide what to do with it.
+pub trait Reporter: Send {
+    fn handle(&mut self, ev: &Stamped);
+}
+
+/// Cheap to clone; every phase and task gets one.
+#[derive(Clone)]
+pub struct Events {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    start: Instant,
+    start_unix_ms: u64,
+    reporter: Mutex<Box<dyn Reporter>>,
+    phases: Mutex<Vec<PhaseSummary>>,
+}
+
+impl Events {
+    pub fn new(reporter: Box<dyn Reporter>) -> Self {
+        let start_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Self {
+            inner: Arc::new(Inner {
+                start: Instant::now(),
+                start_unix_ms,
+                reporter: Mutex::new(reporter),
+                phases: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    pub fn elapsed_ms(&self) -> u64 {
+        self.inner.start.elapsed().as_millis() as u64
+    }
+
+    pub fn emit(&self, event: Event) {
+        if let Event::PhaseFinished {
+            phase,
+            outcome,
+            elapsed_ms,
+            ..
+        } = &event
+        {
+            self.inner
+                .phases
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(PhaseSummary {
+                    phase: *phase,
+                    outcome: *outcome,
+                    elapsed_ms: *elapsed_ms,
+                });
+        }
+        let at_ms = self.elapsed_ms();
+        let stamped = Stamped {
+            ts_ms: self.inner.start_unix_ms + at_ms,
+            at_ms,
+            event,
+        };
+        self.inner
+            .reporter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .handle(&stamped);
+    }
+
+    pub fn note(&self, phase: Option<Phase>, message: impl Into<String>) {
+        self.emit(Event::Note {
+            phase,
+            message: message.into(),
+        });
+    }
+
+    pub fn warn(&self, phase: Option<Phase>, message: impl Into<String>) {
+        self.emit(Event::Warning {
+            phase,
+            message: message.into(),
+        });
+    }
+
+    /// The phases finished so far, for the command summary.
+    pub fn phase_summaries(&self) -> Vec<PhaseSummary> {
+        self.inner
+            .phases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Scoped emitter for one task of a phase.
+    pub fn task(&self, phase: Phase, task: impl Into<String>) -> TaskEvents {
+        let task = task.into();
+        self.emit(Event::TaskStarted {
+            phase,
+            task: task.clone(),
+        });
+        TaskEvents {
+            events: self.clone(),
+            phase,
+            task,
+            start: Instant::now(),
+        }
+    }
+}
+
+/// Emits the events of one task; created by [`Events::task`].
+pub struct TaskEvents {
+    events: Events,
+    phase: Phase,
+    task: String,
+    start: Instant,
+}
+
+impl TaskEvents {
+    pub fn progress(&self, message: impl Into<String>) {
+        self.events.emit(Event::TaskProgress {
+            phase: self.phase,
+            task: self.task.clone(),
+            message: message.into(),
+        });
+    }
+
+    pub fn log(&self, line: impl Into<String>) {
+        self.events.emit(Event::TaskLog {
+            phase: self.phase,
+            task: self.task.clone(),
+            line: line.into(),
+        });
+    }
+
+    pub fn warn(&self, message: impl Into<String>) {
+        self.events.warn(
+            Some(self.phase),
+            format!("{}: {}", self.task, message.into()),
+        );
+    }
+
+    pub fn finish(self, outcome: Outcome, detail: Option<String>) {
+        self.events.emit(Event::TaskFinished {
+            phase: self.phase,
+            task: self.task,
+            outcome,
+            elapsed_ms: self.start.elapsed().as_millis() as u64,
+            detail,
+        });
+    }
+}

@@ -1,0 +1,17 @@
+//! kubetest: bring up an end-to-end test environment for a Kubernetes application, run
+//! scenarios against it, tear it down, and diagnose the container infrastructure.
+
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod events;
+pub mod exit;
+pub mod phases;
+pub mod plan;
+pub mod report;
+pub mod state;
+
+mod session;
+
+pub use session::Session;

@@ -1,0 +1,15 @@
+//! The phases of `up` and `down`, in pipeline order. Each phase is one module with one entry
+//! function that reads the plan, records what it makes, and emits events.
+
+pub mod build;
+pub mod cluster;
+pub mod deploy;
+pub mod deps;
+pub mod load;
+pub mod preflight;
+pub mod ready;
+pub mod teardown;
+
+mod runner;
+
+pub use runner::{run_phase, PhaseCtx};

@@ -1,0 +1,56 @@
+//! Runs one phase: started/finished events with wall time, cancellation, outcome from the result.
+
+use crate::events::{Event, Events, Outcome, Phase};
+use crate::exit::Stop;
+use crate::plan::Plan;
+use crate::state::Recorder;
+use std::future::Future;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// What every phase gets: the plan, the event sink, the state recorder, the cancel signal.
+#[derive(Clone)]
+pub struct PhaseCtx {
+    pub plan: std::sync::Arc<Plan>,
+    pub events: Events,
+    pub state: Recorder,
+    pub cancel: CancellationToken,
+}
+
+/// Run `work` as `phase`. A first Ctrl-C cancels it (outcome `cancelled`); an error is
+/// reported in the phase's finished event and returned.
+pub async fn run_phase<F>(ctx: &PhaseCtx, phase: Phase, work: F) -> anyhow::Result<Outcome>
+where
+    F: Future<Output = anyhow::Result<Outcome>>,
+{
+    let started = Instant::now();
+    ctx.events.emit(Event::PhaseStarted { phase });
+    let result = tokio::select! {
+        r = work => r,
+        () = ctx.cancel.cancelled() => Err(Stop::Interrupted.into()),
+    };
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let (outcome, error) = match &result {
+        Ok(o) => (*o, None),
+        Err(e) => {
+            let cancelled = e
+                .chain()
+                .any(|c| matches!(c.downcast_ref::<Stop>(), Some(Stop::Interrupted)));
+            (
+                if cancelled {
+                    Outcome::Cancelled
+                } else {
+                    Outcome::Failed
+                },
+                Some(format!("{e:#}")),
+            )
+        }
+    };
+    ctx.events.emit(Event::PhaseFinished {
+        phase,
+        outcome,
+        elapsed_ms,
+        error,
+    });
+    result
+}

@@ -1,0 +1,209 @@
+//! CLI flags + config → the resolved, immutable plan that every phase reads.
+//!
+//! Phases never see the command line or the raw config: relative paths are resolved here,
+//! defaults applied, dependencies put in start order.
+
+use crate::cli::UpArgs;
+use crate::config::{DependencySpec, Duration, EngineChoice, LoadedConfig, Provider, WaitSpec};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub environment: String,
+    pub config_path: PathBuf,
+    pub config_dir: PathBuf,
+    /// `.kubetest/` beside the config.
+    pub state_dir: PathBuf,
+    pub artifacts_dir: PathBuf,
+    pub engine: EngineChoice,
+    pub images: Vec<ImagePlan>,
+    pub build: BuildPlan,
+    pub cluster: ClusterPlan,
+    /// In start order: every dependency after everything it needs.
+    pub dependencies: Vec<DependencyPlan>,
+    pub deploy: DeployPlan,
+    pub scenarios_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImagePlan {
+    pub name: String,
+    pub context: PathBuf,
+    /// Relative to the context; `None` = autodetect Containerfile, then Dockerfile.
+    pub file: Option<PathBuf>,
+    pub args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildPlan {
+    pub jobs: usize,
+    pub overlap_cluster: bool,
+    pub rebuild: bool,
+    pub fail_fast: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterPlan {
+    pub provider: Provider,
+    pub name: String,
+    pub kind_config: Option<PathBuf>,
+    pub node_image: Option<String>,
+    pub wait: Duration,
+    pub retries: u32,
+    pub export_kubeconfig: bool,
+    pub kind_binary: Option<PathBuf>,
+    pub preload: Vec<String>,
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub registry: Option<String>,
+    pub recreate: bool,
+    pub reuse_foreign: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct DependencyPlan {
+    pub name: String,
+    /// `kubetest-<env>-<dep>`.
+    pub container_name: String,
+    pub spec: DependencySpec,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeployPlan {
+    pub namespace: String,
+    pub manifests: Vec<PathBuf>,
+    pub wait: Vec<WaitSpec>,
+}
+
+impl Plan {
+    /// The plan of `up` (other commands use [`Plan::from_config`] with default flags).
+    pub fn new(loaded: &LoadedConfig, up: &UpArgs) -> Self {
+        let c = &loaded.config;
+        let dir = &loaded.dir;
+        let abs = |p: &PathBuf| dir.join(p);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let state_dir = dir.join(".kubetest");
+        Plan {
+            environment: c.name.clone(),
+            config_path: loaded.path.clone(),
+            config_dir: dir.clone(),
+            artifacts_dir: c
+                .artifacts
+                .as_ref()
+                .map(abs)
+                .unwrap_or_else(|| state_dir.join("artifacts")),
+            state_dir,
+            engine: c.engine,
+            images: c
+                .images
+                .iter()
+                .map(|i| ImagePlan {
+                    name: i.name.clone(),
+                    context: abs(&i.context),
+                    file: i.file.clone(),
+                    args: i.args.clone(),
+                    target: i.target.clone(),
+                    labels: i.labels.clone(),
+                })
+                .collect(),
+            build: BuildPlan {
+                jobs: up.jobs.or(c.build.jobs).unwrap_or(cpus).max(1),
+                overlap_cluster: c.build.overlap_cluster,
+                rebuild: up.rebuild,
+                fail_fast: up.fail_fast,
+            },
+            cluster: ClusterPlan {
+                provider: c.cluster.provider,
+                name: c.cluster.name.clone().unwrap_or_else(|| c.name.clone()),
+                kind_config: c.cluster.config.as_ref().map(abs),
+                node_image: c.cluster.image.clone(),
+                wait: c.cluster.wait,
+                retries: c.cluster.retries,
+                export_kubeconfig: c.cluster.export_kubeconfig,
+                kind_binary: c.cluster.kind_binary.as_ref().map(abs),
+                preload: c.cluster.preload.clone(),
+                kubeconfig: c.cluster.kubeconfig.as_ref().map(abs),
+                context: c.cluster.context.clone(),
+                registry: c.cluster.registry.clone(),
+                recreate: up.recreate,
+                reuse_foreign: up.reuse,
+            },
+            dependencies: start_order(c)
+                .into_iter()
+                .map(|(name, spec)| DependencyPlan {
+                    container_name: format!("kubetest-{}-{name}", c.name),
+                    name,
+                    spec,
+                })
+                .collect(),
+            deploy: DeployPlan {
+                namespace: c.deploy.namespace.clone(),
+                manifests: c.deploy.manifests.iter().map(abs).collect(),
+                wait: c.deploy.wait.clone(),
+            },
+            scenarios_dir: c.scenarios.as_ref().map(abs),
+        }
+    }
+
+    pub fn from_config(loaded: &LoadedConfig) -> Self {
+        Self::new(loaded, &UpArgs::default())
+    }
+}
+
+/// Dependencies so that each comes after all it needs, keeping config order among equals.
+/// The config is validated to be acyclic; anything left over (impossible) is appended.
+fn start_order(c: &crate::config::Config) -> Vec<(String, DependencySpec)> {
+    let mut placed: Vec<(String, DependencySpec)> = Vec::new();
+    let mut left: Vec<(&String, &DependencySpec)> = c.dependencies.iter().collect();
+    while !left.is_empty() {
+        let before = left.len();
+        left.retain(|(name, spec)| {
+            let ready = spec
+                .needs
+                .iter()
+                .all(|n| placed.iter().any(|(p, _)| p == n));
+            if ready {
+                placed.push(((*name).clone(), (*spec).clone()));
+            }
+            !ready
+        });
+        if left.len() == before {
+            placed.extend(left.drain(..).map(|(n, s)| (n.clone(), s.clone())));
+        }
+    }
+    placed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+    use std::path::Path;
+
+    #[test]
+    fn dependencies_in_start_order_and_paths_resolved() {
+        let yaml = "name: demo\ndependencies:\n  redis: {image: r, needs: [migrate]}\n  migrate: {image: m, needs: [postgres], once: true}\n  postgres: {image: p}\n  cache: {image: c}\n";
+        let dir = Path::new("/nonexistent-but-unused");
+        let config = load_str(yaml, Path::new("kubetest.yaml"), dir).unwrap();
+        let loaded = LoadedConfig {
+            path: "kubetest.yaml".into(),
+            dir: dir.into(),
+            config,
+        };
+        let plan = Plan::from_config(&loaded);
+        let order: Vec<&str> = plan.dependencies.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(order, ["postgres", "cache", "migrate", "redis"]);
+        assert_eq!(
+            plan.dependencies[0].container_name,
+            "kubetest-demo-postgres"
+        );
+        assert_eq!(plan.cluster.name, "demo");
+        assert_eq!(plan.state_dir, dir.join(".kubetest"));
+        assert!(plan.build.jobs >= 1);
+    }
+}

@@ -1,0 +1,79 @@
+//! Reporters: how events look. Interactive progress bars, plain lines, JSON lines.
+
+mod interactive;
+mod json;
+mod plain;
+mod style;
+mod summary;
+
+pub use interactive::InteractiveReporter;
+pub use json::JsonReporter;
+pub use plain::PlainReporter;
+pub use style::{Palette, Verbosity};
+pub use summary::render_summary;
+
+use crate::events::Reporter;
+use std::io::IsTerminal;
+
+/// What the user asked for with `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputMode {
+    /// Progress bars on a terminal; plain lines in CI, when piped, or with TERM=dumb.
+    Auto,
+    /// One line per event.
+    Plain,
+    /// One JSON object per event (JSON lines) on stdout.
+    Json,
+}
+
+/// Facts about where output goes, read once from the process environment.
+#[derive(Debug, Clone, Copy)]
+pub struct Terminal {
+    pub is_tty: bool,
+    pub ci: bool,
+    pub no_color: bool,
+    pub dumb: bool,
+}
+
+impl Terminal {
+    pub fn detect() -> Self {
+        let env_set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+        Self {
+            is_tty: std::io::stdout().is_terminal(),
+            ci: std::env::var("CI").is_ok_and(|v| v != "false" && v != "0" && !v.is_empty()),
+            no_color: env_set("NO_COLOR"),
+            dumb: std::env::var("TERM").is_ok_and(|t| t == "dumb"),
+        }
+    }
+
+    pub fn interactive(&self) -> bool {
+        self.is_tty && !self.ci && !self.dumb
+    }
+
+    pub fn color(&self) -> bool {
+        self.is_tty && !self.no_color && !self.dumb
+    }
+}
+
+/// The reporter for this run, writing to stdout.
+pub fn make_reporter(mode: OutputMode, verbosity: Verbosity, term: Terminal) -> Box<dyn Reporter> {
+    let palette = Palette::new(term.color());
+    match mode {
+        OutputMode::Json => Box::new(JsonReporter::new(Box::new(std::io::stdout()))),
+        OutputMode::Plain => Box::new(PlainReporter::new(
+            Box::new(std::io::stdout()),
+            verbosity,
+            palette,
+        )),
+        OutputMode::Auto if term.interactive() => Box::new(InteractiveReporter::new(
+            indicatif::ProgressDrawTarget::stdout(),
+            verbosity,
+            palette,
+        )),
+        OutputMode::Auto => Box::new(PlainReporter::new(
+            Box::new(std::io::stdout()),
+            verbosity,
+            palette,
+        )),
+    }
+}

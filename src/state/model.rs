@@ -1,0 +1,86 @@
+//! What the state file holds.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub const STATE_VERSION: u32 = 1;
+
+/// Everything `up` created or found, so `down` can remove exactly that.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {
+    pub version: u32,
+    pub environment: String,
+    /// Milliseconds since the Unix epoch of the last write.
+    pub updated_ms: u64,
+    pub engine: Option<EngineRecord>,
+    pub images: Vec<ImageRecord>,
+    pub cluster: Option<ClusterRecord>,
+    pub containers: Vec<ContainerRecord>,
+    pub networks: Vec<NetworkRecord>,
+}
+
+impl State {
+    pub fn new(environment: &str) -> Self {
+        Self {
+            version: STATE_VERSION,
+            environment: environment.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// Nothing recorded that `down` would have to remove.
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+            && self.cluster.is_none()
+            && self.containers.is_empty()
+            && self.networks.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineRecord {
+    /// `docker` or `podman`.
+    pub kind: String,
+    pub endpoint: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    pub name: String,
+    pub id: String,
+    pub input_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterRecord {
+    /// `kind` or `existing`.
+    pub provider: String,
+    pub name: String,
+    /// True when `up` created it (then `down` deletes it).
+    pub created: bool,
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub name: String,
+    pub id: String,
+    pub dependency: String,
+    /// Hash of the dependency's config, to decide reuse.
+    pub config_hash: String,
+    /// `5432/tcp` → host port.
+    #[serde(default)]
+    pub ports: BTreeMap<String, u16>,
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkRecord {
+    pub name: String,
+    pub id: String,
+}
