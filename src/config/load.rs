@@ -106,6 +106,12 @@ fn translate(e: &serde_yaml::Error, index: &LocationIndex) -> Problem {
         Some(i) if location.is_some() => &full[..i],
         _ => full.as_str(),
     };
+    // Syntax errors repeat the position inside the message; it is reported separately.
+    let body_owned = match location {
+        Some(l) => body.replace(&format!(" at line {} column {}", l.line, l.column), ""),
+        None => body.to_owned(),
+    };
+    let body = body_owned.as_str();
     // A path prefix such as `dependencies.redis.health: ` names where the error is.
     let (path, msg) = match body.split_once(": ") {
         Some((p, m)) if !p.contains(' ') && !p.is_empty() => (Some(p), m),

@@ -16,7 +16,14 @@ pub fn validate(config: &Config, idx: &LocationIndex, dir: &Path) -> Vec<Problem
         dir,
         problems: Vec::new(),
     };
-    for (path, again, first) in idx.duplicate_keys() {
+    let dups = idx.duplicate_keys();
+    // Inside a duplicated entry every key repeats too; report only the outermost.
+    let outermost = dups.iter().filter(|(path, ..)| {
+        !dups
+            .iter()
+            .any(|(other, ..)| path.len() > other.len() && path.starts_with(other.as_str()))
+    });
+    for (path, again, first) in outermost {
         let key = path.rsplit('.').next().unwrap_or(path);
         v.push(
             Problem::new(
@@ -67,7 +74,12 @@ impl Validator<'_> {
     }
 
     fn path_exists(&mut self, path: &str, rel: &Path, what: &str, want_dir: bool) {
-        let full = self.dir.join(rel);
+        let full: std::path::PathBuf = self
+            .dir
+            .join(rel)
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
         let ok = if want_dir {
             full.is_dir()
         } else {

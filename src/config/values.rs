@@ -24,14 +24,15 @@ impl FromStr for Duration {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
+        const SHAPE: &str = "a duration with a unit, like 500ms, 30s, 5m or 1m30s";
         if t.is_empty() || t.chars().all(|c| c.is_ascii_digit()) {
             return Err(format!(
-                "expected a duration with a unit like 500ms, 30s or 5m, found `{s}`"
+                "invalid duration `{s}`: a unit is required; expected {SHAPE}"
             ));
         }
         humantime::parse_duration(t)
             .map(Self)
-            .map_err(|e| format!("expected a duration like 500ms, 30s or 5m, found `{s}` ({e})"))
+            .map_err(|_| format!("invalid duration `{s}`; expected {SHAPE}"))
     }
 }
 

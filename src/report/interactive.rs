@@ -86,6 +86,7 @@ impl Reporter for InteractiveReporter {
             }
             Event::PhaseStarted { phase } => {
                 let bar = self.mp.add(self.spinner(phase.as_str().to_owned(), false));
+                bar.tick();
                 self.phases.insert(*phase, bar);
             }
             Event::TaskStarted { phase, task } => {
@@ -94,6 +95,7 @@ impl Reporter for InteractiveReporter {
                     Some(parent) => self.mp.insert_after(parent, bar),
                     None => self.mp.add(bar),
                 };
+                bar.tick();
                 self.tasks.insert((*phase, task.clone()), bar);
             }
             Event::TaskProgress {

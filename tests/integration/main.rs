@@ -1,0 +1,7 @@
+//! All integration tests, compiled into one test binary.
+
+mod cli;
+mod config_fixtures;
+mod reporters;
+mod state_lock;
+mod support;
