@@ -3,8 +3,10 @@
 
 pub mod app;
 pub mod cli;
+pub mod cmd;
 pub mod commands;
 pub mod config;
+pub mod engine;
 pub mod events;
 pub mod exit;
 pub mod phases;

@@ -1,6 +1,7 @@
 //! `kubetest status`: what the state file records, and whether each thing still exists.
 
 use crate::config::LoadedConfig;
+use crate::engine::images::short_id as short;
 use crate::events::Phase;
 use crate::plan::Plan;
 use crate::state::StateStore;
@@ -87,9 +88,4 @@ pub async fn status(session: &Session, loaded: &LoadedConfig) -> anyhow::Result<
         ev.note(phase, "nothing recorded");
     }
     Ok(())
-}
-
-fn short(id: &str) -> &str {
-    let id = id.strip_prefix("sha256:").unwrap_or(id);
-    &id[..id.len().min(12)]
 }

@@ -23,17 +23,18 @@ pub async fn up(session: &Session, loaded: &LoadedConfig, args: &UpArgs) -> anyh
         cancel: session.cancel.clone(),
     };
 
-    run_phase(&ctx, Phase::Preflight, phases::preflight::run(&ctx)).await?;
+    let preflight = run_phase(&ctx, Phase::Preflight, phases::preflight::run(&ctx)).await?;
+    let engine = preflight.engine.as_ref();
 
     // Builds and cluster creation are independent; both finish (and record what they made)
     // before a failure of either stops `up`.
     let (built, cluster) = if plan.build.overlap_cluster {
         tokio::join!(
-            run_phase(&ctx, Phase::Build, phases::build::run(&ctx)),
+            run_phase(&ctx, Phase::Build, phases::build::run(&ctx, engine)),
             run_phase(&ctx, Phase::Cluster, phases::cluster::run(&ctx)),
         )
     } else {
-        let b = run_phase(&ctx, Phase::Build, phases::build::run(&ctx)).await;
+        let b = run_phase(&ctx, Phase::Build, phases::build::run(&ctx, engine)).await;
         let c = if b.is_ok() {
             run_phase(&ctx, Phase::Cluster, phases::cluster::run(&ctx)).await
         } else {

@@ -294,11 +294,12 @@ fn mode_of(meta: &std::fs::Metadata, kind: &EntryKind) -> u32 {
 }
 
 /// SHA-256 (hex) over every entry's path, mode, kind and content (or link target), the
-/// Dockerfile path, the build args and the target. File contents are streamed.
+/// Dockerfile path, the build args, the target and the labels. File contents are streamed.
 pub fn input_hash(
     ctx: &BuildContext,
     args: &BTreeMap<String, String>,
     target: Option<&str>,
+    labels: &BTreeMap<String, String>,
 ) -> Result<String, ContextError> {
     let mut h = Sha256::new();
     h.update(b"kubetest-context-v1\0");
@@ -345,6 +346,11 @@ pub fn input_hash(
             h.update([1u8]);
             field(&mut h, t.as_bytes());
         }
+    }
+    h.update((labels.len() as u64).to_be_bytes());
+    for (k, v) in labels {
+        field(&mut h, k.as_bytes());
+        field(&mut h, v.as_bytes());
     }
     Ok(hex::encode(h.finalize()))
 }
@@ -610,7 +616,7 @@ mod tests {
 
     fn hash_of(root: &Path) -> String {
         let ctx = scan(root, "Dockerfile").unwrap();
-        input_hash(&ctx, &BTreeMap::new(), None).unwrap()
+        input_hash(&ctx, &BTreeMap::new(), None, &BTreeMap::new()).unwrap()
     }
 
     #[test]
@@ -643,11 +649,17 @@ mod tests {
 
         let ctx = scan(r, "Dockerfile").unwrap();
         let mut args = BTreeMap::new();
-        let plain = input_hash(&ctx, &args, None).unwrap();
+        let none = BTreeMap::new();
+        let plain = input_hash(&ctx, &args, None, &none).unwrap();
         args.insert("VERSION".to_string(), "1".to_string());
-        let with_arg = input_hash(&ctx, &args, None).unwrap();
+        let with_arg = input_hash(&ctx, &args, None, &none).unwrap();
         assert_ne!(plain, with_arg);
-        assert_ne!(with_arg, input_hash(&ctx, &args, Some("prod")).unwrap());
+        assert_ne!(
+            with_arg,
+            input_hash(&ctx, &args, Some("prod"), &none).unwrap()
+        );
+        let labelled = input_hash(&ctx, &args, None, &args).unwrap();
+        assert_ne!(with_arg, labelled, "labels");
     }
 
     async fn collect(ctx: BuildContext) -> Vec<u8> {

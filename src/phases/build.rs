@@ -1,16 +1,209 @@
-//! Build: all images of the plan, concurrently (bounded), skipping unchanged ones.
+//! Build: all images of the plan, concurrently up to `jobs`, skipping those whose inputs
+//! (context files that survive .dockerignore, Containerfile, args, target, labels) did not
+//! change since the tagged image was built.
 
 use super::PhaseCtx;
-use crate::events::Outcome;
-use crate::exit::Stop;
+use crate::engine::build::{self as engine_build, BuildFailure, BuildLine, BuildRequest};
+use crate::engine::context::{find_dockerfile, input_hash, scan};
+use crate::engine::images::{self, INPUT_HASH_LABEL};
+use crate::engine::Engine;
+use crate::events::{Outcome, Phase};
+use crate::plan::ImagePlan;
+use crate::state::ImageRecord;
+use anyhow::Context;
+use futures::StreamExt;
+use std::fmt;
+use tokio_util::sync::CancellationToken;
 
-pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
-    if ctx.plan.images.is_empty() {
+/// Some builds failed; each failure names its image, step and last lines.
+#[derive(Debug, thiserror::Error)]
+pub struct BuildsFailed {
+    pub total: usize,
+    pub failures: Vec<BuildFailure>,
+    pub cancelled: usize,
+}
+
+impl fmt::Display for BuildsFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.failures.iter().map(|b| b.image.as_str()).collect();
+        write!(
+            f,
+            "{} of {} images failed to build: {}",
+            self.failures.len(),
+            self.total,
+            names.join(", ")
+        )?;
+        if self.cancelled > 0 {
+            write!(f, " ({} cancelled by --fail-fast)", self.cancelled)?;
+        }
+        for b in &self.failures {
+            write!(f, "\n{b}")?;
+        }
+        Ok(())
+    }
+}
+
+enum One {
+    Done(Outcome),
+    Failed(BuildFailure),
+    Cancelled,
+}
+
+pub async fn run(ctx: &PhaseCtx, engine: Option<&Engine>) -> anyhow::Result<Outcome> {
+    let plan = &ctx.plan;
+    if plan.images.is_empty() {
         return Ok(Outcome::Skipped);
     }
-    Err(Stop::NotImplemented {
-        what: "image builds",
-        issue: 3,
+    let engine = engine.context("internal: images to build but no engine from preflight")?;
+    let stop = ctx.cancel.child_token();
+    let results: Vec<One> = futures::stream::iter(plan.images.iter())
+        .map(|img| build_one(ctx, engine, img, &stop))
+        .buffer_unordered(plan.build.jobs)
+        .collect()
+        .await;
+    let mut failures = Vec::new();
+    let mut cancelled = 0;
+    let all_cached = results
+        .iter()
+        .all(|r| matches!(r, One::Done(Outcome::Cached)));
+    for r in results {
+        match r {
+            One::Done(_) => {}
+            One::Failed(f) => failures.push(f),
+            One::Cancelled => cancelled += 1,
+        }
+    }
+    if failures.is_empty() && cancelled == 0 {
+        return Ok(if all_cached {
+            Outcome::Cached
+        } else {
+            Outcome::Ok
+        });
+    }
+    if failures.is_empty() {
+        return Err(crate::exit::Stop::Interrupted.into());
+    }
+    Err(BuildsFailed {
+        total: plan.images.len(),
+        failures,
+        cancelled,
     }
     .into())
+}
+
+async fn build_one(
+    ctx: &PhaseCtx,
+    engine: &Engine,
+    img: &ImagePlan,
+    stop: &CancellationToken,
+) -> One {
+    let task = ctx.events.task(Phase::Build, &img.name);
+    if stop.is_cancelled() {
+        task.finish(Outcome::Cancelled, None);
+        return One::Cancelled;
+    }
+    let fail_fast = ctx.plan.build.fail_fast;
+    let work = async {
+        task.progress("hashing the context");
+        let (context, hash) = prepare(img).await?;
+        if !ctx.plan.build.rebuild {
+            if let Some(local) = images::inspect(&engine.docker, &img.name)
+                .await
+                .map_err(failure(img))?
+            {
+                if local.input_hash.as_deref() == Some(hash.as_str()) {
+                    record(ctx, img, &local.id, &hash).map_err(failure(img))?;
+                    return Ok((
+                        Outcome::Cached,
+                        format!("inputs unchanged ({})", &hash[..12]),
+                    ));
+                }
+            }
+        }
+        task.progress("sending the context");
+        let mut labels = img.labels.clone();
+        labels.insert(INPUT_HASH_LABEL.to_owned(), hash.clone());
+        let req = BuildRequest {
+            tag: img.name.clone(),
+            context,
+            args: img.args.clone(),
+            target: img.target.clone(),
+            labels,
+        };
+        let id = engine_build::build(&engine.docker, req, |line| match line {
+            BuildLine::Step(s) => task.progress(s),
+            BuildLine::Log(l) => task.log(l),
+        })
+        .await?;
+        record(ctx, img, &id, &hash).map_err(failure(img))?;
+        Ok((Outcome::Ok, images::short_id(&id).to_owned()))
+    };
+    let result: Result<(Outcome, String), BuildFailure> = tokio::select! {
+        r = work => r,
+        () = stop.cancelled() => {
+            task.finish(Outcome::Cancelled, None);
+            return One::Cancelled;
+        }
+    };
+    match result {
+        Ok((outcome, detail)) => {
+            task.finish(outcome, Some(detail));
+            One::Done(outcome)
+        }
+        Err(f) => {
+            let detail = match &f.step {
+                Some(s) => format!("{s}: {}", f.message.lines().next().unwrap_or("")),
+                None => f.message.lines().next().unwrap_or("").to_owned(),
+            };
+            task.finish(Outcome::Failed, Some(detail));
+            if fail_fast {
+                stop.cancel();
+            }
+            One::Failed(f)
+        }
+    }
+}
+
+/// Scan the context and hash the inputs off the async threads (it reads every file).
+async fn prepare(
+    img: &ImagePlan,
+) -> Result<(crate::engine::context::BuildContext, String), BuildFailure> {
+    let img2 = img.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let dockerfile = find_dockerfile(&img2.context, img2.file.as_deref())?;
+        let rel = dockerfile
+            .strip_prefix(&img2.context)
+            .unwrap_or(&dockerfile)
+            .to_string_lossy()
+            .into_owned();
+        let ctx = scan(&img2.context, &rel)?;
+        let hash = input_hash(&ctx, &img2.args, img2.target.as_deref(), &img2.labels)?;
+        Ok((ctx, hash))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("the context scan stopped: {e}"))
+    .and_then(|r| r)
+    .map_err(failure(img))
+}
+
+fn failure(img: &ImagePlan) -> impl Fn(anyhow::Error) -> BuildFailure + '_ {
+    move |e| BuildFailure {
+        image: img.name.clone(),
+        step: None,
+        message: format!("{e:#}"),
+        last_lines: Vec::new(),
+    }
+}
+
+fn record(ctx: &PhaseCtx, img: &ImagePlan, id: &str, hash: &str) -> anyhow::Result<()> {
+    let rec = ImageRecord {
+        name: img.name.clone(),
+        id: id.to_owned(),
+        input_hash: hash.to_owned(),
+    };
+    ctx.state
+        .update(|s| match s.images.iter_mut().find(|i| i.name == rec.name) {
+            Some(existing) => *existing = rec,
+            None => s.images.push(rec),
+        })
 }

@@ -12,4 +12,4 @@ pub mod teardown;
 
 mod runner;
 
-pub use runner::{run_phase, PhaseCtx};
+pub use runner::{run_phase, PhaseCtx, PhaseOutput};

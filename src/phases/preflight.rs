@@ -1,22 +1,46 @@
 //! Preflight: find the engine and the tools the plan needs before any work starts.
 
-use super::PhaseCtx;
-use crate::events::Outcome;
-use crate::exit::Stop;
+use super::{PhaseCtx, PhaseOutput};
+use crate::engine::{self, Engine};
+use crate::events::{Outcome, Phase};
+use crate::state::EngineRecord;
 
-pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
+/// The engine, when the plan needs one.
+pub struct Preflight {
+    pub engine: Option<Engine>,
+}
+
+impl PhaseOutput for Preflight {
+    fn outcome(&self) -> Outcome {
+        if self.engine.is_some() {
+            Outcome::Ok
+        } else {
+            Outcome::Skipped
+        }
+    }
+}
+
+pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Preflight> {
     let plan = &ctx.plan;
-    let needs_engine = !plan.images.is_empty() || !plan.dependencies.is_empty();
-    if !needs_engine {
+    if plan.images.is_empty() && plan.dependencies.is_empty() {
         ctx.events.note(
-            Some(crate::events::Phase::Preflight),
+            Some(Phase::Preflight),
             "no images or dependencies: no container engine needed",
         );
-        return Ok(Outcome::Skipped);
+        return Ok(Preflight { engine: None });
     }
-    Err(Stop::NotImplemented {
-        what: "container engine discovery (preflight)",
-        issue: 3,
-    }
-    .into())
+    let engine = engine::connect(plan.engine).await?;
+    ctx.events.note(
+        Some(Phase::Preflight),
+        format!("engine: {}", engine.describe()),
+    );
+    let record = EngineRecord {
+        kind: engine.kind.as_str().to_owned(),
+        endpoint: engine.endpoint.url.clone(),
+        version: engine.version.clone(),
+    };
+    ctx.state.update(|s| s.engine = Some(record))?;
+    Ok(Preflight {
+        engine: Some(engine),
+    })
 }

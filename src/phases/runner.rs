@@ -17,11 +17,23 @@ pub struct PhaseCtx {
     pub cancel: CancellationToken,
 }
 
+/// What a phase returns: its outcome, and possibly something later phases need.
+pub trait PhaseOutput {
+    fn outcome(&self) -> Outcome;
+}
+
+impl PhaseOutput for Outcome {
+    fn outcome(&self) -> Outcome {
+        *self
+    }
+}
+
 /// Run `work` as `phase`. A first Ctrl-C cancels it (outcome `cancelled`); an error is
 /// reported in the phase's finished event and returned.
-pub async fn run_phase<F>(ctx: &PhaseCtx, phase: Phase, work: F) -> anyhow::Result<Outcome>
+pub async fn run_phase<F, T>(ctx: &PhaseCtx, phase: Phase, work: F) -> anyhow::Result<T>
 where
-    F: Future<Output = anyhow::Result<Outcome>>,
+    F: Future<Output = anyhow::Result<T>>,
+    T: PhaseOutput,
 {
     let started = Instant::now();
     ctx.events.emit(Event::PhaseStarted { phase });
@@ -31,7 +43,7 @@ where
     };
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let (outcome, error) = match &result {
-        Ok(o) => (*o, None),
+        Ok(o) => (o.outcome(), None),
         Err(e) => {
             let cancelled = e
                 .chain()

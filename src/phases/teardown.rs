@@ -1,8 +1,10 @@
 //! Teardown (`down`): remove exactly what the state file names; a missing thing is success.
 
 use super::PhaseCtx;
-use crate::events::Outcome;
+use crate::engine::{self, images, Endpoint, Engine};
+use crate::events::{Outcome, Phase};
 use crate::exit::Stop;
+use anyhow::Context;
 
 /// Options of `down` that change what is removed.
 #[derive(Debug, Clone, Copy, Default)]
@@ -31,25 +33,59 @@ pub async fn run(ctx: &PhaseCtx, opts: TeardownOptions) -> anyhow::Result<Outcom
         }
         .into());
     }
-    if opts.images && !state.images.is_empty() {
-        return Err(Stop::NotImplemented {
-            what: "removing built images",
-            issue: 3,
-        }
-        .into());
-    }
     if state.is_empty() {
-        ctx.events.note(
-            Some(crate::events::Phase::Teardown),
-            "nothing recorded: nothing to remove",
-        );
+        ctx.events
+            .note(Some(Phase::Teardown), "nothing recorded: nothing to remove");
         return Ok(Outcome::Skipped);
     }
-    // Only kept images (the build cache) and a reused cluster remain: they stay by design.
-    ctx.state.update(|s| {
-        s.cluster = None;
-        s.containers.clear();
-        s.networks.clear();
-    })?;
+    if opts.images && !state.images.is_empty() {
+        let engine = recorded_engine(ctx).await?;
+        for img in &state.images {
+            let task = ctx
+                .events
+                .task(Phase::Teardown, format!("image {}", img.name));
+            match images::remove(&engine.docker, &img.name).await {
+                Ok(()) => {
+                    ctx.state
+                        .update(|s| s.images.retain(|i| i.name != img.name))?;
+                    task.finish(Outcome::Ok, Some("removed".into()));
+                }
+                Err(e) => {
+                    task.finish(Outcome::Failed, Some(format!("{e:#}")));
+                    return Err(e);
+                }
+            }
+        }
+    } else if !state.images.is_empty() {
+        ctx.events.note(
+            Some(Phase::Teardown),
+            format!(
+                "kept {} built image(s) as build cache (`kubetest down --images` removes them)",
+                state.images.len()
+            ),
+        );
+    }
+    // A reused cluster is not ours to delete; forget it.
+    ctx.state.update(|s| s.cluster = None)?;
     Ok(Outcome::Ok)
+}
+
+/// The engine `up` used (from the state file), else whatever answers now.
+async fn recorded_engine(ctx: &PhaseCtx) -> anyhow::Result<Engine> {
+    if let Some(rec) = ctx.state.snapshot().engine {
+        let ep = Endpoint {
+            url: rec.endpoint.clone(),
+            source: "recorded by `kubetest up`".into(),
+        };
+        return engine::connect_endpoint(&ep).await.map_err(|why| {
+            anyhow::anyhow!(
+                "the {} engine that `up` used at {} does not answer: {why}; start it again, then rerun `kubetest down` (`kubetest doctor` checks it)",
+                rec.kind,
+                rec.endpoint
+            )
+        });
+    }
+    engine::connect(ctx.plan.engine)
+        .await
+        .context("removing the built images needs the engine")
 }

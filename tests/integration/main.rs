@@ -2,6 +2,7 @@
 
 mod cli;
 mod config_fixtures;
+mod engines;
 mod reporters;
 mod state_lock;
 mod support;

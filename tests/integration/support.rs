@@ -31,3 +31,59 @@ pub fn assert_golden(path: &Path, actual: &str) {
     });
     assert_eq!(actual, expected, "output differs from {}", path.display());
 }
+
+/// A finished `kubetest` run with its JSON events parsed (when `--output json`).
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub events: Vec<serde_json::Value>,
+}
+
+impl Run {
+    pub fn new(cmd: &mut Command) -> Self {
+        let out = cmd.output().expect("run kubetest");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let events = stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            events,
+        }
+    }
+
+    /// Indexes of events of `kind` in `phase`.
+    pub fn positions(&self, kind: &str, phase: &str) -> Vec<usize> {
+        self.events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e["event"] == kind && e["phase"] == phase)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// (task, outcome) of every finished task of `phase`.
+    pub fn task_outcomes(&self, phase: &str) -> Vec<(String, String)> {
+        self.events
+            .iter()
+            .filter(|e| e["event"] == "task_finished" && e["phase"] == phase)
+            .map(|e| {
+                (
+                    e["task"].as_str().unwrap_or("").to_owned(),
+                    e["outcome"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn phase_outcome(&self, phase: &str) -> Option<String> {
+        self.events
+            .iter()
+            .find(|e| e["event"] == "phase_finished" && e["phase"] == phase)
+            .and_then(|e| e["outcome"].as_str().map(str::to_owned))
+    }
+}

@@ -1,0 +1,249 @@
+//! The one way kubetest runs external programs (kind, podman machine): an argv, never a
+//! shell string; stdout, stderr and the exit status are captured and carried into errors.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+/// A command to run.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    program: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    timeout: Option<Duration>,
+}
+
+/// What a finished command printed and how it exited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// `None` when killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    #[error("`{program}` was not found on PATH")]
+    NotFound { program: String },
+    #[error("cannot start `{cmdline}`: {source}")]
+    Spawn {
+        cmdline: String,
+        source: std::io::Error,
+    },
+    #[error("`{cmdline}` failed ({})\n{}", exit_text(*code), streams(stdout, stderr))]
+    Failed {
+        cmdline: String,
+        code: Option<i32>,
+        stdout: String,
+        stderr: String,
+    },
+    #[error("`{cmdline}` did not finish within {} and was killed", humantime::format_duration(*after))]
+    TimedOut { cmdline: String, after: Duration },
+}
+
+fn exit_text(code: Option<i32>) -> String {
+    match code {
+        Some(c) => format!("exit code {c}"),
+        None => "killed by a signal".to_owned(),
+    }
+}
+
+fn streams(stdout: &str, stderr: &str) -> String {
+    let mut s = String::new();
+    for (name, text) in [("stderr", stderr), ("stdout", stdout)] {
+        let t = text.trim_end();
+        if !t.is_empty() {
+            s.push_str(&format!("--- {name} ---\n{t}\n"));
+        }
+    }
+    if s.is_empty() {
+        s.push_str("(no output)");
+    }
+    s.trim_end().to_owned()
+}
+
+impl Cmd {
+    pub fn new(program: impl AsRef<Path>) -> Self {
+        Self {
+            program: program.as_ref().to_path_buf(),
+            args: Vec::new(),
+            env: Vec::new(),
+            timeout: None,
+        }
+    }
+
+    pub fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
+        self.args.push(a.as_ref().to_owned());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    pub fn env(mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> Self {
+        self.env
+            .push((k.as_ref().to_owned(), v.as_ref().to_owned()));
+        self
+    }
+
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+
+    /// The command as a user would type it (for messages), with its extra environment.
+    pub fn cmdline(&self) -> String {
+        let mut parts: Vec<String> = self
+            .env
+            .iter()
+            .map(|(k, v)| format!("{}={}", k.to_string_lossy(), quote(&v.to_string_lossy())))
+            .collect();
+        parts.push(quote(&self.program.to_string_lossy()));
+        parts.extend(self.args.iter().map(|a| quote(&a.to_string_lossy())));
+        parts.join(" ")
+    }
+
+    /// Run to completion; a non-zero exit is an `Ok` output (the caller decides).
+    pub async fn output(&self) -> Result<Output, CmdError> {
+        let mut c = tokio::process::Command::new(&self.program);
+        c.args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let child = c.spawn().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                CmdError::NotFound {
+                    program: self.program.display().to_string(),
+                }
+            } else {
+                CmdError::Spawn {
+                    cmdline: self.cmdline(),
+                    source: e,
+                }
+            }
+        })?;
+        let wait = child.wait_with_output();
+        let out = match self.timeout {
+            Some(t) => tokio::time::timeout(t, wait)
+                .await
+                .map_err(|_| CmdError::TimedOut {
+                    cmdline: self.cmdline(),
+                    after: t,
+                })?,
+            None => wait.await,
+        }
+        .map_err(|e| CmdError::Spawn {
+            cmdline: self.cmdline(),
+            source: e,
+        })?;
+        Ok(Output {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    /// Run; a non-zero exit is [`CmdError::Failed`] carrying both streams.
+    pub async fn run(&self) -> Result<Output, CmdError> {
+        let out = self.output().await?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(CmdError::Failed {
+                cmdline: self.cmdline(),
+                code: out.code,
+                stdout: out.stdout,
+                stderr: out.stderr,
+            })
+        }
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.cmdline())
+    }
+}
+
+/// Quote for display the way a POSIX shell would need it.
+fn quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn captures_streams_and_exit_code() {
+        let out = Cmd::new("sh")
+            .args(["-c", "echo out; echo err >&2; exit 3"])
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr.as_str()),
+            (Some(3), "out\n", "err\n")
+        );
+        let err = Cmd::new("sh")
+            .args(["-c", "echo 'ERROR: boom' >&2; exit 1"])
+            .env("A", "b c")
+            .run()
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "`A='b c' sh -c 'echo '\\''ERROR: boom'\\'' >&2; exit 1'` failed (exit code 1)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("--- stderr ---\nERROR: boom"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn missing_program_and_timeout() {
+        let err = Cmd::new("kubetest-no-such-program")
+            .output()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CmdError::NotFound { .. }), "{err}");
+        let err = Cmd::new("sleep")
+            .arg("5")
+            .timeout(Duration::from_millis(100))
+            .output()
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("did not finish within 100ms and was killed"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,446 @@
+//! Finding the engine: which endpoints to try, in which order, and what answered.
+//!
+//! Order: `CONTAINER_HOST` (Podman's variable, which bollard does not read), `DOCKER_HOST`,
+//! rootless Podman, rootful Podman, `/var/run/docker.sock`, and on macOS/Windows the podman
+//! machine's socket. `engine: docker|podman` keeps only the endpoints that can be that engine
+//! and rejects an answer from the other one.
+
+use crate::cmd::Cmd;
+use crate::config::EngineChoice;
+use bollard::Docker;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// bollard's client timeout covers a request until its response headers; a build's context
+/// upload happens before them, so it must be long.
+const CLIENT_TIMEOUT_SECS: u64 = 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    Docker,
+    Podman,
+}
+
+impl EngineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Docker => "docker",
+            EngineKind::Podman => "podman",
+        }
+    }
+}
+
+/// An endpoint to try and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `unix:///path`, `tcp://host:port`, `ssh://…`.
+    pub url: String,
+    /// e.g. `DOCKER_HOST`, `rootful podman socket`.
+    pub source: String,
+}
+
+/// A connected, identified engine.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub docker: Docker,
+    pub kind: EngineKind,
+    pub endpoint: Endpoint,
+    pub version: String,
+    pub api_version: String,
+    pub os: String,
+    pub arch: String,
+    pub rootless: bool,
+}
+
+impl Engine {
+    /// `podman 4.3.1 (API 1.41, linux/amd64, rootful) at unix:///run/podman/podman.sock`
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} (API {}, {}/{}, {}) at {} [{}]",
+            self.kind.as_str(),
+            self.version,
+            self.api_version,
+            self.os,
+            self.arch,
+            if self.rootless { "rootless" } else { "rootful" },
+            self.endpoint.url,
+            self.endpoint.source
+        )
+    }
+}
+
+/// No endpoint answered: every one tried, and why it failed.
+#[derive(Debug, thiserror::Error)]
+pub struct NoEngine {
+    pub choice: EngineChoice,
+    pub attempts: Vec<(Endpoint, String)>,
+}
+
+impl fmt::Display for NoEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.choice {
+            EngineChoice::Auto => "no container engine answered",
+            EngineChoice::Docker => "no Docker engine answered (`engine: docker`)",
+            EngineChoice::Podman => "no Podman engine answered (`engine: podman`)",
+        };
+        writeln!(f, "{what}; tried:")?;
+        for (ep, why) in &self.attempts {
+            writeln!(f, "  {} ({}): {why}", ep.url, ep.source)?;
+        }
+        write!(
+            f,
+            "start an engine (e.g. `podman machine start`, `systemctl start docker`, or \
+             `podman system service --time=0 &`) or point DOCKER_HOST/CONTAINER_HOST at one; \
+             `kubetest doctor` checks each of these"
+        )
+    }
+}
+
+/// The process environment, injectable for tests.
+pub struct Env<'a> {
+    pub var: &'a dyn Fn(&str) -> Option<String>,
+    pub uid: u32,
+}
+
+impl Env<'_> {
+    fn get(&self, k: &str) -> Option<String> {
+        (self.var)(k).filter(|v| !v.is_empty())
+    }
+}
+
+/// The endpoints to try, in order, without duplicates.
+pub fn candidates(choice: EngineChoice, env: &Env) -> Vec<Endpoint> {
+    let podman_ok = choice != EngineChoice::Docker;
+    let docker_ok = choice != EngineChoice::Podman;
+    let mut out: Vec<Endpoint> = Vec::new();
+    let mut push = |url: String, source: &str| {
+        if !out.iter().any(|e| e.url == url) {
+            out.push(Endpoint {
+                url,
+                source: source.to_owned(),
+            });
+        }
+    };
+    if podman_ok {
+        if let Some(h) = env.get("CONTAINER_HOST") {
+            push(h, "CONTAINER_HOST");
+        }
+    }
+    if let Some(h) = env.get("DOCKER_HOST") {
+        push(h, "DOCKER_HOST");
+    }
+    if podman_ok {
+        if let Some(x) = env.get("XDG_RUNTIME_DIR") {
+            push(
+                format!("unix://{x}/podman/podman.sock"),
+                "rootless podman socket ($XDG_RUNTIME_DIR)",
+            );
+        }
+        if env.uid != 0 {
+            push(
+                format!("unix:///run/user/{}/podman/podman.sock", env.uid),
+                "rootless podman socket",
+            );
+        }
+        push(
+            "unix:///run/podman/podman.sock".to_owned(),
+            "rootful podman socket",
+        );
+    }
+    if docker_ok {
+        push("unix:///var/run/docker.sock".to_owned(), "docker socket");
+    }
+    out
+}
+
+/// Find and connect to the engine, reporting every endpoint tried when none answers.
+pub async fn connect(choice: EngineChoice) -> Result<Engine, NoEngine> {
+    let var = |k: &str| std::env::var(k).ok();
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let mut list = candidates(choice, &Env { var: &var, uid });
+    if choice != EngineChoice::Docker && cfg!(any(target_os = "macos", target_os = "windows")) {
+        list.extend(podman_machine_sockets().await);
+    }
+    let mut attempts = Vec::new();
+    for ep in list {
+        match connect_endpoint(&ep).await {
+            Ok(engine) if kind_matches(choice, engine.kind) => return Ok(engine),
+            Ok(engine) => attempts.push((
+                ep,
+                format!(
+                    "answered as {}, but `engine: {}` was asked for",
+                    engine.kind.as_str(),
+                    choice_str(choice)
+                ),
+            )),
+            Err(why) => attempts.push((ep, why)),
+        }
+    }
+    Err(NoEngine { choice, attempts })
+}
+
+fn kind_matches(choice: EngineChoice, kind: EngineKind) -> bool {
+    match choice {
+        EngineChoice::Auto => true,
+        EngineChoice::Docker => kind == EngineKind::Docker,
+        EngineChoice::Podman => kind == EngineKind::Podman,
+    }
+}
+
+fn choice_str(c: EngineChoice) -> &'static str {
+    match c {
+        EngineChoice::Auto => "auto",
+        EngineChoice::Docker => "docker",
+        EngineChoice::Podman => "podman",
+    }
+}
+
+/// Connect to one endpoint and identify the engine; the error says why it failed in the
+/// words a person checks next (missing file, permission denied, refused, timeout).
+pub async fn connect_endpoint(ep: &Endpoint) -> Result<Engine, String> {
+    let docker = if let Some(path) = ep.url.strip_prefix("unix://") {
+        probe_unix(Path::new(path)).await?;
+        Docker::connect_with_unix(path, CLIENT_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+            .map_err(|e| format!("cannot use the socket: {e}"))?
+    } else if let Some(addr) = ep
+        .url
+        .strip_prefix("tcp://")
+        .or_else(|| ep.url.strip_prefix("http://"))
+    {
+        probe_tcp(addr).await?;
+        Docker::connect_with_http(
+            &format!("http://{addr}"),
+            CLIENT_TIMEOUT_SECS,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .map_err(|e| format!("cannot use the address: {e}"))?
+    } else if ep.url.starts_with("ssh://") {
+        return Err("ssh:// endpoints are not supported; use the engine's local socket (for a podman machine: `podman machine inspect`, ConnectionInfo.PodmanSocket)".to_owned());
+    } else {
+        return Err("unsupported endpoint scheme (expected unix:// or tcp://)".to_owned());
+    };
+    identify(docker, ep.clone()).await
+}
+
+async fn probe_unix(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err("no such socket file".to_owned())
+        }
+        Err(e) => return Err(format!("cannot stat the socket: {e}")),
+        Ok(_) => {}
+    }
+    match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::UnixStream::connect(path)).await {
+        Err(_) => Err(format!(
+            "connect timed out after {}s",
+            CONNECT_TIMEOUT.as_secs()
+        )),
+        Ok(Err(e)) => Err(io_reason(&e)),
+        Ok(Ok(_)) => Ok(()),
+    }
+}
+
+async fn probe_tcp(addr: &str) -> Result<(), String> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+        Err(_) => Err(format!(
+            "connect timed out after {}s",
+            CONNECT_TIMEOUT.as_secs()
+        )),
+        Ok(Err(e)) => Err(io_reason(&e)),
+        Ok(Ok(_)) => Ok(()),
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (add your user to the engine's group, or use the rootless socket)"
+                .to_owned()
+        }
+        std::io::ErrorKind::ConnectionRefused => {
+            "connection refused (the socket file exists but no engine is listening)".to_owned()
+        }
+        std::io::ErrorKind::NotFound => "no such socket file".to_owned(),
+        _ => format!("cannot connect: {e}"),
+    }
+}
+
+async fn identify(docker: Docker, endpoint: Endpoint) -> Result<Engine, String> {
+    // Podman answers /version slowly (~350 ms here); ask both questions at once.
+    let (version, info) = tokio::join!(
+        tokio::time::timeout(ANSWER_TIMEOUT, docker.version()),
+        tokio::time::timeout(ANSWER_TIMEOUT, docker.info()),
+    );
+    let version = version
+        .map_err(|_| {
+            format!(
+                "connected, but no answer to GET /version within {}s",
+                ANSWER_TIMEOUT.as_secs()
+            )
+        })?
+        .map_err(|e| format!("connected, but GET /version failed: {e}"))?;
+    let podman = version
+        .components
+        .as_ref()
+        .and_then(|cs| cs.iter().find(|c| c.name == "Podman Engine"))
+        .map(|c| c.version.clone());
+    let kind = if podman.is_some() {
+        EngineKind::Podman
+    } else {
+        EngineKind::Docker
+    };
+    let rootless = match info {
+        Ok(Ok(info)) => info
+            .security_options
+            .unwrap_or_default()
+            .iter()
+            .any(|o| o.contains("rootless")),
+        _ => false,
+    };
+    Ok(Engine {
+        docker,
+        kind,
+        endpoint,
+        version: podman
+            .or(version.version)
+            .unwrap_or_else(|| "unknown".to_owned()),
+        api_version: version.api_version.unwrap_or_else(|| "unknown".to_owned()),
+        os: version.os.unwrap_or_else(|| "unknown".to_owned()),
+        arch: version.arch.unwrap_or_else(|| "unknown".to_owned()),
+        rootless,
+    })
+}
+
+/// The API sockets of podman machines (macOS/Windows), from `podman machine inspect`.
+async fn podman_machine_sockets() -> Vec<Endpoint> {
+    let cmd = Cmd::new("podman")
+        .args(["machine", "inspect"])
+        .timeout(Duration::from_secs(10));
+    match cmd.run().await {
+        Ok(out) => machine_sockets_from_inspect(&out.stdout),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// `podman machine inspect` JSON → `unix://<ConnectionInfo.PodmanSocket.Path>` per machine.
+pub fn machine_sockets_from_inspect(json: &str) -> Vec<Endpoint> {
+    let Ok(serde_json::Value::Array(machines)) = serde_json::from_str::<serde_json::Value>(json)
+    else {
+        return Vec::new();
+    };
+    machines
+        .iter()
+        .filter_map(|m| {
+            let path = m.pointer("/ConnectionInfo/PodmanSocket/Path")?.as_str()?;
+            let name = m.get("Name").and_then(|n| n.as_str()).unwrap_or("?");
+            Some(Endpoint {
+                url: format!("unix://{path}"),
+                source: format!("podman machine `{name}`"),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urls(choice: EngineChoice, vars: &[(&str, &str)], uid: u32) -> Vec<String> {
+        let var = |k: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        candidates(choice, &Env { var: &var, uid })
+            .into_iter()
+            .map(|e| e.url)
+            .collect()
+    }
+
+    #[test]
+    fn order_of_candidates() {
+        let vars = [
+            ("CONTAINER_HOST", "unix:///tmp/c.sock"),
+            ("DOCKER_HOST", "tcp://127.0.0.1:2375"),
+            ("XDG_RUNTIME_DIR", "/run/user/1000"),
+        ];
+        assert_eq!(
+            urls(EngineChoice::Auto, &vars, 1000),
+            [
+                "unix:///tmp/c.sock",
+                "tcp://127.0.0.1:2375",
+                "unix:///run/user/1000/podman/podman.sock",
+                "unix:///run/podman/podman.sock",
+                "unix:///var/run/docker.sock"
+            ]
+        );
+        assert_eq!(
+            urls(EngineChoice::Docker, &vars, 1000),
+            ["tcp://127.0.0.1:2375", "unix:///var/run/docker.sock"]
+        );
+        assert_eq!(
+            urls(EngineChoice::Podman, &[], 0),
+            ["unix:///run/podman/podman.sock"],
+            "root without XDG_RUNTIME_DIR: only the rootful socket"
+        );
+        assert_eq!(
+            urls(EngineChoice::Auto, &[("DOCKER_HOST", "")], 0).len(),
+            2,
+            "empty variables are ignored"
+        );
+    }
+
+    #[tokio::test]
+    async fn failures_say_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = Endpoint {
+            url: format!("unix://{}/none.sock", dir.path().display()),
+            source: "test".into(),
+        };
+        assert_eq!(
+            connect_endpoint(&missing).await.unwrap_err(),
+            "no such socket file"
+        );
+        // A socket file with nobody listening: bind, then drop the listener.
+        let path = dir.path().join("dead.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let dead = Endpoint {
+            url: format!("unix://{}", path.display()),
+            source: "test".into(),
+        };
+        assert!(connect_endpoint(&dead)
+            .await
+            .unwrap_err()
+            .starts_with("connection refused"));
+        let ssh = Endpoint {
+            url: "ssh://core@127.0.0.1:2222/run/podman.sock".into(),
+            source: "test".into(),
+        };
+        assert!(connect_endpoint(&ssh)
+            .await
+            .unwrap_err()
+            .contains("not supported"));
+    }
+
+    #[test]
+    fn podman_machine_inspect_sockets() {
+        // Shape of `podman machine inspect` (podman 4.x/5.x), trimmed.
+        let json = r#"[{"ConfigPath":{"Path":"/Users/me/.config/containers/podman/machine/applehv/podman-machine-default.json"},
+            "ConnectionInfo":{"PodmanSocket":{"Path":"/var/folders/x/T/podman/podman-machine-default-api.sock"},"PodmanPipe":null},
+            "Created":"2024-05-02T10:00:00Z","Name":"podman-machine-default","Resources":{"CPUs":4,"DiskSize":100,"Memory":2048},
+            "SSHConfig":{"Port":62093,"RemoteUsername":"core"},"State":"running","Rootful":false}]"#;
+        let eps = machine_sockets_from_inspect(json);
+        assert_eq!(eps.len(), 1);
+        assert_eq!(
+            eps[0].url,
+            "unix:///var/folders/x/T/podman/podman-machine-default-api.sock"
+        );
+        assert_eq!(eps[0].source, "podman machine `podman-machine-default`");
+        assert!(machine_sockets_from_inspect("not json").is_empty());
+    }
+}

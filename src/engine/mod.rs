@@ -1,0 +1,10 @@
+//! The container engine (Docker or Podman) through its API: discovery, build contexts,
+//! builds, images.
+
+pub mod build;
+pub mod context;
+pub mod discover;
+pub mod ignore;
+pub mod images;
+
+pub use discover::{connect, connect_endpoint, Endpoint, Engine, EngineKind};
