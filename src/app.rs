@@ -1,10 +1,15 @@
 //! From parsed arguments to an exit code: pick the reporter, load the config, dispatch, summarise.
 
 use crate::cli::{Cli, Command};
+use crate::commands::doctor::DoctorReport;
+use crate::doctor::classify::classify;
 use crate::events::{Event, Events, Outcome};
 use crate::exit::{self, Stop};
-use crate::report::{make_reporter, OutputMode, Terminal, Verbosity};
+use crate::report::{
+    make_reporter, render_explanation, render_hint, OutputMode, Palette, Terminal, Verbosity,
+};
 use crate::{commands, config, Session};
+use anyhow::Context;
 use clap::CommandFactory;
 use std::io::Write;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +30,7 @@ pub async fn run(cli: Cli, cancel: CancellationToken) -> i32 {
         return exit::OK;
     }
 
+    let palette = Palette::new(term.color());
     let events = Events::new(make_reporter(
         output,
         Verbosity::from_flags(cli.verbose, cli.quiet),
@@ -34,7 +40,12 @@ pub async fn run(cli: Cli, cancel: CancellationToken) -> i32 {
         events: events.clone(),
         cancel,
     };
-    let result = dispatch(&session, &cli).await;
+    let result = dispatch(&session, &cli, output, &palette).await;
+    if let (Command::Doctor(d), Ok(())) = (&cli.command, &result) {
+        if d.explain.is_some() {
+            return exit::OK;
+        }
+    }
     let code = match &result {
         Ok(()) => exit::OK,
         Err(e) => exit::code_for(e),
@@ -53,14 +64,28 @@ pub async fn run(cli: Cli, cancel: CancellationToken) -> i32 {
         error: result.as_ref().err().map(|e| format!("{e:#}")),
     });
     if let Err(e) = &result {
-        print_error(e);
+        print_error(e, code, &palette);
     }
     code
 }
 
-async fn dispatch(session: &Session, cli: &Cli) -> anyhow::Result<()> {
+async fn dispatch(
+    session: &Session,
+    cli: &Cli,
+    output: OutputMode,
+    palette: &Palette,
+) -> anyhow::Result<()> {
     if let Command::Doctor(args) = &cli.command {
-        return commands::doctor::doctor(session, args).await;
+        let report = commands::doctor::doctor(session, args).await?;
+        let text = match (&report, output) {
+            (DoctorReport::Explanation(c), OutputMode::Json) => serde_json::to_string(c)? + "\n",
+            (DoctorReport::Explanation(c), _) => render_explanation(c, palette),
+        };
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .context("cannot write to standard output")?;
+        return Ok(());
     }
     let loaded = config::load(&cli.file)?;
     session.events.emit(Event::CommandStarted {
@@ -90,12 +115,17 @@ fn command_name(c: &Command) -> &'static str {
     }
 }
 
-/// The error once, on stderr: the outermost message, then each cause on its own line.
-fn print_error(e: &anyhow::Error) {
-    let red = console::Style::new().red().bold();
+/// The error once, on stderr: the outermost message, then each cause on its own line, then
+/// for infrastructure failures the likely cause and fix that `doctor` would name.
+fn print_error(e: &anyhow::Error, code: i32, palette: &Palette) {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{} {e}", red.apply_to("error:"));
+    let _ = writeln!(err, "{} {e}", palette.fail.apply_to("error:"));
     for cause in e.chain().skip(1) {
         let _ = writeln!(err, "  caused by: {cause}");
+    }
+    if code == exit::INFRA {
+        if let Some(hint) = render_hint(&classify(&format!("{e:#}")), palette) {
+            let _ = writeln!(err, "{hint}");
+        }
     }
 }

@@ -1,19 +1,19 @@
 //! The error-classification rule table: patterns, causes and fixes as static data.
-//!
-//! Every rule cites at least one public issue whose error text it was written from;
-//! the same texts are test cases in `classify_cases.rs`.
-//!
-//! Priorities (higher = more specific, wins over lower):
-//! - 90 a message one tool prints for exactly one cause (kind's own errors)
-//! - 80–85 a precise, tool-specific message
-//! - 60–75 a message whose cause is likely but that a live check can overturn
-//! - 50 a broad symptom ("no space left on device", "ImagePullBackOff")
-//! - 20–40 recognised tool errors without a specific category (`other`)
-//! - 10 envelopes that only say which tool failed (`ERROR: failed to create cluster:`)
-//!
-//! Placeholders `<group>` in `cause` and `fix` are filled from the named capture group
-//! of the same name when the winning pattern captured it; otherwise they stay for the
-//! user to fill in (`<name>` is the kind cluster name).
+//
+// Every rule cites at least one public issue whose error text it was written from;
+// the same texts are test cases in `classify_cases.rs`.
+//
+// Priorities (higher = more specific, wins over lower):
+// - 90 a message one tool prints for exactly one cause (kind's own errors)
+// - 80–85 a precise, tool-specific message
+// - 60–75 a message whose cause is likely but that a live check can overturn
+// - 50 a broad symptom ("no space left on device", "ImagePullBackOff")
+// - 20–40 recognised tool errors without a specific category (`other`)
+// - 10 envelopes that only say which tool failed (`ERROR: failed to create cluster:`)
+//
+// Placeholders `<group>` in `cause` and `fix` are filled from the named capture group
+// of the same name when the winning pattern captured it; otherwise they stay for the
+// user to fill in (`<name>` is the kind cluster name).
 
 use super::classify::Category;
 
@@ -88,7 +88,7 @@ pub static RULES: &[Rule] = &[
             r"(?i)cannot create PID file: Cannot lock pid file: Resource temporarily unavailable",
         ],
         excludes: &[],
-        cause: "A hypervisor process of an earlier start (pid <pid>) still holds the machine; podman's view of the machine is out of sync with it.",
+        cause: "A hypervisor process (qemu/vfkit/krunkit) of an earlier start still holds the machine; podman's view of the machine is out of sync with it.",
         fix: &[
             "ps -ef | grep -E 'qemu|vfkit|krunkit'",
             "kill <pid>",
@@ -116,7 +116,10 @@ pub static RULES: &[Rule] = &[
         ],
         excludes: &[],
         cause: "`podman machine start` did not bring the VM to the running state: the VM process exited, its control/ready socket never appeared, or an earlier start is still in progress.",
-        fix: &["podman machine stop && podman machine start", "podman machine list"],
+        fix: &[
+            "podman machine stop && podman machine start",
+            "podman machine list",
+        ],
         decided_by: Some(CHECK_PODMAN_MACHINE),
     },
     Rule {
@@ -133,7 +136,10 @@ pub static RULES: &[Rule] = &[
         ],
         excludes: &[],
         cause: "The machine's forwarded SSH port was reached but SSH did not come up: the VM is still booting, sshd inside it is not running, or the connection's identity is stale.",
-        fix: &["podman machine stop && podman machine start", "podman system connection list"],
+        fix: &[
+            "podman machine stop && podman machine start",
+            "podman system connection list",
+        ],
         decided_by: Some(CHECK_PODMAN_MACHINE),
     },
     Rule {
@@ -192,7 +198,11 @@ pub static RULES: &[Rule] = &[
         ],
         excludes: &[],
         cause: "The podman client could not reach its remote service (on macOS/Windows: the podman machine); the text does not say why.",
-        fix: &["podman machine list", "podman machine start", "podman system connection list"],
+        fix: &[
+            "podman machine list",
+            "podman machine start",
+            "podman system connection list",
+        ],
         decided_by: Some(CHECK_PODMAN_MACHINE),
     },
     Rule {
@@ -275,7 +285,10 @@ pub static RULES: &[Rule] = &[
         ],
         excludes: &[],
         cause: "The host cannot resolve `localhost`, so the client cannot reach the ports gvproxy forwards from the machine.",
-        fix: &["grep -n localhost /etc/hosts", "podman system connection list"],
+        fix: &[
+            "grep -n localhost /etc/hosts",
+            "podman system connection list",
+        ],
         decided_by: Some(CHECK_ENGINE_ENDPOINTS),
     },
     // ---------------------------------------------------------------- engine sockets
@@ -296,6 +309,42 @@ pub static RULES: &[Rule] = &[
         ],
         decided_by: Some(CHECK_ENGINE_ENDPOINTS),
     },
+    // kubetest's own engine-discovery error (src/engine/discover.rs), one line per endpoint
+    // tried. The strongest reason wins: a denied socket, then a dead one, then a missing one.
+    Rule {
+        id: "kubetest-endpoint-permission",
+        category: Category::SocketPermission,
+        priority: 64,
+        patterns: &[r"(?m)^\s*unix://(?P<socket>\S+) \([^)\n]*\): permission denied \(add your user"],
+        excludes: &[],
+        cause: "The engine socket <socket> exists but this user may not open it.",
+        fix: &["sudo usermod -aG docker $USER   # then log in again", "ls -l <socket>"],
+        decided_by: Some(CHECK_ENGINE_ENDPOINTS),
+    },
+    Rule {
+        id: "kubetest-endpoint-refused",
+        category: Category::DaemonNotRunning,
+        priority: 62,
+        patterns: &[r"(?m)^\s*unix://(?P<socket>\S+) \([^)\n]*\): connection refused \(the socket file exists"],
+        excludes: &[],
+        cause: "The socket file <socket> is left over but no engine listens on it: the engine (or podman machine) stopped.",
+        fix: &["podman machine start", "systemctl start docker", "podman system service --time=0 &"],
+        decided_by: Some(CHECK_ENGINE_ENDPOINTS),
+    },
+    Rule {
+        id: "kubetest-endpoint-missing",
+        category: Category::SocketMissing,
+        priority: 58,
+        patterns: &[r"(?m)^\s*unix://(?P<socket>\S+) \([^)\n]*\): no such socket file"],
+        excludes: &[],
+        cause: "No engine socket exists where kubetest looked (first: <socket>): no engine is running, or it listens elsewhere.",
+        fix: &[
+            "podman machine start",
+            "systemctl start docker",
+            "export DOCKER_HOST=unix://$(podman info --format '{{.Host.RemoteSocket.Path}}')",
+        ],
+        decided_by: Some(CHECK_ENGINE_ENDPOINTS),
+    },
     Rule {
         id: "engine-socket-missing",
         category: Category::SocketMissing,
@@ -311,7 +360,11 @@ pub static RULES: &[Rule] = &[
         ],
         excludes: &[r"(?i)qmp_", r"(?i)_ready\.sock", r"(?i)gvproxy"],
         cause: "The engine socket <socket> does not exist: the engine is not running, or DOCKER_HOST / the docker context points to the wrong place (or, in a container, the socket is not mounted).",
-        fix: &["ls -l <socket>", "sudo systemctl start docker", "docker context ls"],
+        fix: &[
+            "ls -l <socket>",
+            "sudo systemctl start docker",
+            "docker context ls",
+        ],
         decided_by: Some(CHECK_ENGINE_ENDPOINTS),
     },
     Rule {
@@ -322,7 +375,7 @@ pub static RULES: &[Rule] = &[
             // https://github.com/kubernetes-sigs/kind/issues/860
             // https://github.com/docker/getting-started-todo-app/issues/44
             // https://github.com/docker-library/postgres/issues/1124
-            r"(?i)permission denied while trying to connect to the Docker daemon socket at (?P<socket>unix://[^\s:]+)",
+            r"(?i)permission denied while trying to connect to the Docker daemon socket at unix://(?P<socket>[^\s:]+)",
             // https://github.com/actions/actions-runner-controller/issues/2538
             r"(?i)dial unix (?P<socket>/\S+\.sock): connect: permission denied",
             // https://github.com/docker/for-mac/issues/47
@@ -330,7 +383,11 @@ pub static RULES: &[Rule] = &[
         ],
         excludes: &[],
         cause: "The engine socket <socket> exists but this user may not open it: not in the `docker` group, or it is Podman's rootful socket (/run/podman/podman.sock behind /var/run/docker.sock), which needs root.",
-        fix: &["ls -l <socket>", "sudo usermod -aG docker $USER", "newgrp docker"],
+        fix: &[
+            "ls -l <socket>",
+            "sudo usermod -aG docker $USER",
+            "newgrp docker",
+        ],
         decided_by: Some(CHECK_ENGINE_ENDPOINTS),
     },
     Rule {
@@ -358,7 +415,10 @@ pub static RULES: &[Rule] = &[
         ],
         excludes: &[r"(?i)_ready\.sock"],
         cause: "The Podman API socket <socket> exists but nothing accepts connections on it: the podman service behind it is not running.",
-        fix: &["systemctl --user restart podman.socket", "systemctl --user status podman.socket"],
+        fix: &[
+            "systemctl --user restart podman.socket",
+            "systemctl --user status podman.socket",
+        ],
         decided_by: Some(CHECK_ENGINE_ENDPOINTS),
     },
     Rule {
@@ -369,7 +429,7 @@ pub static RULES: &[Rule] = &[
             // https://github.com/docker/for-linux/issues/535
             // https://github.com/docker/for-mac/issues/1641
             // https://github.com/tektoncd/catalog/issues/1247
-            r"(?i)Cannot connect to the Docker daemon at (?P<socket>\S+)\. Is the docker daemon running\??",
+            r"(?i)Cannot connect to the Docker daemon at (?:unix://)?(?P<socket>\S+)\. Is the docker daemon running\??",
             // https://github.com/docker/for-mac/issues/42
             r"(?i)Cannot connect to the Docker daemon\. Is the docker daemon running on this host\?",
             // https://github.com/docker/for-mac/issues/1535
@@ -377,7 +437,7 @@ pub static RULES: &[Rule] = &[
             r"(?i)dial unix (?P<socket>/\S+\.sock): connect: connection refused",
         ],
         excludes: &[r"(?i)_ready\.sock", r"(?i)qmp_"],
-        cause: "No engine answered at <socket>: the daemon is not running, or (if the socket file is missing) DOCKER_HOST / the docker context points elsewhere. On macOS/Windows start Docker Desktop or the podman machine.",
+        cause: "No engine answered on its socket: the daemon is not running, or (if the socket file is missing) DOCKER_HOST / the docker context points elsewhere. On macOS/Windows start Docker Desktop or the podman machine.",
         fix: &["sudo systemctl start docker", "docker context ls"],
         decided_by: Some(CHECK_ENGINE_ENDPOINTS),
     },
@@ -408,7 +468,12 @@ pub static RULES: &[Rule] = &[
         ],
         excludes: &[r"(?i)allocating lock", r"(?i)inotify|file watchers"],
         cause: "A write failed because a filesystem is full — usually the engine's storage (images, build cache, volumes; on macOS/Windows the podman machine's disk). If the `storage` check shows free space, the full filesystem is the application's own (a volume, tmpfs or a node's disk).",
-        fix: &["podman system df", "podman system prune", "docker system df", "docker system prune"],
+        fix: &[
+            "podman system df",
+            "podman system prune",
+            "docker system df",
+            "docker system prune",
+        ],
         decided_by: Some(CHECK_STORAGE),
     },
     // ---------------------------------------------------------------- host limits
@@ -436,12 +501,12 @@ pub static RULES: &[Rule] = &[
             // https://github.com/containers/toolbox/issues/1312
             // https://github.com/containers/crun/issues/1388
             // https://github.com/podman-container-tools/podman/issues/7012
-            r"(?i)setrlimit\s+[`(](?P<limit>RLIMIT?_\w+)[`)]: Operation not permitted",
+            r"(?i)setrlimit\s+[`(](?P<limit>RLIM(?:IT)?_\w+)[`)]: Operation not permitted",
             // https://github.com/podman-container-tools/podman/issues/17358
             r"(?i)error setting rlimits for ready process: error setting rlimit type \d+: operation not permitted",
         ],
         excludes: &[],
-        cause: "The OCI runtime may not set the container's resource limit (<limit>) above this process's hard limit: the sandbox has no CAP_SYS_RESOURCE (nested container, CI runner).",
+        cause: "The OCI runtime may not set the container's resource limits above this process's hard limit: the sandbox has no CAP_SYS_RESOURCE (nested container, CI runner).",
         fix: &[
             "ulimit -Hn",
             r#"printf '[containers]\ndefault_ulimits = ["nofile=10000:10000", "nproc=10000:10000"]\n' | sudo tee -a /etc/containers/containers.conf"#,
@@ -638,7 +703,10 @@ pub static RULES: &[Rule] = &[
         ],
         excludes: &[],
         cause: "kubectl has no kubeconfig/context and fell back to localhost:8080: the cluster's kubeconfig was not exported or KUBECONFIG is unset.",
-        fix: &["kind export kubeconfig --name <name>", "kubectl config current-context"],
+        fix: &[
+            "kind export kubeconfig --name <name>",
+            "kubectl config current-context",
+        ],
         decided_by: Some(CHECK_KIND),
     },
     // ---------------------------------------------------------------- clock
@@ -655,7 +723,7 @@ pub static RULES: &[Rule] = &[
             r"(?i)\bthe certificate is not valid yet\b",
         ],
         excludes: &[],
-        cause: "A certificate looks not yet valid because this clock (<now>) runs behind (valid from <valid_from>); a podman machine's clock falls behind after the host sleeps.",
+        cause: "A certificate looks not yet valid because this machine's clock runs behind; a podman machine's clock falls behind after the host sleeps.",
         fix: &[
             "date -u && podman machine ssh date -u",
             "podman machine ssh sudo chronyc makestep",
@@ -689,7 +757,10 @@ pub static RULES: &[Rule] = &[
         ],
         excludes: &[],
         cause: "A certificate expired at <valid_until> (this clock says <now>). Unless the clock runs ahead, it really expired — for example a kind cluster older than a year (kubeadm certificates last one year).",
-        fix: &["date -u", "kind delete cluster --name <name> && kind create cluster --name <name>"],
+        fix: &[
+            "date -u",
+            "kind delete cluster --name <name> && kind create cluster --name <name>",
+        ],
         decided_by: Some(CHECK_CLOCK),
     },
     Rule {
@@ -723,7 +794,7 @@ pub static RULES: &[Rule] = &[
             r"(?i)container \w+ does not exist in database: no such container",
         ],
         excludes: &[],
-        cause: "The container <container> no longer exists: it was removed behind the tool's back (manual rm, system prune, machine reset) or the name is wrong, and the state that names it is stale.",
+        cause: "The container no longer exists: it was removed behind the tool's back (manual rm, system prune, machine reset) or the name is wrong, and the state that names it is stale.",
         fix: &["kubetest status", "kubetest down", "kubetest up"],
         decided_by: None,
     },
@@ -766,7 +837,10 @@ pub static RULES: &[Rule] = &[
         ],
         excludes: &[],
         cause: "kind failed to create the cluster for a reason none of the specific rules recognise; the nodes' logs say more.",
-        fix: &["kind create cluster --retain --name <name>", "kind export logs --name <name>"],
+        fix: &[
+            "kind create cluster --retain --name <name>",
+            "kind export logs --name <name>",
+        ],
         decided_by: Some(CHECK_KIND),
     },
 ];

@@ -1,11 +1,13 @@
 //! Reporters: how events look. Interactive progress bars, plain lines, JSON lines.
 
+mod explain;
 mod interactive;
 mod json;
 mod plain;
 mod style;
 mod summary;
 
+pub use explain::{render_explanation, render_hint};
 pub use interactive::InteractiveReporter;
 pub use json::JsonReporter;
 pub use plain::PlainReporter;

@@ -47,3 +47,52 @@ fn usage_errors_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn doctor_explain_json_and_stdin() {
+    let out = kubetest()
+        .args(["doctor", "--json", "--explain"])
+        .arg("ERROR: failed to create cluster: node(s) already exist for a cluster with the name \"kt\"")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["category"], "kind-node-exists");
+    assert_eq!(
+        v["matched"],
+        "node(s) already exist for a cluster with the name \"kt\""
+    );
+    assert!(
+        v["fix"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "kind delete cluster --name kt"),
+        "{v}"
+    );
+    assert!(v["cause"].as_str().is_some_and(|c| !c.is_empty()));
+
+    use std::io::Write;
+    let mut child = kubetest()
+        .args(["doctor", "--explain", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Error: crun: setrlimit `RLIMIT_NOFILE`: Operation not permitted: OCI permission denied\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("category: rlimit-denied\n"), "{text}");
+    assert!(text.contains("try: "), "{text}");
+
+    let out = kubetest()
+        .args(["doctor", "--explain", "all is well"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("category: unknown\n"));
+}

@@ -1,0 +1,452 @@
+//! Classifies a raw infrastructure error message into a category, cause and fix.
+//
+// The knowledge lives in the rule table (`super::rules`); this module only matches it.
+//
+// How a text is decided:
+// 1. Every rule is tried; a rule *hits* with the first of its patterns that matches
+//    somewhere in the text on a line none of the rule's `excludes` matches.
+// 2. The hits with the highest priority are kept. If they all share one category, the
+//    first of them in table order wins and `matched` is the exact substring its
+//    pattern matched; `<group>` placeholders in cause and fix are filled from the
+//    pattern's named captures.
+// 3. If hits of equal top priority name different categories, the result is
+//    [`Category::Unknown`] with a cause naming every candidate — never a confident guess.
+// 4. No hit: [`Category::Unknown`].
+//
+// [`Category::Other`] means "recognised as an infrastructure error of a known tool, with
+// a cause outside the specific categories" (podman's lock table, inotify limits, an
+// expired certificate, another VM already running, leftover volumes, kind's generic
+// `failed to create cluster`). [`Category::Unknown`] means nothing (or nothing
+// unambiguous) matched.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Serialize;
+
+use super::rules::{Rule, RULES};
+
+/// What went wrong, in kubetest's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    MachineNotRunning,
+    MachineSshUnreachable,
+    MachineStuckStarting,
+    MachineExists,
+    SocketMissing,
+    SocketPermission,
+    DaemonNotRunning,
+    StorageExhausted,
+    KindNodeExists,
+    KindPodmanLogsRace,
+    KindRootlessCgroup,
+    ImageNotLoaded,
+    RlimitDenied,
+    CgroupUnsupported,
+    NetworkGvproxy,
+    ClockSkew,
+    Other,
+    Unknown,
+}
+
+impl Category {
+    /// The kebab-case name, as in JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::MachineNotRunning => "machine-not-running",
+            Category::MachineSshUnreachable => "machine-ssh-unreachable",
+            Category::MachineStuckStarting => "machine-stuck-starting",
+            Category::MachineExists => "machine-exists",
+            Category::SocketMissing => "socket-missing",
+            Category::SocketPermission => "socket-permission",
+            Category::DaemonNotRunning => "daemon-not-running",
+            Category::StorageExhausted => "storage-exhausted",
+            Category::KindNodeExists => "kind-node-exists",
+            Category::KindPodmanLogsRace => "kind-podman-logs-race",
+            Category::KindRootlessCgroup => "kind-rootless-cgroup",
+            Category::ImageNotLoaded => "image-not-loaded",
+            Category::RlimitDenied => "rlimit-denied",
+            Category::CgroupUnsupported => "cgroup-unsupported",
+            Category::NetworkGvproxy => "network-gvproxy",
+            Category::ClockSkew => "clock-skew",
+            Category::Other => "other",
+            Category::Unknown => "unknown",
+        }
+    }
+
+    /// Every category, in declaration order.
+    pub fn all() -> &'static [Category] {
+        &[
+            Category::MachineNotRunning,
+            Category::MachineSshUnreachable,
+            Category::MachineStuckStarting,
+            Category::MachineExists,
+            Category::SocketMissing,
+            Category::SocketPermission,
+            Category::DaemonNotRunning,
+            Category::StorageExhausted,
+            Category::KindNodeExists,
+            Category::KindPodmanLogsRace,
+            Category::KindRootlessCgroup,
+            Category::ImageNotLoaded,
+            Category::RlimitDenied,
+            Category::CgroupUnsupported,
+            Category::NetworkGvproxy,
+            Category::ClockSkew,
+            Category::Other,
+            Category::Unknown,
+        ]
+    }
+}
+
+impl std::fmt::Display for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The verdict on one error text.
+#[derive(Debug, Clone, Serialize)]
+pub struct Classification {
+    pub category: Category,
+    pub cause: String,
+    pub fix: Vec<String>,
+    /// The exact substring of the input that the winning pattern matched.
+    pub matched: Option<String>,
+    /// The doctor check whose live result tells this cause apart from a look-alike.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<&'static str>,
+}
+
+/// A rule with its regexes compiled.
+struct CompiledRule {
+    rule: &'static Rule,
+    patterns: Vec<Regex>,
+    excludes: Vec<Regex>,
+}
+
+/// Compiles a constant pattern from the rule table; `tests::every_rule_compiles`
+/// guarantees this cannot fail at run time.
+#[allow(clippy::expect_used)]
+fn compile(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("rule table patterns are constant and compile (tested)")
+}
+
+static COMPILED: LazyLock<Vec<CompiledRule>> = LazyLock::new(|| {
+    RULES
+        .iter()
+        .map(|rule| CompiledRule {
+            rule,
+            patterns: rule.patterns.iter().map(|p| compile(p)).collect(),
+            excludes: rule.excludes.iter().map(|p| compile(p)).collect(),
+        })
+        .collect()
+});
+
+/// One rule's match in the text.
+struct Hit {
+    index: usize,
+    rule: &'static Rule,
+    matched: String,
+    captures: Vec<(String, String)>,
+}
+
+/// The byte range of the whole line(s) that `start..end` lies on.
+fn line_span(text: &str, start: usize, end: usize) -> (usize, usize) {
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+    (line_start, line_end)
+}
+
+impl CompiledRule {
+    fn hit(&self, index: usize, text: &str) -> Option<Hit> {
+        for pattern in &self.patterns {
+            for caps in pattern.captures_iter(text) {
+                let Some(whole) = caps.get(0) else { continue };
+                let (from, to) = line_span(text, whole.start(), whole.end());
+                let line = &text[from..to];
+                if self.excludes.iter().any(|e| e.is_match(line)) {
+                    continue;
+                }
+                let captures = pattern
+                    .capture_names()
+                    .flatten()
+                    .filter_map(|name| {
+                        caps.name(name)
+                            .map(|m| (name.to_string(), m.as_str().to_string()))
+                    })
+                    .collect();
+                return Some(Hit {
+                    index,
+                    rule: self.rule,
+                    matched: whole.as_str().to_string(),
+                    captures,
+                });
+            }
+        }
+        None
+    }
+}
+
+/// Replaces `<group>` with the captured value of `group`, leaving others in place.
+fn fill(template: &str, captures: &[(String, String)]) -> String {
+    captures
+        .iter()
+        .fold(template.to_string(), |acc, (name, value)| {
+            acc.replace(&format!("<{name}>"), value)
+        })
+}
+
+/// Classifies `text`, the raw error output of podman, docker, kind, kubectl or kubetest.
+pub fn classify(text: &str) -> Classification {
+    classify_with_rule(text).0
+}
+
+/// [`classify`], also naming the winning rule (for tests and debugging).
+fn classify_with_rule(text: &str) -> (Classification, Option<&'static str>) {
+    let mut hits: Vec<Hit> = COMPILED
+        .iter()
+        .enumerate()
+        .filter_map(|(index, rule)| rule.hit(index, text))
+        .collect();
+    hits.sort_by(|a, b| {
+        b.rule
+            .priority
+            .cmp(&a.rule.priority)
+            .then(a.index.cmp(&b.index))
+    });
+
+    let Some(best) = hits.first() else {
+        return (unknown(), None);
+    };
+    let top: Vec<&Hit> = hits
+        .iter()
+        .filter(|h| h.rule.priority == best.rule.priority)
+        .collect();
+    let mut categories: Vec<Category> = Vec::new();
+    for hit in &top {
+        if !categories.contains(&hit.rule.category) {
+            categories.push(hit.rule.category);
+        }
+    }
+    if categories.len() > 1 {
+        return (ambiguous(&top), None);
+    }
+
+    let rule = best.rule;
+    (
+        Classification {
+            category: rule.category,
+            cause: fill(rule.cause, &best.captures),
+            fix: rule.fix.iter().map(|f| fill(f, &best.captures)).collect(),
+            matched: Some(best.matched.clone()),
+            decided_by: rule.decided_by,
+        },
+        Some(rule.id),
+    )
+}
+
+fn unknown() -> Classification {
+    Classification {
+        category: Category::Unknown,
+        cause: "No rule recognises this text as a container-engine, podman machine or kind \
+                infrastructure error. Run the live checks to look for one."
+            .to_string(),
+        fix: vec!["kubetest doctor".to_string()],
+        matched: None,
+        decided_by: None,
+    }
+}
+
+/// Equal-priority hits of different categories: say so, name them all, guess nothing.
+fn ambiguous(top: &[&Hit]) -> Classification {
+    let candidates: Vec<String> = top
+        .iter()
+        .map(|h| format!("{} (\"{}\")", h.rule.category, h.matched))
+        .collect();
+    Classification {
+        category: Category::Unknown,
+        cause: format!(
+            "Ambiguous: the text matches {} equally well. The live checks tell them apart.",
+            candidates.join(" and ")
+        ),
+        fix: vec!["kubetest doctor".to_string()],
+        matched: None,
+        decided_by: top.iter().find_map(|h| h.rule.decided_by),
+    }
+}
+
+#[cfg(test)]
+#[path = "classify_cases.rs"]
+mod cases;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::super::rules::{CHECK_IDS, RULES};
+    use super::*;
+
+    #[test]
+    fn every_rule_compiles() {
+        for rule in RULES {
+            for p in rule.patterns.iter().chain(rule.excludes) {
+                assert!(Regex::new(p).is_ok(), "rule {}: bad regex {p}", rule.id);
+            }
+        }
+        assert_eq!(COMPILED.len(), RULES.len());
+    }
+
+    #[test]
+    fn rule_table_is_well_formed() {
+        let mut ids = HashSet::new();
+        for rule in RULES {
+            assert!(ids.insert(rule.id), "duplicate rule id {}", rule.id);
+            assert!(!rule.patterns.is_empty(), "rule {} has no pattern", rule.id);
+            assert!(!rule.fix.is_empty(), "rule {} has no fix", rule.id);
+            assert!(!rule.cause.is_empty(), "rule {} has no cause", rule.id);
+            assert_ne!(
+                rule.category,
+                Category::Unknown,
+                "rule {} is unknown",
+                rule.id
+            );
+            if let Some(check) = rule.decided_by {
+                assert!(
+                    CHECK_IDS.contains(&check),
+                    "rule {}: unknown check {check}",
+                    rule.id
+                );
+            }
+        }
+    }
+
+    /// Placeholders in a cause must be captured by every pattern of the rule (so the
+    /// cause never shows a raw `<group>`); placeholders in fixes must be captured by some
+    /// pattern or be one the user fills in.
+    #[test]
+    fn placeholders_are_backed_by_captures() {
+        let placeholder = Regex::new(r"<([a-z_]+)>").unwrap();
+        let user_filled = ["name", "pid", "pod", "machine"];
+        for rule in RULES {
+            let per_pattern: Vec<HashSet<String>> = rule
+                .patterns
+                .iter()
+                .map(|p| {
+                    Regex::new(p)
+                        .unwrap()
+                        .capture_names()
+                        .flatten()
+                        .map(str::to_string)
+                        .collect()
+                })
+                .collect();
+            for c in placeholder.captures_iter(rule.cause) {
+                let g = &c[1];
+                assert!(
+                    per_pattern.iter().all(|s| s.contains(g)),
+                    "rule {}: cause placeholder <{g}> not captured by every pattern",
+                    rule.id
+                );
+            }
+            for f in rule.fix {
+                for c in placeholder.captures_iter(f) {
+                    let g = &c[1];
+                    assert!(
+                        per_pattern.iter().any(|s| s.contains(g)) || user_filled.contains(&g),
+                        "rule {}: fix placeholder <{g}> is neither captured nor user-filled",
+                        rule.id
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn category_names_match_serde() {
+        assert_eq!(Category::all().len(), 18);
+        for c in Category::all() {
+            let json = serde_json::to_string(c).unwrap();
+            assert_eq!(json, format!("\"{}\"", c.as_str()));
+        }
+    }
+
+    #[test]
+    fn json_shape() {
+        let c = classify(
+            "ERROR: failed to create cluster: node(s) already exist for a cluster with the name \"kt\"",
+        );
+        let v: serde_json::Value = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["category"], "kind-node-exists");
+        assert_eq!(
+            v["matched"],
+            "node(s) already exist for a cluster with the name \"kt\""
+        );
+        assert_eq!(v["fix"][1], "kind delete cluster --name kt");
+        assert_eq!(v["decided_by"], "kind");
+        assert!(v["cause"].as_str().unwrap().contains("\"kt\""));
+        let obj = v.as_object().unwrap();
+        let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["category", "cause", "decided_by", "fix", "matched"]);
+
+        let u = serde_json::to_value(classify("everything is fine")).unwrap();
+        assert_eq!(u["category"], "unknown");
+        assert!(u["matched"].is_null());
+        assert!(u.get("decided_by").is_none());
+    }
+
+    #[test]
+    fn matched_is_a_substring_of_the_input() {
+        let text = "Error: crun: setrlimit `RLIMIT_NOFILE`: Operation not permitted: OCI permission denied";
+        let c = classify(text);
+        assert_eq!(c.category, Category::RlimitDenied);
+        let m = c.matched.unwrap();
+        assert!(text.contains(&m));
+        assert_eq!(m, "setrlimit `RLIMIT_NOFILE`: Operation not permitted");
+    }
+
+    #[test]
+    fn equal_priority_different_categories_is_ambiguous() {
+        // Two broad symptoms on separate lines: a pod that cannot get its image, and a
+        // full disk. Either may be the cause; the classifier must not pick one.
+        let text = "demo-7d9f   0/1   ImagePullBackOff   0   2m\n\
+                    write /var/lib/containers/storage/overlay/l/ABC: no space left on device";
+        let c = classify(text);
+        assert_eq!(c.category, Category::Unknown);
+        assert!(c.cause.contains("image-not-loaded"), "{}", c.cause);
+        assert!(c.cause.contains("storage-exhausted"), "{}", c.cause);
+        assert!(c.matched.is_none());
+        assert!(c.decided_by.is_some());
+    }
+
+    #[test]
+    fn excludes_are_scoped_to_the_matching_line() {
+        // The lock-table line is excluded from storage-full, but a real disk-full line
+        // elsewhere in the same paste still counts.
+        let text = "Error: error allocating lock for new pod: no space left on device";
+        assert_eq!(classify(text).category, Category::Other);
+        let both = format!("{text}\nwrite /var/tmp/x: no space left on device");
+        // podman-locks-exhausted (75) outranks storage-full (50).
+        assert_eq!(classify(&both).category, Category::Other);
+        let only_disk = "write /var/tmp/x: no space left on device";
+        assert_eq!(classify(only_disk).category, Category::StorageExhausted);
+    }
+
+    #[test]
+    fn unfilled_placeholders_stay_for_the_user() {
+        let c = classify(
+            "Error: qemu exited unexpectedly with exit code 1, stderr: qemu-system-x86_64: \
+             cannot create PID file: Cannot lock pid file: Resource temporarily unavailable",
+        );
+        assert_eq!(c.category, Category::MachineStuckStarting);
+        assert!(c.fix.contains(&"kill <pid>".to_string()));
+        let c = classify(
+            "Error: cannot start VM \"podman-machine-default\": another instance of \
+             \"/opt/podman/qemu/bin/qemu-system-x86_64\" is already running with process ID 84143: \
+             please stop and restart the VM",
+        );
+        assert!(c.fix.contains(&"kill 84143".to_string()), "{:?}", c.fix);
+    }
+}

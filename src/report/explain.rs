@@ -1,0 +1,36 @@
+//! How a classified error looks: `doctor --explain` output and the hint under a failure.
+
+use super::style::Palette;
+use crate::doctor::classify::{Category, Classification};
+
+/// The full `doctor --explain` answer for a person.
+pub fn render_explanation(c: &Classification, p: &Palette) -> String {
+    let mut out = format!("{} {}\n", p.bold.apply_to("category:"), c.category.as_str());
+    if let Some(m) = &c.matched {
+        out.push_str(&format!("{} {m}\n", p.bold.apply_to("matched:")));
+    }
+    out.push_str(&format!("{} {}\n", p.bold.apply_to("cause:"), c.cause));
+    if let Some(check) = c.decided_by {
+        out.push_str(&format!(
+            "{} the `{check}` check of `kubetest doctor` tells this apart from a look-alike\n",
+            p.bold.apply_to("decided by:")
+        ));
+    }
+    for f in &c.fix {
+        out.push_str(&format!("{} {f}\n", p.bold.apply_to("try:")));
+    }
+    out
+}
+
+/// The lines printed under an infrastructure error, or `None` when nothing is recognised.
+pub fn render_hint(c: &Classification, p: &Palette) -> Option<String> {
+    if c.category == Category::Unknown {
+        return None;
+    }
+    let mut out = format!("{} {}", p.warn.apply_to("likely cause:"), c.cause);
+    for f in &c.fix {
+        out.push_str(&format!("\n{} {f}", p.warn.apply_to("try:")));
+    }
+    out.push_str(&format!("\n{} kubetest doctor", p.warn.apply_to("then:")));
+    Some(out)
+}
