@@ -357,3 +357,57 @@ fn no_engine_lists_every_endpoint_tried() {
         r.stderr
     );
 }
+
+#[test]
+fn fail_fast_cancels_the_other_builds() {
+    for engine in engines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let slow = format!("localhost/kt-it-ff-slow-{}:1", engine.name);
+        let bad = format!("localhost/kt-it-ff-bad-{}:1", engine.name);
+        // The slow build's RUN is its workload, not a wait for something.
+        busybox_context(
+            &tmp.path().join("slow"),
+            "slow",
+            Some("RUN [\"/bin/busybox\", \"sleep\", \"60\"]"),
+        );
+        busybox_context(
+            &tmp.path().join("bad"),
+            "bad",
+            Some("RUN [\"/bin/busybox\", \"false\"]"),
+        );
+        std::fs::write(
+            tmp.path().join("kubetest.yaml"),
+            format!(
+                "name: it-ff\nengine: {}\ncluster: {{ provider: none }}\nimages:\n  - {{ name: {slow}, context: slow }}\n  - {{ name: {bad}, context: bad }}\n",
+                engine.name
+            ),
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let r = up(
+            &engine,
+            tmp.path(),
+            &["--rebuild", "--jobs", "2", "--fail-fast"],
+        );
+        assert_eq!(r.code, 3, "{}: {}", engine.name, r.stderr);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(50),
+            "{}: did not wait for the slow build",
+            engine.name
+        );
+        let outcomes = r.task_outcomes("build");
+        assert!(
+            outcomes.contains(&(bad.clone(), "failed".to_owned())),
+            "{outcomes:?}"
+        );
+        assert!(
+            outcomes.contains(&(slow.clone(), "cancelled".to_owned())),
+            "{outcomes:?}"
+        );
+        assert!(
+            r.stderr.contains("(1 cancelled by --fail-fast)"),
+            "{}",
+            r.stderr
+        );
+    }
+}
