@@ -52,6 +52,8 @@ pub enum Outcome {
     Reused,
     /// Not needed by this config.
     Skipped,
+    /// A scenario that failed and then passed on a retry.
+    Flaky,
     Failed,
     Cancelled,
 }
@@ -63,6 +65,7 @@ impl Outcome {
             Outcome::Cached => "cached",
             Outcome::Reused => "reused",
             Outcome::Skipped => "skipped",
+            Outcome::Flaky => "flaky",
             Outcome::Failed => "failed",
             Outcome::Cancelled => "cancelled",
         }
@@ -128,6 +131,18 @@ pub enum Event {
         phase: Option<Phase>,
         message: String,
     },
+    /// One step of a scenario ended (after all its `eventually` attempts).
+    StepFinished {
+        scenario: String,
+        /// 0-based position in the scenario (cleanup steps continue the count).
+        index: usize,
+        step: String,
+        outcome: Outcome,
+        attempts: u32,
+        elapsed_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
     PhaseFinished {
         phase: Phase,
         outcome: Outcome,
@@ -190,6 +205,11 @@ impl Events {
                 phases: Mutex::new(Vec::new()),
             }),
         }
+    }
+
+    /// When the command started, in milliseconds since the Unix epoch.
+    pub fn start_unix_ms(&self) -> u64 {
+        self.inner.start_unix_ms
     }
 
     pub fn elapsed_ms(&self) -> u64 {

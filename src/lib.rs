@@ -13,6 +13,7 @@ pub mod exit;
 pub mod phases;
 pub mod plan;
 pub mod report;
+pub mod scenario;
 pub mod state;
 
 mod session;

@@ -1,26 +1,197 @@
 //! `kubetest run`: run the scenarios against the environment recorded by `up`.
 
 use crate::cli::RunArgs;
-use crate::config::LoadedConfig;
+use crate::config::{ConfigError, LoadedConfig};
+use crate::events::{Outcome, Phase};
 use crate::exit::Stop;
+use crate::phases::{run_phase, PhaseOutput};
 use crate::plan::Plan;
+use crate::report::{render_annotations, render_junit};
+use crate::scenario::load::{load_dir, Known, LoadedScenario};
+use crate::scenario::results::{totals, ScenarioResult};
+use crate::scenario::runner::{run_all, RunEnv, RunOptions};
+use crate::scenario::shard::{select, Shard};
+use crate::scenario::{artifacts, vars};
 use crate::state::StateStore;
 use crate::Session;
-use anyhow::bail;
+use anyhow::{bail, Context};
+use std::fmt;
+use std::io::Write;
+use std::time::Instant;
 
-pub async fn run(_session: &Session, loaded: &LoadedConfig, _args: &RunArgs) -> anyhow::Result<()> {
+/// Scenario files with problems; each names file, line and column (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub struct InvalidScenarios(pub Vec<ConfigError>);
+
+impl fmt::Display for InvalidScenarios {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let texts: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&texts.join("\n"))
+    }
+}
+
+struct Ran(Vec<ScenarioResult>);
+
+impl PhaseOutput for Ran {
+    fn outcome(&self) -> Outcome {
+        let t = totals(&self.0);
+        if t.failed > 0 {
+            Outcome::Failed
+        } else {
+            Outcome::Ok
+        }
+    }
+}
+
+pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> anyhow::Result<()> {
     let plan = Plan::from_config(loaded);
-    let state = StateStore::new(&plan.state_dir).load()?;
-    if state.is_none() {
+    let Some(state) = StateStore::new(&plan.state_dir).load()? else {
         bail!(
             "no environment `{}` is up (no state file in {}); run `kubetest up` first",
             plan.environment,
             plan.state_dir.display()
         );
+    };
+    let Some(dir) = &plan.scenarios_dir else {
+        return Err(
+            Stop::Usage("no `scenarios:` directory in the config; nothing to run".into()).into(),
+        );
+    };
+    let known = Known {
+        dependencies: plan
+            .dependencies
+            .iter()
+            .map(|d| {
+                (
+                    d.name.clone(),
+                    d.spec.ports.iter().map(|p| p.container).collect(),
+                )
+            })
+            .collect(),
+    };
+    let all = load_dir(dir, &known).map_err(InvalidScenarios)?;
+    let selected = choose(all, args)?;
+    unsupported_steps(&selected)?;
+
+    let (vars, env) = vars::from_state(&state);
+    let run_env = RunEnv {
+        vars,
+        env,
+        http: reqwest::Client::builder()
+            .build()
+            .context("cannot set up the HTTP client")?,
+        events: session.events.clone(),
+    };
+    let opts = RunOptions {
+        parallel: args.parallel.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        }),
+        fail_fast: args.fail_fast,
+        retries: args.retries,
+    };
+    let ctx = crate::phases::PhaseCtx {
+        plan: std::sync::Arc::new(plan.clone()),
+        events: session.events.clone(),
+        state: crate::state::Recorder::new(StateStore::new(&plan.state_dir), state),
+        cancel: session.cancel.clone(),
+    };
+    let started = Instant::now();
+    let count = selected.len();
+    let Ran(mut results) = run_phase(&ctx, Phase::Scenarios, async {
+        Ok(Ran(run_all(selected, &run_env, opts, &session.cancel).await))
+    })
+    .await?;
+
+    let run_dir = plan
+        .artifacts_dir
+        .join(format!("run-{}", session.events.start_unix_ms()));
+    for r in results
+        .iter_mut()
+        .filter(|r| matches!(r.outcome, Outcome::Failed | Outcome::Flaky))
+    {
+        r.artifacts = Some(artifacts::write_bundle(&run_dir, r)?);
     }
-    Err(Stop::NotImplemented {
-        what: "running scenarios",
-        issue: 7,
+    if let Some(path) = &args.junit {
+        let xml = render_junit(&plan.environment, &results, started.elapsed())?;
+        std::fs::write(path, xml)
+            .with_context(|| format!("cannot write the JUnit report {}", path.display()))?;
     }
-    .into())
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        let mut out = std::io::stdout().lock();
+        out.write_all(render_annotations(&results).as_bytes())
+            .context("cannot write annotations")?;
+    }
+    let t = totals(&results);
+    session.events.note(
+        Some(Phase::Scenarios),
+        format!(
+            "{count} scenarios: {} passed, {} failed, {} flaky, {} not run",
+            t.passed, t.failed, t.flaky, t.skipped
+        ),
+    );
+    for r in results.iter().filter(|r| r.artifacts.is_some()) {
+        if let Some(a) = &r.artifacts {
+            session.events.note(
+                Some(Phase::Scenarios),
+                format!("{}: failure bundle in {}", r.name, a.display()),
+            );
+        }
+    }
+    if t.failed > 0 || t.skipped > 0 {
+        return Err(Stop::ScenariosFailed {
+            failed: t.failed + t.skipped,
+            total: count,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Names, tags, then the shard.
+fn choose(all: Vec<LoadedScenario>, args: &RunArgs) -> anyhow::Result<Vec<LoadedScenario>> {
+    for n in &args.names {
+        if !all.iter().any(|s| &s.scenario.name == n) {
+            let names: Vec<&str> = all.iter().map(|s| s.scenario.name.as_str()).collect();
+            return Err(Stop::Usage(format!(
+                "no scenario named `{n}`; the scenarios are: {}",
+                names.join(", ")
+            ))
+            .into());
+        }
+    }
+    let picked: Vec<LoadedScenario> = all
+        .into_iter()
+        .filter(|s| args.names.is_empty() || args.names.contains(&s.scenario.name))
+        .filter(|s| args.tags.is_empty() || s.scenario.tags.iter().any(|t| args.tags.contains(t)))
+        .collect();
+    let picked = match &args.shard {
+        Some(text) => {
+            let shard: Shard = text.parse().map_err(Stop::Usage)?;
+            select(picked, |s| s.scenario.name.as_str(), shard)
+        }
+        None => picked,
+    };
+    Ok(picked)
+}
+
+/// Steps that need parts of kubetest not built yet stop the run before anything runs.
+fn unsupported_steps(selected: &[LoadedScenario]) -> anyhow::Result<()> {
+    let needs = |action: &str| match action {
+        "exec" => Some("`exec` scenario steps (they need dependency containers and pods)"),
+        "apply" | "delete" | "wait" | "assert" | "error" => {
+            Some("cluster scenario steps (`apply`, `delete`, `wait`, `assert`, `error`)")
+        }
+        _ => None,
+    };
+    let first = selected
+        .iter()
+        .flat_map(|s| s.scenario.steps.iter().chain(&s.scenario.cleanup))
+        .flat_map(|step| step.actions())
+        .find_map(needs);
+    match first {
+        Some(what) => Err(Stop::NotImplemented { what, issue: 7 }.into()),
+        None => Ok(()),
+    }
 }

@@ -23,6 +23,9 @@ pub async fn up(session: &Session, loaded: &LoadedConfig, args: &UpArgs) -> anyh
         cancel: session.cancel.clone(),
     };
 
+    // The state file exists from the first moment: `run` and `down` find the environment
+    // even when `up` creates nothing else (or is interrupted at once).
+    ctx.state.update(|_| {})?;
     let preflight = run_phase(&ctx, Phase::Preflight, phases::preflight::run(&ctx)).await?;
     let engine = preflight.engine.as_ref();
 

@@ -79,9 +79,7 @@ pub fn load_str(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErr
         )
         .with_source(text));
     }
-    let index = LocationIndex::build(text);
-    let config: Config = serde_yaml::from_str(text)
-        .map_err(|e| ConfigError::single(file, translate(&e, &index)).with_source(text))?;
+    let (config, index): (Config, _) = from_yaml(text, file)?;
     let problems = validate(&config, &index, dir);
     if problems.is_empty() {
         Ok(config)
@@ -92,6 +90,18 @@ pub fn load_str(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErr
         }
         .with_source(text))
     }
+}
+
+/// Deserialize YAML text into `T`, with serde's errors turned into located problems; also
+/// returns the location index for semantic checks. Shared by every YAML file kubetest reads.
+pub(crate) fn from_yaml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &Path,
+) -> Result<(T, LocationIndex), ConfigError> {
+    let index = LocationIndex::build(text);
+    let value: T = serde_yaml::from_str(text)
+        .map_err(|e| ConfigError::single(file, translate(&e, &index)).with_source(text))?;
+    Ok((value, index))
 }
 
 /// serde_yaml's error → a problem with its location, a plain message, the expected shape and a hint.

@@ -136,6 +136,13 @@ impl Builder {
                 }
                 None => {
                     let k = scalar.unwrap_or("?").to_owned();
+                    // A block mapping's start event is placed after its first key; the
+                    // mapping begins where that key does.
+                    if let Some(start) = self.index.values.get_mut(path.as_str()) {
+                        if at < *start {
+                            *start = at;
+                        }
+                    }
                     let kp = child(path, &k);
                     if let Some(first) = self.index.keys.insert(kp.clone(), at) {
                         self.index.duplicates.push((kp, at, first));
@@ -231,6 +238,12 @@ mod tests {
                 Location { line: 2, column: 3 }
             )]
         );
+    }
+
+    #[test]
+    fn block_mappings_start_at_their_first_key() {
+        let idx = LocationIndex::build("steps:\n  - run: x\n    sleep: 1s\n");
+        assert_eq!(idx.value("steps[0]"), Location { line: 2, column: 5 });
     }
 
     #[test]

@@ -5,9 +5,11 @@ mod load;
 mod locate;
 mod model;
 mod validate;
+pub(crate) use validate::duplicate_keys;
 mod values;
 
-pub use error::ConfigError;
+pub use error::{did_you_mean, ConfigError, Problem};
+pub(crate) use load::from_yaml;
 pub use load::{load, load_str, LoadedConfig};
 pub use locate::{Location, LocationIndex};
 pub use model::*;

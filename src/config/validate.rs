@@ -16,23 +16,7 @@ pub fn validate(config: &Config, idx: &LocationIndex, dir: &Path) -> Vec<Problem
         dir,
         problems: Vec::new(),
     };
-    let dups = idx.duplicate_keys();
-    // Inside a duplicated entry every key repeats too; report only the outermost.
-    let outermost = dups.iter().filter(|(path, ..)| {
-        !dups
-            .iter()
-            .any(|(other, ..)| path.len() > other.len() && path.starts_with(other.as_str()))
-    });
-    for (path, again, first) in outermost {
-        let key = path.rsplit('.').next().unwrap_or(path);
-        v.push(
-            Problem::new(
-                Some(*again),
-                format!("duplicate key `{key}` (first at line {})", first.line),
-            )
-            .expected("each key once in a mapping"),
-        );
-    }
+    v.problems.extend(duplicate_keys(idx));
     v.name(config);
     v.images(config);
     v.build(config);
@@ -478,4 +462,25 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// Keys given twice in one mapping (serde_yaml keeps the last silently); only the outermost
+/// of nested repeats is reported.
+pub(crate) fn duplicate_keys(idx: &LocationIndex) -> Vec<Problem> {
+    let dups = idx.duplicate_keys();
+    dups.iter()
+        .filter(|(path, ..)| {
+            !dups
+                .iter()
+                .any(|(other, ..)| path.len() > other.len() && path.starts_with(other.as_str()))
+        })
+        .map(|(path, again, first)| {
+            let key = path.rsplit('.').next().unwrap_or(path);
+            Problem::new(
+                Some(*again),
+                format!("duplicate key `{key}` (first at line {})", first.line),
+            )
+            .expected("each key once in a mapping")
+        })
+        .collect()
 }

@@ -56,6 +56,7 @@ impl InteractiveReporter {
         match o {
             Outcome::Ok | Outcome::Cached | Outcome::Reused => self.p.ok.apply_to("✔").to_string(),
             Outcome::Skipped => self.p.dim.apply_to("-").to_string(),
+            Outcome::Flaky => self.p.warn.apply_to("~").to_string(),
             Outcome::Failed | Outcome::Cancelled => self.p.fail.apply_to("✘").to_string(),
         }
     }
@@ -138,6 +139,35 @@ impl Reporter for InteractiveReporter {
                         self.p.outcome(*outcome),
                         self.p.dim.apply_to(secs(*elapsed_ms))
                     ));
+                }
+            }
+            Event::StepFinished {
+                scenario,
+                step,
+                outcome,
+                attempts,
+                elapsed_ms,
+                message,
+                ..
+            } => {
+                if self.verbosity == Verbosity::Verbose || outcome.is_failure() {
+                    let tries = if *attempts > 1 {
+                        format!(" after {attempts} attempts")
+                    } else {
+                        String::new()
+                    };
+                    let mut line = format!(
+                        "    {} {scenario}: {step} {}{tries} {}",
+                        self.mark(*outcome),
+                        self.p.outcome(*outcome),
+                        self.p.dim.apply_to(secs(*elapsed_ms))
+                    );
+                    if let Some(m) = message {
+                        for l in m.lines() {
+                            line.push_str(&format!("\n      {l}"));
+                        }
+                    }
+                    self.line(line);
                 }
             }
             Event::Note { phase, message } => {

@@ -1,15 +1,19 @@
 //! Reporters: how events look. Interactive progress bars, plain lines, JSON lines.
 
 mod explain;
+mod github;
 mod interactive;
 mod json;
+mod junit;
 mod plain;
 mod style;
 mod summary;
 
 pub use explain::{render_explanation, render_hint};
+pub use github::render_annotations;
 pub use interactive::InteractiveReporter;
 pub use json::JsonReporter;
+pub use junit::{render_junit, steps_text};
 pub use plain::PlainReporter;
 pub use style::{Palette, Verbosity};
 pub use summary::render_summary;

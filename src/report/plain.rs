@@ -60,6 +60,31 @@ impl PlainReporter {
                     }
                     s
                 }),
+                Event::StepFinished {
+                    scenario,
+                    index,
+                    step,
+                    outcome,
+                    attempts,
+                    elapsed_ms,
+                    message,
+                } => (v >= Verbosity::Verbose || outcome.is_failure()).then(|| {
+                    let mut s = format!(
+                        "scenarios: {scenario}: step {} `{step}`: {} in {}",
+                        index + 1,
+                        p.outcome(*outcome),
+                        secs(*elapsed_ms)
+                    );
+                    if *attempts > 1 {
+                        s.push_str(&format!(" ({attempts} attempts)"));
+                    }
+                    if let Some(m) = message {
+                        for l in m.lines() {
+                            s.push_str(&format!("\n    {l}"));
+                        }
+                    }
+                    s
+                }),
                 Event::Note { phase, message } => (v > Verbosity::Quiet).then(|| match phase {
                     Some(ph) => format!("{}: {message}", ph.as_str()),
                     None => message.clone(),

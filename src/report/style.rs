@@ -47,6 +47,7 @@ impl Palette {
         let st = match o {
             Outcome::Ok | Outcome::Cached | Outcome::Reused => &self.ok,
             Outcome::Skipped => &self.dim,
+            Outcome::Flaky => &self.warn,
             Outcome::Failed | Outcome::Cancelled => &self.fail,
         };
         st.apply_to(o.as_str()).to_string()

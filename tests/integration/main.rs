@@ -4,5 +4,6 @@ mod cli;
 mod config_fixtures;
 mod engines;
 mod reporters;
+mod scenarios;
 mod state_lock;
 mod support;

@@ -1,0 +1,39 @@
+//! The failure bundle of a scenario: `<artifacts>/<run>/<scenario>/` with the failing step,
+//! what it saw, and a timeline of the steps.
+
+use super::results::ScenarioResult;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+
+/// Write the bundle of a failed or flaky scenario; returns its directory.
+pub fn write_bundle(run_dir: &Path, r: &ScenarioResult) -> anyhow::Result<PathBuf> {
+    let dir = run_dir.join(&r.name);
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the artifacts directory {}", dir.display()))?;
+    let mut failure = format!(
+        "scenario: {}\nfile: {}:{}\noutcome: {} after {} run(s)\n",
+        r.name,
+        r.file.display(),
+        r.line,
+        r.outcome.as_str(),
+        r.runs
+    );
+    if let Some(step) = r.first_failure() {
+        failure.push_str(&format!(
+            "\nfailing step: {} (attempts: {})\n\n{}\n",
+            step.title,
+            step.attempts,
+            step.message.as_deref().unwrap_or("")
+        ));
+        if let Some(o) = &step.observed {
+            failure.push_str(&format!("\nobserved:\n{o}\n"));
+        }
+    }
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))
+    };
+    write("failure.txt", &failure)?;
+    write("timeline.txt", &crate::report::steps_text(r))?;
+    Ok(dir)
+}

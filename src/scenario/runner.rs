@@ -1,0 +1,295 @@
+//! Runs scenarios: steps in order with per-attempt timeouts and `eventually` retries,
+//! captures into later steps, cleanup that always runs, retries with flaky detection,
+//! bounded parallelism with `serial` scenarios alone, and `--fail-fast`.
+
+use super::jsonpath;
+use super::load::LoadedScenario;
+use super::model::{Scenario, Step};
+use super::results::{ScenarioResult, StepResult};
+use super::steps::{self, StepFailure, StepOutput};
+use super::template::Vars;
+use crate::events::{Event, Events, Outcome, Phase};
+use futures::StreamExt;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Everything steps need from the environment.
+#[derive(Clone)]
+pub struct RunEnv {
+    /// Variables every scenario sees (environment, kubeconfig, dependency ports).
+    pub vars: Vars,
+    /// Environment variables of host commands (KUBECONFIG, KUBETEST_DEP_…).
+    pub env: Vec<(String, String)>,
+    pub http: reqwest::Client,
+    pub events: Events,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub parallel: usize,
+    pub fail_fast: bool,
+    pub retries: u32,
+}
+
+/// Run every scenario; results come back in the order given.
+pub async fn run_all(
+    scenarios: Vec<LoadedScenario>,
+    env: &RunEnv,
+    opts: RunOptions,
+    cancel: &CancellationToken,
+) -> Vec<ScenarioResult> {
+    let stop = cancel.child_token();
+    let order: Vec<String> = scenarios.iter().map(|s| s.scenario.name.clone()).collect();
+    let (serial, parallel): (Vec<_>, Vec<_>) =
+        scenarios.into_iter().partition(|s| s.scenario.serial);
+    let mut results: Vec<ScenarioResult> = futures::stream::iter(parallel)
+        .map(|s| run_one(s, env, opts, &stop))
+        .buffer_unordered(opts.parallel.max(1))
+        .collect()
+        .await;
+    for s in serial {
+        results.push(run_one(s, env, opts, &stop).await);
+    }
+    results.sort_by_key(|r| order.iter().position(|n| *n == r.name));
+    results
+}
+
+async fn run_one(
+    loaded: LoadedScenario,
+    env: &RunEnv,
+    opts: RunOptions,
+    stop: &CancellationToken,
+) -> ScenarioResult {
+    let s = &loaded.scenario;
+    let started = Instant::now();
+    let skipped = |steps| ScenarioResult {
+        name: s.name.clone(),
+        file: loaded.file.clone(),
+        line: loaded.line,
+        tags: s.tags.clone(),
+        outcome: Outcome::Skipped,
+        runs: 0,
+        elapsed_ms: 0,
+        steps,
+        artifacts: None,
+    };
+    if stop.is_cancelled() {
+        env.events.emit(Event::TaskFinished {
+            phase: Phase::Scenarios,
+            task: s.name.clone(),
+            outcome: Outcome::Skipped,
+            elapsed_ms: 0,
+            detail: Some("not run (--fail-fast)".into()),
+        });
+        return skipped(Vec::new());
+    }
+    let task = env.events.task(Phase::Scenarios, &s.name);
+    let mut runs = 0;
+    let mut steps_of_last = Vec::new();
+    let mut passed = false;
+    while runs <= opts.retries && !stop.is_cancelled() {
+        runs += 1;
+        if runs > 1 {
+            task.progress(format!("retry {} of {}", runs - 1, opts.retries));
+        }
+        let run = tokio::time::timeout(s.timeout.get(), run_steps(s, env, &task));
+        let (ok, steps) = match run.await {
+            Ok(r) => r,
+            Err(_) => (false, vec![timed_out_result(s)]),
+        };
+        steps_of_last = steps;
+        if ok {
+            passed = true;
+            break;
+        }
+    }
+    let outcome = match (passed, runs) {
+        (true, 1) => Outcome::Ok,
+        (true, _) => Outcome::Flaky,
+        (false, _) => Outcome::Failed,
+    };
+    let detail = match outcome {
+        Outcome::Flaky => Some(format!("passed on run {runs} of {}", opts.retries + 1)),
+        Outcome::Failed => steps_of_last
+            .iter()
+            .find(|st| st.outcome == Outcome::Failed)
+            .map(|st| format!("failed at {}", st.title)),
+        _ => None,
+    };
+    task.finish(outcome, detail);
+    if outcome == Outcome::Failed && opts.fail_fast {
+        stop.cancel();
+    }
+    ScenarioResult {
+        name: s.name.clone(),
+        file: loaded.file.clone(),
+        line: loaded.line,
+        tags: s.tags.clone(),
+        outcome,
+        runs,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        steps: steps_of_last,
+        artifacts: None,
+    }
+}
+
+fn timed_out_result(s: &Scenario) -> StepResult {
+    StepResult {
+        index: 0,
+        title: "scenario timeout".into(),
+        cleanup: false,
+        outcome: Outcome::Failed,
+        attempts: 1,
+        elapsed_ms: s.timeout.get().as_millis() as u64,
+        started_ms: 0,
+        message: Some(format!(
+            "the scenario did not finish within its timeout of {}",
+            s.timeout
+        )),
+        observed: None,
+    }
+}
+
+/// One run of a scenario's steps, then its cleanup. Returns whether every step held.
+async fn run_steps(
+    s: &Scenario,
+    env: &RunEnv,
+    task: &crate::events::TaskEvents,
+) -> (bool, Vec<StepResult>) {
+    let started = Instant::now();
+    let mut vars = env.vars.clone();
+    vars.extend(s.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    vars.entry("namespace".into())
+        .or_insert_with(|| s.namespace.clone().unwrap_or_else(|| "default".into()));
+    let mut results = Vec::new();
+    let mut ok = true;
+    for (i, step) in s.steps.iter().enumerate() {
+        let title = step.title(i);
+        task.progress(title.clone());
+        let r = run_step(s, i, &title, step, false, &mut vars, env, started).await;
+        let failed = r.outcome == Outcome::Failed;
+        results.push(r);
+        if failed {
+            ok = false;
+            break;
+        }
+    }
+    for (k, step) in s.cleanup.iter().enumerate() {
+        let i = s.steps.len() + k;
+        let title = format!("cleanup: {}", step.title(k));
+        let r = run_step(s, i, &title, step, true, &mut vars, env, started).await;
+        results.push(r);
+    }
+    (ok, results)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_step(
+    s: &Scenario,
+    index: usize,
+    title: &str,
+    step: &Step,
+    cleanup: bool,
+    vars: &mut Vars,
+    env: &RunEnv,
+    scenario_start: Instant,
+) -> StepResult {
+    let started_ms = scenario_start.elapsed().as_millis() as u64;
+    let t = Instant::now();
+    let deadline = step.eventually.map(|d| t + d.get());
+    let mut attempts = 0;
+    let result = loop {
+        attempts += 1;
+        let r = match tokio::time::timeout(step.timeout.get(), attempt(step, vars, env)).await {
+            Ok(r) => r,
+            Err(_) => Err(StepFailure::new(format!(
+                "did not finish within the step timeout of {}",
+                step.timeout
+            ))),
+        };
+        let r = r.and_then(|out| capture(step, &out).map(|c| (out, c)));
+        match (r, deadline) {
+            (Ok(ok), _) => break Ok(ok),
+            (Err(f), Some(d)) if Instant::now() + step.interval.get() < d => {
+                tokio::time::sleep(step.interval.get()).await;
+                let _ = f;
+            }
+            (Err(f), _) => break Err(f),
+        }
+    };
+    let elapsed_ms = t.elapsed().as_millis() as u64;
+    let (outcome, message, observed) = match result {
+        Ok((_, captured)) => {
+            vars.extend(captured);
+            (Outcome::Ok, None, None)
+        }
+        Err(f) => {
+            let mut m = f.render();
+            if step.eventually.is_some() {
+                m = format!(
+                    "still failing after {attempts} attempts over {}: {m}",
+                    humantime::format_duration(Duration::from_millis(elapsed_ms))
+                );
+            }
+            (Outcome::Failed, Some(m), f.observed)
+        }
+    };
+    env.events.emit(Event::StepFinished {
+        scenario: s.name.clone(),
+        index,
+        step: title.to_owned(),
+        outcome,
+        attempts,
+        elapsed_ms,
+        message: message.clone(),
+    });
+    StepResult {
+        index,
+        title: title.to_owned(),
+        cleanup,
+        outcome,
+        attempts,
+        elapsed_ms,
+        started_ms,
+        message,
+        observed,
+    }
+}
+
+async fn attempt(step: &Step, vars: &Vars, env: &RunEnv) -> Result<StepOutput, StepFailure> {
+    if let Some(h) = &step.http {
+        return steps::run_http(&env.http, h, vars, step.timeout.get()).await;
+    }
+    if let Some(r) = &step.run {
+        return steps::run_host(r, vars, &env.env, step.timeout.get()).await;
+    }
+    if let Some(d) = &step.sleep {
+        tokio::time::sleep(d.get()).await;
+        return Ok(StepOutput {
+            summary: format!("slept {d}"),
+            ..StepOutput::default()
+        });
+    }
+    Err(StepFailure::new(format!(
+        "`{}` steps are not supported by this version of kubetest yet",
+        step.actions().join(", ")
+    )))
+}
+
+fn capture(step: &Step, out: &StepOutput) -> Result<Vars, StepFailure> {
+    let mut vars = Vars::new();
+    for (name, path) in &step.capture {
+        match jsonpath::lookup(&out.value, path) {
+            Ok(Some(v)) => {
+                vars.insert(name.clone(), jsonpath::as_text(v));
+            }
+            Ok(None) => {
+                return Err(StepFailure::new(format!(
+                    "capture `{name}`: nothing at {path} in the step's result"
+                )))
+            }
+            Err(e) => return Err(StepFailure::new(format!("capture `{name}`: {e}"))),
+        }
+    }
+    Ok(vars)
+}

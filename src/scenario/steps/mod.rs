@@ -1,0 +1,59 @@
+//! Step executors: one attempt of one step, returning what it saw or why it failed.
+
+mod expect;
+mod host;
+mod http;
+
+pub use expect::check_output;
+pub use host::run_host;
+pub use http::run_http;
+
+use serde_json::Value;
+
+/// A successful attempt: what later steps may capture from, and a one-line summary.
+#[derive(Debug, Clone, Default)]
+pub struct StepOutput {
+    /// The tree `capture:` JSONPaths read (e.g. `{status, headers, body}` of a response).
+    pub value: Value,
+    pub summary: String,
+}
+
+/// A failed attempt: the reason, every mismatch, and what the step saw (response, output).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepFailure {
+    pub message: String,
+    pub details: Vec<String>,
+    pub observed: Option<String>,
+}
+
+impl StepFailure {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            details: Vec::new(),
+            observed: None,
+        }
+    }
+
+    /// The message with its details, as shown in reports.
+    pub fn render(&self) -> String {
+        let mut s = self.message.clone();
+        for d in &self.details {
+            s.push_str(&format!("\n  - {d}"));
+        }
+        s
+    }
+}
+
+/// Cut long output for reports, keeping the end (where errors usually are).
+pub fn excerpt(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let start = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .find(|i| *i >= text.len() - max)
+        .unwrap_or(0);
+    format!("…{}", &text[start..])
+}

@@ -1,0 +1,79 @@
+//! The variables and host-command environment a scenario run gets from the state `up` left.
+
+use super::template::Vars;
+use crate::state::State;
+
+/// Template variables (`environment`, `kubeconfig`, `deps.<name>.port.<port>`, …) and the
+/// environment of host commands (`KUBECONFIG`, `KUBETEST_DEP_<NAME>_PORT_<PORT>`, …).
+pub fn from_state(state: &State) -> (Vars, Vec<(String, String)>) {
+    let mut vars = Vars::new();
+    let mut env = Vec::new();
+    vars.insert("environment".into(), state.environment.clone());
+    env.push(("KUBETEST_ENVIRONMENT".into(), state.environment.clone()));
+    let kubeconfig = state
+        .cluster
+        .as_ref()
+        .and_then(|c| c.kubeconfig.as_ref())
+        .map(|k| k.display().to_string())
+        .unwrap_or_default();
+    vars.insert("kubeconfig".into(), kubeconfig.clone());
+    if !kubeconfig.is_empty() {
+        env.push(("KUBECONFIG".into(), kubeconfig));
+    }
+    for c in &state.containers {
+        let dep = &c.dependency;
+        let up = env_name(dep);
+        vars.insert(format!("deps.{dep}.host"), "127.0.0.1".into());
+        env.push((format!("KUBETEST_DEP_{up}_HOST"), "127.0.0.1".into()));
+        if let Some(a) = &c.address {
+            vars.insert(format!("deps.{dep}.address"), a.clone());
+            env.push((format!("KUBETEST_DEP_{up}_ADDRESS"), a.clone()));
+        }
+        for (port, host) in &c.ports {
+            let number = port.split('/').next().unwrap_or(port);
+            vars.insert(format!("deps.{dep}.port.{number}"), host.to_string());
+            env.push((format!("KUBETEST_DEP_{up}_PORT_{number}"), host.to_string()));
+        }
+    }
+    (vars, env)
+}
+
+/// `my-db` → `MY_DB`.
+fn env_name(dep: &str) -> String {
+    dep.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::ContainerRecord;
+
+    #[test]
+    fn ports_and_addresses() {
+        let mut s = State::new("demo");
+        s.containers.push(ContainerRecord {
+            name: "kubetest-demo-my-db".into(),
+            id: "1".into(),
+            dependency: "my-db".into(),
+            config_hash: "h".into(),
+            ports: [("5432/tcp".to_owned(), 15432u16)].into_iter().collect(),
+            address: Some("10.88.0.5".into()),
+        });
+        let (vars, env) = from_state(&s);
+        assert_eq!(vars["deps.my-db.port.5432"], "15432");
+        assert_eq!(vars["deps.my-db.address"], "10.88.0.5");
+        assert!(env.contains(&(
+            "KUBETEST_DEP_MY_DB_PORT_5432".to_owned(),
+            "15432".to_owned()
+        )));
+        assert_eq!(vars["environment"], "demo");
+    }
+}
