@@ -1,0 +1,2 @@
+//! Readiness detection benchmark against the Kubernetes API double.
+fn main() {}
