@@ -85,10 +85,10 @@ fn not_ready_containers(pod: &Pod) -> Vec<&ContainerStatus> {
         .unwrap_or(&[])
         .iter()
         .filter(|c| {
-            !c.state
+            c.state
                 .as_ref()
                 .and_then(|s| s.terminated.as_ref())
-                .is_some_and(|t| t.exit_code == 0)
+                .is_none_or(|t| t.exit_code != 0)
         });
     let main = s
         .and_then(|s| s.container_statuses.as_deref())

@@ -155,9 +155,10 @@ fn to_object(value: serde_json::Value) -> Result<DynamicObject, String> {
             return Err(format!("not a Kubernetes object: no `{key}`"));
         }
     }
-    if !value
+    if value
         .pointer("/metadata/name")
-        .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+        .and_then(|v| v.as_str())
+        .is_none_or(str::is_empty)
     {
         let kind = value["kind"].as_str().unwrap_or("");
         return Err(format!(
