@@ -21,6 +21,9 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         let Ok((stream, _)) = listener.accept().await else {
             return;
         };
+        // Go's net package (so kube-apiserver) sets TCP_NODELAY on every connection; without
+        // it Nagle + delayed ACKs hold each small watch event back ~40 ms.
+        let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {

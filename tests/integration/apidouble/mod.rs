@@ -142,6 +142,12 @@ impl ApiDouble {
         self.shared.lock().applied.clone()
     }
 
+    /// Until no watch stream is open.
+    pub async fn until_no_watches(&self) {
+        let mut rx = self.shared.watching.subscribe();
+        let _ = rx.wait_for(|open| *open == 0).await;
+    }
+
     /// Until at least `n` watch streams are open.
     pub async fn until_watching(&self, n: usize) {
         let mut rx = self.shared.watching.subscribe();
