@@ -120,6 +120,19 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
+    /// A watched pod's status changed (`ready` phase): one line per transition.
+    PodStatus {
+        phase: Phase,
+        task: String,
+        /// `namespace/name`.
+        pod: String,
+        status: String,
+        ready: bool,
+        /// When the pod just became ready: milliseconds from its Ready condition's
+        /// `lastTransitionTime` (which the API server records to the second) to this event.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ready_latency_ms: Option<u64>,
+    },
     /// A fact worth a line of its own (which engine answered, where the kubeconfig is).
     Note {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -308,6 +321,24 @@ impl TaskEvents {
             phase: self.phase,
             task: self.task.clone(),
             line: line.into(),
+        });
+    }
+
+    /// A watched pod of this task changed status.
+    pub fn pod_status(
+        &self,
+        pod: impl Into<String>,
+        status: impl Into<String>,
+        ready: bool,
+        ready_latency_ms: Option<u64>,
+    ) {
+        self.events.emit(Event::PodStatus {
+            phase: self.phase,
+            task: self.task.clone(),
+            pod: pod.into(),
+            status: status.into(),
+            ready,
+            ready_latency_ms,
         });
     }
 

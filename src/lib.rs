@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod engine;
 pub mod events;
 pub mod exit;
+pub mod k8s;
 pub mod phases;
 pub mod plan;
 pub mod report;

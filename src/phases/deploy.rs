@@ -1,16 +1,51 @@
 //! Deploy: server-side apply of the manifests (namespaces, then CRDs, then the rest).
 
 use super::PhaseCtx;
-use crate::events::Outcome;
-use crate::exit::Stop;
+use crate::events::{Outcome, Phase};
+use crate::k8s::apply::Applier;
+use crate::k8s::client::{connect, ClusterAccess};
+use crate::k8s::manifests;
+use anyhow::Context;
 
 pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
-    if ctx.plan.deploy.manifests.is_empty() {
+    let plan = &ctx.plan;
+    if plan.deploy.manifests.is_empty() {
         return Ok(Outcome::Skipped);
     }
-    Err(Stop::NotImplemented {
-        what: "deploying manifests",
-        issue: 6,
+    let paths = plan.deploy.manifests.clone();
+    let objects = tokio::task::spawn_blocking(move || manifests::load(&paths))
+        .await
+        .context("reading the manifests stopped")??;
+    let access = ClusterAccess::from_state_or_plan(&ctx.state.snapshot(), &plan.cluster);
+    let client = connect(&access).await?;
+    ctx.events.note(
+        Some(Phase::Deploy),
+        format!(
+            "applying {} objects to {} (server-side apply, field manager `{}`)",
+            objects.len(),
+            access.describe(),
+            crate::k8s::apply::FIELD_MANAGER
+        ),
+    );
+    let task = ctx.events.task(Phase::Deploy, "manifests");
+    let mut applier = Applier::new(client, &plan.deploy.namespace);
+    let result = applier
+        .apply_all(&objects, |a| {
+            task.progress(&a.object);
+            task.log(format!("applied {}", a.object));
+        })
+        .await;
+    match result {
+        Ok(()) => {
+            task.finish(
+                Outcome::Ok,
+                Some(format!("{} objects applied", objects.len())),
+            );
+            Ok(Outcome::Ok)
+        }
+        Err(e) => {
+            task.finish(Outcome::Failed, Some(e.object.clone()));
+            Err(e.into())
+        }
     }
-    .into())
 }

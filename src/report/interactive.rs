@@ -170,6 +170,27 @@ impl Reporter for InteractiveReporter {
                     self.line(line);
                 }
             }
+            Event::PodStatus {
+                phase,
+                task,
+                pod,
+                status,
+                ready,
+                ..
+            } => {
+                // The task's live line shows the latest pod; each pod that becomes ready
+                // gets a line of its own.
+                if let Some(bar) = self.tasks.get(&(*phase, task.clone())) {
+                    bar.set_message(format!("{pod} {status}"));
+                }
+                if *ready && !quiet {
+                    self.line(format!(
+                        "    {} {}",
+                        self.p.dim.apply_to(format!("{} {task}:", phase.as_str())),
+                        format_args!("pod {pod} {status}")
+                    ));
+                }
+            }
             Event::Note { phase, message } => {
                 if !quiet {
                     let ph = phase

@@ -85,6 +85,14 @@ impl PlainReporter {
                     }
                     s
                 }),
+                Event::PodStatus {
+                    phase,
+                    task,
+                    pod,
+                    status,
+                    ..
+                } => (v > Verbosity::Quiet)
+                    .then(|| format!("{}: {task}: pod {pod} {status}", phase.as_str())),
                 Event::Note { phase, message } => (v > Verbosity::Quiet).then(|| match phase {
                     Some(ph) => format!("{}: {message}", ph.as_str()),
                     None => message.clone(),

@@ -1,8 +1,12 @@
 //! All integration tests, compiled into one test binary.
 
+mod apidouble;
 mod cli;
 mod config_fixtures;
 mod engines;
+mod k8s_apply;
+mod k8s_ready;
+mod k8s_support;
 mod reporters;
 mod scenarios;
 mod state_lock;

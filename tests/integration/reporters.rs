@@ -128,3 +128,24 @@ fn interactive_reporter_final_screen() {
         &(term.contents() + "\n"),
     );
 }
+
+#[test]
+fn pod_status_lines_and_json_latency() {
+    let ev: Stamped = serde_json::from_str(
+        r#"{"ts_ms":1772446512000,"at_ms":4200,"event":"pod_status","phase":"ready","task":"demo/app=web","pod":"demo/web-7d4b9c6f5-x2k8p","status":"Running, ready","ready":true,"ready_latency_ms":412}"#,
+    )
+    .unwrap();
+    let plain = PlainReporter::new(
+        Box::new(Buffer::default()),
+        Verbosity::Normal,
+        Palette::new(false),
+    );
+    assert_eq!(
+        plain.line(&ev).unwrap(),
+        "[   4.20s] ready: demo/app=web: pod demo/web-7d4b9c6f5-x2k8p Running, ready"
+    );
+    let buf = Buffer::default();
+    JsonReporter::new(Box::new(buf.clone())).handle(&ev);
+    let v: serde_json::Value = serde_json::from_str(buf.text().trim()).unwrap();
+    assert_eq!(v["ready_latency_ms"], 412);
+}

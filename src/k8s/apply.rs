@@ -1,0 +1,197 @@
+//! Server-side apply of manifests (field manager `kubetest`), resolving kinds by discovery and
+//! waiting for each CRD to be `Established` (by watch) before objects of its kind are applied.
+
+use super::manifests::Manifest;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::discovery::{self, ApiCapabilities, ApiResource, Scope};
+use kube::runtime::wait::{await_condition, conditions};
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+/// The field manager of every apply.
+pub const FIELD_MANAGER: &str = "kubetest";
+
+/// How long a CRD may take to become `Established`.
+pub const CRD_ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One object could not be applied: where it came from, what it is, what the server said.
+#[derive(Debug, thiserror::Error)]
+pub struct ApplyError {
+    /// `file (document N)`.
+    pub origin: String,
+    /// `Kind namespace/name` or `Kind name`.
+    pub object: String,
+    pub message: String,
+}
+
+impl fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "applying {} from {}: {}",
+            self.object, self.origin, self.message
+        )
+    }
+}
+
+/// What was applied, for the caller's events.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// `Kind namespace/name` or `Kind name`.
+    pub object: String,
+    /// The object's resourceVersion after the apply.
+    pub resource_version: String,
+}
+
+/// Applies manifests to one cluster; remembers discovered kinds.
+pub struct Applier {
+    client: kube::Client,
+    default_namespace: String,
+    kinds: HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>,
+}
+
+impl Applier {
+    pub fn new(client: kube::Client, default_namespace: impl Into<String>) -> Self {
+        Self {
+            client,
+            default_namespace: default_namespace.into(),
+            kinds: HashMap::new(),
+        }
+    }
+
+    /// Apply `manifests` in the order given (see [`super::manifests::in_apply_order`]); after
+    /// the last CRD of a run of CRDs, wait until all of them are `Established`.
+    pub async fn apply_all(
+        &mut self,
+        manifests: &[Manifest],
+        mut on_applied: impl FnMut(&Applied),
+    ) -> Result<(), ApplyError> {
+        let mut pending_crds: Vec<&Manifest> = Vec::new();
+        for m in manifests {
+            if !is_crd(m) && !pending_crds.is_empty() {
+                for crd in pending_crds.drain(..) {
+                    self.await_established(crd).await?;
+                }
+            }
+            let applied = self.apply_one(m).await?;
+            on_applied(&applied);
+            if is_crd(m) {
+                pending_crds.push(m);
+            }
+        }
+        for crd in pending_crds {
+            self.await_established(crd).await?;
+        }
+        Ok(())
+    }
+
+    /// Server-side apply of one object.
+    pub async fn apply_one(&mut self, m: &Manifest) -> Result<Applied, ApplyError> {
+        let (ar, caps) = self.resolve(m).await?;
+        let mut obj = m.object.clone();
+        let api: Api<DynamicObject> = match caps.scope {
+            Scope::Namespaced => {
+                let ns = obj
+                    .metadata
+                    .namespace
+                    .get_or_insert_with(|| self.default_namespace.clone())
+                    .clone();
+                Api::namespaced_with(self.client.clone(), &ns, &ar)
+            }
+            Scope::Cluster => {
+                obj.metadata.namespace = None;
+                Api::all_with(self.client.clone(), &ar)
+            }
+        };
+        let object = describe(m.kind(), obj.metadata.namespace.as_deref(), m.name());
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let out = api
+            .patch(m.name(), &params, &Patch::Apply(&obj))
+            .await
+            .map_err(|e| ApplyError {
+                origin: m.origin(),
+                object: object.clone(),
+                message: server_message(&e),
+            })?;
+        Ok(Applied {
+            object,
+            resource_version: out.metadata.resource_version.unwrap_or_default(),
+        })
+    }
+
+    async fn resolve(
+        &mut self,
+        m: &Manifest,
+    ) -> Result<(ApiResource, ApiCapabilities), ApplyError> {
+        let (group, version) = match m.api_version().split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", m.api_version()),
+        };
+        let gvk = GroupVersionKind::gvk(group, version, m.kind());
+        if let Some(found) = self.kinds.get(&gvk) {
+            return Ok(found.clone());
+        }
+        let found = discovery::pinned_kind(&self.client, &gvk)
+            .await
+            .map_err(|e| ApplyError {
+                origin: m.origin(),
+                object: describe(m.kind(), m.object.metadata.namespace.as_deref(), m.name()),
+                message: match &e {
+                    kube::Error::Discovery(_) => format!(
+                        "the cluster does not serve kind {} in {}: {}",
+                        m.kind(),
+                        m.api_version(),
+                        server_message(&e)
+                    ),
+                    kube::Error::Api(s) if s.code == 404 => format!(
+                        "the cluster does not serve {} (is its CustomResourceDefinition applied?)",
+                        m.api_version()
+                    ),
+                    _ => format!("discovering {}: {}", m.api_version(), server_message(&e)),
+                },
+            })?;
+        self.kinds.insert(gvk, found.clone());
+        Ok(found)
+    }
+
+    async fn await_established(&self, crd: &Manifest) -> Result<(), ApplyError> {
+        let api: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        let wait = await_condition(api, crd.name(), conditions::is_crd_established());
+        let err = |message: String| ApplyError {
+            origin: crd.origin(),
+            object: describe(crd.kind(), None, crd.name()),
+            message,
+        };
+        match tokio::time::timeout(CRD_ESTABLISH_TIMEOUT, wait).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(err(format!("watching it until Established: {e}"))),
+            Err(_) => Err(err(format!(
+                "not Established after {}s; `kubectl describe crd {}` shows why",
+                CRD_ESTABLISH_TIMEOUT.as_secs(),
+                crd.name()
+            ))),
+        }
+    }
+}
+
+fn is_crd(m: &Manifest) -> bool {
+    m.kind() == "CustomResourceDefinition" && m.api_version() == "apiextensions.k8s.io/v1"
+}
+
+/// `Kind namespace/name` or `Kind name`.
+pub fn describe(kind: &str, namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+/// The server's own message for an API error, else the client error.
+pub fn server_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} ({} {})", s.message, s.code, s.reason),
+        other => other.to_string(),
+    }
+}

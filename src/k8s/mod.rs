@@ -1,0 +1,9 @@
+//! Kubernetes through kube-rs: the client, server-side apply, readiness judgement and waits,
+//! and the diagnostics gathered when a pod does not become ready.
+
+pub mod apply;
+pub mod client;
+pub mod diagnose;
+pub mod manifests;
+pub mod ready;
+pub mod wait;

@@ -1,0 +1,156 @@
+//! A Kubernetes API double: a real HTTP server on 127.0.0.1 that behaves like kube-apiserver
+//! for what kubetest uses — discovery, list/get with selectors, watch streams (ADDED,
+//! MODIFIED, DELETED, BOOKMARK, 410 Gone), server-side apply, CRDs that become Established,
+//! events and pod logs. Tests drive pod status through [`ApiDouble::set_pod`].
+#![allow(dead_code)]
+
+mod http;
+pub mod pods;
+mod resources;
+mod selectors;
+mod store;
+mod time;
+
+pub use store::Msg;
+
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A running double; it stops when the test's runtime ends.
+#[derive(Clone)]
+pub struct ApiDouble {
+    pub addr: SocketAddr,
+    shared: Arc<store::Shared>,
+}
+
+impl ApiDouble {
+    pub async fn start() -> Self {
+        let shared = Arc::new(store::Shared::new());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the API double");
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(http::serve(listener, shared.clone()));
+        Self { addr, shared }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A kubeconfig with one context `kind-kt-i6` pointing at the double.
+    pub fn write_kubeconfig(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("kubeconfig");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kind-kt-i6\n  cluster:\n    server: {}\ncontexts:\n- name: kind-kt-i6\n  context:\n    cluster: kind-kt-i6\n    user: kind-kt-i6\ncurrent-context: kind-kt-i6\nusers:\n- name: kind-kt-i6\n  user: {{}}\npreferences: {{}}\n",
+            self.url()
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// How long a new CRD takes to become Established (default 300 ms).
+    pub fn set_crd_delay(&self, d: Duration) {
+        self.shared.lock().crd_delay = d;
+    }
+
+    /// Create or replace a pod (real-shaped, see [`pods`]); emits ADDED or MODIFIED.
+    pub fn set_pod(&self, pod: Value) -> Value {
+        self.shared.upsert("", "pods", pod)
+    }
+
+    pub fn delete_pod(&self, namespace: &str, name: &str) {
+        self.shared.delete("", "pods", Some(namespace), name);
+    }
+
+    /// Create or replace any object of a served resource (`group`, `plural`).
+    pub fn put(&self, group: &str, plural: &str, obj: Value) -> Value {
+        self.shared.upsert(group, plural, obj)
+    }
+
+    pub fn get(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        self.shared.lock().get(group, plural, namespace, name)
+    }
+
+    /// An event about `pod`, as the kubelet or scheduler records it.
+    pub fn add_pod_event(&self, pod: &Value, kind: &str, reason: &str, message: &str, count: u32) {
+        let ev = pods::event_for(pod, kind, reason, message, count);
+        self.shared.upsert("", "events", ev);
+    }
+
+    /// The log of a container (`previous` = the instance before the last restart).
+    pub fn set_logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+        text: &str,
+    ) {
+        self.shared.lock().logs.insert(
+            (namespace.into(), pod.into(), container.into(), previous),
+            text.into(),
+        );
+    }
+
+    /// The watch cache forgets everything up to now: a watch from an older
+    /// resourceVersion gets `410 Gone` (as after etcd compaction).
+    pub fn compact(&self) {
+        let mut s = self.shared.lock();
+        s.compacted = s.rv + 1;
+        s.history.clear();
+    }
+
+    /// Open watches get a `410 Gone` ERROR event and end (their resourceVersion expired).
+    pub fn expire_watches(&self) {
+        self.compact();
+        let _ = self.shared.tx.send(Msg::Gone);
+    }
+
+    /// Open watch connections are cut (the client sees a reset mid-stream).
+    pub fn drop_watches(&self) {
+        let _ = self.shared.tx.send(Msg::Drop);
+    }
+
+    /// Open watches that asked for bookmarks get one with the current resourceVersion.
+    pub fn bookmark(&self) {
+        let rv = self.shared.lock().rv;
+        let _ = self.shared.tx.send(Msg::Bookmark(rv));
+    }
+
+    /// The next `n` list/watch requests on pods answer `500` (a transient server error).
+    pub fn fail_next_pod_requests(&self, n: u32) {
+        self.shared.lock().fail_pods = n;
+    }
+
+    /// Every request as `METHOD path?query`, in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// Applied objects as `Kind namespace/name` (or `Kind name`), in the order applied.
+    pub fn applied(&self) -> Vec<String> {
+        self.shared.lock().applied.clone()
+    }
+
+    /// Until no watch stream is open.
+    pub async fn until_no_watches(&self) {
+        let mut rx = self.shared.watching.subscribe();
+        let _ = rx.wait_for(|open| *open == 0).await;
+    }
+
+    /// Until at least `n` watch streams are open.
+    pub async fn until_watching(&self, n: usize) {
+        let mut rx = self.shared.watching.subscribe();
+        let _ = rx.wait_for(|open| *open >= n).await;
+    }
+}
