@@ -1,5 +1,6 @@
 //! Reporters: how events look. Interactive progress bars, plain lines, JSON lines.
 
+mod checks;
 mod explain;
 mod interactive;
 mod json;
@@ -7,6 +8,7 @@ mod plain;
 mod style;
 mod summary;
 
+pub use checks::{render_checks, render_checks_json};
 pub use explain::{render_explanation, render_hint};
 pub use interactive::InteractiveReporter;
 pub use json::JsonReporter;
