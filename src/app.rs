@@ -2,10 +2,10 @@
 
 use crate::cli::{Cli, Command};
 use crate::commands::doctor::DoctorReport;
+use crate::doctor::checks::Status;
 use crate::doctor::classify::classify;
 use crate::events::{Event, Events, Outcome};
 use crate::exit::{self, Stop};
-use crate::doctor::checks::Status;
 use crate::report::{
     make_reporter, render_checks, render_checks_json, render_explanation, render_hint, OutputMode,
     Palette, Terminal, Verbosity,

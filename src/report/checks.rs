@@ -48,7 +48,11 @@ pub fn render_checks(results: &[CheckResult], p: &Palette) -> String {
             out.push_str(&format!("      {:<width$}  {}\n", "", p.dim.apply_to(e)));
         }
         for f in &r.fix {
-            out.push_str(&format!("      {:<width$}  {} {f}\n", "", p.bold.apply_to("fix:")));
+            out.push_str(&format!(
+                "      {:<width$}  {} {f}\n",
+                "",
+                p.bold.apply_to("fix:")
+            ));
         }
     }
     let (pass, warn, fail) = (
@@ -73,7 +77,9 @@ mod tests {
                 id: "engine-endpoints",
                 status: Status::Pass,
                 summary: "using podman 4.3.1".into(),
-                evidence: vec!["CONTAINER_HOST unix:///run/podman/podman.sock: podman 4.3.1".into()],
+                evidence: vec![
+                    "CONTAINER_HOST unix:///run/podman/podman.sock: podman 4.3.1".into(),
+                ],
                 fix: vec![],
                 elapsed_ms: 12,
             },
@@ -106,9 +112,20 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&render_checks_json(&results())).unwrap();
         assert_eq!(v["checks"][0]["id"], "engine-endpoints");
         assert_eq!(v["checks"][1]["status"], "fail");
-        assert_eq!(v["checks"][1]["fix"][0], "go install sigs.k8s.io/kind@latest");
+        assert_eq!(
+            v["checks"][1]["fix"][0],
+            "go install sigs.k8s.io/kind@latest"
+        );
         assert_eq!((v["pass"].as_u64(), v["fail"].as_u64()), (Some(1), Some(1)));
-        let keys: Vec<&str> = v["checks"][0].as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["elapsed_ms", "evidence", "fix", "id", "status", "summary"]);
+        let keys: Vec<&str> = v["checks"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["elapsed_ms", "evidence", "fix", "id", "status", "summary"]
+        );
     }
 }

@@ -28,7 +28,10 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
             _ => return None,
         };
         let (h, m) = off[1..].split_once(':')?;
-        (b, sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60))
+        (
+            b,
+            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60),
+        )
     };
     let (secs_part, frac) = match body.split_once('.') {
         Some((a, f)) => (a, f),
@@ -36,7 +39,13 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     };
     let t = humantime::parse_rfc3339(&format!("{secs_part}Z")).ok()?;
     let secs = t.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64 - offset_s;
-    let ms = frac.chars().chain("000".chars()).take(3).collect::<String>().parse::<i64>().ok()?;
+    let ms = frac
+        .chars()
+        .chain("000".chars())
+        .take(3)
+        .collect::<String>()
+        .parse::<i64>()
+        .ok()?;
     Some(secs * 1000 + ms)
 }
 
@@ -61,7 +70,12 @@ pub fn judge(readings: &[Reading], machine: bool) -> CheckResult {
     for r in readings {
         match &r.skew {
             Ok((skew, unc)) => {
-                f.see(format!("{}: clock {:+.3} s from the host (±{:.3} s)", r.engine, *skew as f64 / 1000.0, *unc as f64 / 1000.0));
+                f.see(format!(
+                    "{}: clock {:+.3} s from the host (±{:.3} s)",
+                    r.engine,
+                    *skew as f64 / 1000.0,
+                    *unc as f64 / 1000.0
+                ));
                 let abs = skew.abs().saturating_sub(*unc);
                 worst = worst.max(abs);
                 let fix: Vec<String> = if machine && r.kind == EngineKind::Podman {
@@ -75,7 +89,11 @@ pub fn judge(readings: &[Reading], machine: bool) -> CheckResult {
                         "sudo chronyc makestep   # or: sudo timedatectl set-ntp true".into(),
                     ]
                 };
-                let what = format!("{} is {:+.1} s off the host's clock", r.engine, *skew as f64 / 1000.0);
+                let what = format!(
+                    "{} is {:+.1} s off the host's clock",
+                    r.engine,
+                    *skew as f64 / 1000.0
+                );
                 if abs > FAIL_MS {
                     f.fail(what, fix);
                 } else if abs > WARN_MS {
@@ -86,9 +104,14 @@ pub fn judge(readings: &[Reading], machine: bool) -> CheckResult {
         }
     }
     if readings.is_empty() {
-        f.see("no engine answered (see engine-endpoints); nothing to compare the host's clock with");
+        f.see(
+            "no engine answered (see engine-endpoints); nothing to compare the host's clock with",
+        );
     }
-    f.finish(format!("engine clocks within {:.1} s of the host", worst as f64 / 1000.0))
+    f.finish(format!(
+        "engine clocks within {:.1} s of the host",
+        worst as f64 / 1000.0
+    ))
 }
 
 fn now_ms() -> i64 {
@@ -126,7 +149,10 @@ pub async fn check(ctx: &Context) -> CheckResult {
         }
     }))
     .await;
-    judge(&readings, cfg!(any(target_os = "macos", target_os = "windows")))
+    judge(
+        &readings,
+        cfg!(any(target_os = "macos", target_os = "windows")),
+    )
 }
 
 #[cfg(test)]
@@ -141,11 +167,18 @@ mod tests {
         let docker = parse_rfc3339_ms("2026-11-22T04:46:22.030278221Z").unwrap();
         assert_eq!(docker - podman, 5_288);
         // Docker on a host with a local zone sends an offset.
-        assert_eq!(parse_rfc3339_ms("2026-11-22T05:46:16.742+01:00"), Some(podman));
+        assert_eq!(
+            parse_rfc3339_ms("2026-11-22T05:46:16.742+01:00"),
+            Some(podman)
+        );
         assert_eq!(parse_rfc3339_ms("2026-11-22T04:46:16Z"), Some(podman - 742));
         assert_eq!(parse_rfc3339_ms("yesterday"), None);
         let info: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(format!("{}/fixtures/doctor/podman-4.3-info.json", env!("CARGO_MANIFEST_DIR"))).unwrap(),
+            &std::fs::read_to_string(format!(
+                "{}/fixtures/doctor/podman-4.3-info.json",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap(),
         )
         .unwrap();
         assert!(parse_rfc3339_ms(info["SystemTime"].as_str().unwrap()).is_some());
@@ -162,7 +195,10 @@ mod tests {
         assert_eq!(judge(&[reading(300)], false).status, Status::Pass);
         let r = judge(&[reading(-5_000)], true);
         assert_eq!(r.status, Status::Warn);
-        assert_eq!(r.summary, "podman at unix:///run/podman/podman.sock is -5.0 s off the host's clock");
+        assert_eq!(
+            r.summary,
+            "podman at unix:///run/podman/podman.sock is -5.0 s off the host's clock"
+        );
         assert_eq!(r.fix[0], "podman machine ssh sudo chronyc makestep");
         let r = judge(&[reading(3_600_000)], false);
         assert_eq!(r.status, Status::Fail);

@@ -96,7 +96,11 @@ pub fn judge(
             }
             let what = match choice {
                 EngineChoice::Auto => "no container engine answered".to_owned(),
-                c => format!("no {} engine answered (`engine: {}`)", choice_name(c), choice_name(c)),
+                c => format!(
+                    "no {} engine answered (`engine: {}`)",
+                    choice_name(c),
+                    choice_name(c)
+                ),
             };
             let what = if denied {
                 format!("{what}; a socket exists but permission to it is denied")
@@ -152,9 +156,21 @@ mod tests {
     #[test]
     fn both_engines_answer() {
         let p = [
-            probed("unix:///run/podman/podman.sock", "CONTAINER_HOST", Ok(facts(EngineKind::Podman, "4.3.1"))),
-            probed("unix:///run/dockerd-test.sock", "DOCKER_HOST", Ok(facts(EngineKind::Docker, "20.10.24+dfsg1"))),
-            probed("unix:///var/run/docker.sock", "docker socket", Err("no such socket file")),
+            probed(
+                "unix:///run/podman/podman.sock",
+                "CONTAINER_HOST",
+                Ok(facts(EngineKind::Podman, "4.3.1")),
+            ),
+            probed(
+                "unix:///run/dockerd-test.sock",
+                "DOCKER_HOST",
+                Ok(facts(EngineKind::Docker, "20.10.24+dfsg1")),
+            ),
+            probed(
+                "unix:///var/run/docker.sock",
+                "docker socket",
+                Err("no such socket file"),
+            ),
         ];
         let r = judge(&p, EngineChoice::Auto, &local(), true);
         assert_eq!(r.status, Status::Pass, "{r:?}");
@@ -166,26 +182,52 @@ mod tests {
         assert_eq!(r.evidence[3], "localhost resolves to 127.0.0.1, ::1");
         // `engine: docker` skips the Podman answer.
         let r = judge(&p, EngineChoice::Docker, &local(), true);
-        assert!(r.summary.starts_with("using docker 20.10.24+dfsg1"), "{}", r.summary);
+        assert!(
+            r.summary.starts_with("using docker 20.10.24+dfsg1"),
+            "{}",
+            r.summary
+        );
         assert!(r.evidence[0].ends_with("not used: the config asks for `engine: docker`"));
     }
 
     #[test]
     fn dead_variable_warns_and_nothing_answering_fails() {
         let p = [
-            probed("tcp://127.0.0.1:2375", "DOCKER_HOST", Err("connection refused (the socket file exists but no engine is listening)")),
-            probed("unix:///run/podman/podman.sock", "rootful podman socket", Ok(facts(EngineKind::Podman, "4.3.1"))),
+            probed(
+                "tcp://127.0.0.1:2375",
+                "DOCKER_HOST",
+                Err("connection refused (the socket file exists but no engine is listening)"),
+            ),
+            probed(
+                "unix:///run/podman/podman.sock",
+                "rootful podman socket",
+                Ok(facts(EngineKind::Podman, "4.3.1")),
+            ),
         ];
         let r = judge(&p, EngineChoice::Auto, &local(), true);
         assert_eq!(r.status, Status::Warn);
-        assert!(r.summary.starts_with("DOCKER_HOST=tcp://127.0.0.1:2375 does not answer"), "{}", r.summary);
+        assert!(
+            r.summary
+                .starts_with("DOCKER_HOST=tcp://127.0.0.1:2375 does not answer"),
+            "{}",
+            r.summary
+        );
         assert!(r.fix[0].starts_with("unset DOCKER_HOST"));
 
         let p = [probed("unix:///var/run/docker.sock", "docker socket", Err("permission denied (add your user to the engine's group, or use the rootless socket)"))];
         let r = judge(&p, EngineChoice::Auto, &Err("no such host".into()), false);
         assert_eq!(r.status, Status::Fail);
-        assert!(r.summary.starts_with("no container engine answered; a socket exists but permission"), "{}", r.summary);
-        assert!(r.summary.contains("`localhost` does not resolve"), "{}", r.summary);
+        assert!(
+            r.summary
+                .starts_with("no container engine answered; a socket exists but permission"),
+            "{}",
+            r.summary
+        );
+        assert!(
+            r.summary.contains("`localhost` does not resolve"),
+            "{}",
+            r.summary
+        );
         assert!(r.fix.iter().any(|f| f.contains("usermod -aG docker")));
         assert!(r.fix.contains(&"podman machine start".to_owned()));
     }

@@ -53,8 +53,13 @@ pub fn provider_choice(
         ignored_env = Some(v.to_owned());
     }
     let (provider, why) = match docker_v.map(str::trim) {
-        Some(d) if d.starts_with("Docker version") => ("docker", format!("`docker -v` says \"{d}\"")),
-        _ if nerdctl => ("nerdctl", "nerdctl is installed and `docker -v` is not Docker".to_owned()),
+        Some(d) if d.starts_with("Docker version") => {
+            ("docker", format!("`docker -v` says \"{d}\""))
+        }
+        _ if nerdctl => (
+            "nerdctl",
+            "nerdctl is installed and `docker -v` is not Docker".to_owned(),
+        ),
         _ if podman_v.is_some() => (
             "podman",
             format!(
@@ -66,7 +71,10 @@ pub fn provider_choice(
                 podman_v.unwrap_or("").trim()
             ),
         ),
-        _ => ("docker", "no provider detected; kind falls back to docker".to_owned()),
+        _ => (
+            "docker",
+            "no provider detected; kind falls back to docker".to_owned(),
+        ),
     };
     ProviderChoice {
         provider,
@@ -115,8 +123,16 @@ pub fn parse_nodes(list: &Value) -> Vec<Node> {
             Some(Node {
                 name,
                 cluster,
-                role: labels.get(ROLE_LABEL).and_then(Value::as_str).unwrap_or("?").to_owned(),
-                state: c.get("State").and_then(Value::as_str).unwrap_or("?").to_owned(),
+                role: labels
+                    .get(ROLE_LABEL)
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .to_owned(),
+                state: c
+                    .get("State")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .to_owned(),
             })
         })
         .collect()
@@ -126,7 +142,10 @@ pub fn parse_nodes(list: &Value) -> Vec<Node> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Binary {
     Missing,
-    Found { path: PathBuf, version: Result<String, String> },
+    Found {
+        path: PathBuf,
+        version: Result<String, String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -163,16 +182,27 @@ pub fn judge(o: &Observed) -> CheckResult {
         Binary::Missing => {
             let what = "kind is not installed (not on PATH)";
             match o.needed {
-                Some(false) => f.see(format!("{what}; this environment does not use a kind cluster")),
-                Some(true) => f.fail(format!("{what}; this environment's `cluster.provider: kind` needs it"), install_hint(o.os, o.arch)),
-                None => f.warn(format!("{what}; `cluster.provider: kind` (the default) needs it"), install_hint(o.os, o.arch)),
+                Some(false) => f.see(format!(
+                    "{what}; this environment does not use a kind cluster"
+                )),
+                Some(true) => f.fail(
+                    format!("{what}; this environment's `cluster.provider: kind` needs it"),
+                    install_hint(o.os, o.arch),
+                ),
+                None => f.warn(
+                    format!("{what}; `cluster.provider: kind` (the default) needs it"),
+                    install_hint(o.os, o.arch),
+                ),
             }
             None
         }
         Binary::Found { path, version } => {
             match version {
                 Ok(v) => f.see(format!("{}: {v}", path.display())),
-                Err(e) => f.fail(format!("`{} version` failed: {e}", path.display()), ["kind version".to_owned()]),
+                Err(e) => f.fail(
+                    format!("`{} version` failed: {e}", path.display()),
+                    ["kind version".to_owned()],
+                ),
             }
             version.as_ref().ok().cloned()
         }
@@ -186,7 +216,10 @@ pub fn judge(o: &Observed) -> CheckResult {
             ));
         }
     }
-    f.see(format!("kind would use the {} provider: {}", p.provider, p.why));
+    f.see(format!(
+        "kind would use the {} provider: {}",
+        p.provider, p.why
+    ));
     if let Some(v) = &p.ignored_env {
         f.warn(
             format!("KIND_EXPERIMENTAL_PROVIDER={v} is not a provider kind knows (docker, podman, nerdctl); kind ignores it"),
@@ -214,7 +247,11 @@ pub fn judge(o: &Observed) -> CheckResult {
     match &o.clusters {
         Some(Ok(c)) => f.see(format!(
             "kind get clusters: {}",
-            if c.is_empty() { "none".to_owned() } else { c.join(", ") }
+            if c.is_empty() {
+                "none".to_owned()
+            } else {
+                c.join(", ")
+            }
         )),
         Some(Err(e)) => f.see(format!("kind get clusters failed: {e}")),
         None => {}
@@ -238,7 +275,10 @@ pub fn judge(o: &Observed) -> CheckResult {
         let rm = format!("{engine_cli} rm -f {}", names.join(" "));
         if listed == Some(false) {
             f.warn(
-                format!("leftover kind nodes of cluster {cluster} that kind does not list: {}", names.join(", ")),
+                format!(
+                    "leftover kind nodes of cluster {cluster} that kind does not list: {}",
+                    names.join(", ")
+                ),
                 [rm],
             );
         } else if no_control_plane {
@@ -253,7 +293,10 @@ pub fn judge(o: &Observed) -> CheckResult {
     }
     let clusters = by_cluster.len();
     f.finish(match version {
-        Some(v) => format!("{v}; provider {}; {clusters} cluster(s) on the engine", p.provider),
+        Some(v) => format!(
+            "{v}; provider {}; {clusters} cluster(s) on the engine",
+            p.provider
+        ),
         None => format!("kind not installed; {clusters} cluster(s) on the engine"),
     })
 }
@@ -287,7 +330,9 @@ pub async fn check(ctx: &Context) -> CheckResult {
     let binary = match (&bin, version) {
         (Some(path), Some(v)) => Binary::Found {
             path: path.clone(),
-            version: v.map(|o| o.stdout.trim().to_owned()).map_err(|e| e.to_string()),
+            version: v
+                .map(|o| o.stdout.trim().to_owned())
+                .map_err(|e| e.to_string()),
         },
         _ => Binary::Missing,
     };
@@ -309,7 +354,13 @@ pub async fn check(ctx: &Context) -> CheckResult {
     let nodes = async {
         let (ep, _) = engine?;
         let filters = raw_api::query_escape(&format!(r#"{{"label":["{CLUSTER_LABEL}"]}}"#));
-        match raw_api::get(&ep.url, &format!("/containers/json?all=1&filters={filters}"), limit).await {
+        match raw_api::get(
+            &ep.url,
+            &format!("/containers/json?all=1&filters={filters}"),
+            limit,
+        )
+        .await
+        {
             Ok((200, v)) => Some(parse_nodes(&v)),
             _ => None,
         }
@@ -337,7 +388,12 @@ mod tests {
         Observed {
             binary: Binary::Missing,
             needed: None,
-            provider: provider_choice(None, Some("Docker version 28.2.2, build e6534b4"), false, Some("podman version 4.3.1")),
+            provider: provider_choice(
+                None,
+                Some("Docker version 28.2.2, build e6534b4"),
+                false,
+                Some("podman version 4.3.1"),
+            ),
             docker_v: Some("Docker version 28.2.2, build e6534b4".into()),
             engine: Some(EngineKind::Podman),
             clusters: None,
@@ -349,16 +405,39 @@ mod tests {
 
     #[test]
     fn provider_selection_follows_kind() {
-        let p = provider_choice(None, Some("Docker version 20.10.24+dfsg1, build 297e128"), false, Some("podman version 4.3.1"));
+        let p = provider_choice(
+            None,
+            Some("Docker version 20.10.24+dfsg1, build 297e128"),
+            false,
+            Some("podman version 4.3.1"),
+        );
         assert_eq!(p.provider, "docker");
         // The podman-docker shim prints podman's version: kind skips docker.
-        let p = provider_choice(None, Some("podman version 4.3.1"), false, Some("podman version 4.3.1"));
+        let p = provider_choice(
+            None,
+            Some("podman version 4.3.1"),
+            false,
+            Some("podman version 4.3.1"),
+        );
         assert_eq!(p.provider, "podman");
-        assert!(p.why.contains("\"podman version 4.3.1\" (not Docker)"), "{}", p.why);
-        assert_eq!(provider_choice(Some("podman"), Some("Docker version 28"), false, None).provider, "podman");
-        assert_eq!(provider_choice(Some("finch"), None, false, None).provider, "nerdctl");
+        assert!(
+            p.why.contains("\"podman version 4.3.1\" (not Docker)"),
+            "{}",
+            p.why
+        );
+        assert_eq!(
+            provider_choice(Some("podman"), Some("Docker version 28"), false, None).provider,
+            "podman"
+        );
+        assert_eq!(
+            provider_choice(Some("finch"), None, false, None).provider,
+            "nerdctl"
+        );
         let p = provider_choice(Some("lxd"), None, false, None);
-        assert_eq!((p.provider, p.ignored_env.as_deref()), ("docker", Some("lxd")));
+        assert_eq!(
+            (p.provider, p.ignored_env.as_deref()),
+            ("docker", Some("lxd"))
+        );
         assert_eq!(provider_choice(None, None, true, None).provider, "nerdctl");
     }
 
@@ -367,9 +446,25 @@ mod tests {
         let r = judge(&observed());
         assert_eq!(r.status, Status::Warn);
         assert!(r.summary.contains("kind is not installed"), "{}", r.summary);
-        assert!(r.summary.contains("kind run by hand would use docker but the engine in use is podman"), "{}", r.summary);
-        assert!(r.fix.contains(&"go install sigs.k8s.io/kind@latest".to_owned()), "{:?}", r.fix);
-        assert!(r.fix.iter().any(|f| f.contains("releases/latest/download/kind-linux-amd64")), "{:?}", r.fix);
+        assert!(
+            r.summary
+                .contains("kind run by hand would use docker but the engine in use is podman"),
+            "{}",
+            r.summary
+        );
+        assert!(
+            r.fix
+                .contains(&"go install sigs.k8s.io/kind@latest".to_owned()),
+            "{:?}",
+            r.fix
+        );
+        assert!(
+            r.fix
+                .iter()
+                .any(|f| f.contains("releases/latest/download/kind-linux-amd64")),
+            "{:?}",
+            r.fix
+        );
         let mut o = observed();
         o.needed = Some(true);
         o.engine = Some(EngineKind::Docker);
@@ -378,7 +473,7 @@ mod tests {
         assert_eq!(r.summary, "kind is not installed (not on PATH); this environment's `cluster.provider: kind` needs it");
         o.needed = Some(false);
         assert_eq!(judge(&o).status, Status::Pass);
-        assert_eq!(install_hint("macos", "aarch64")[1].contains("kind-darwin-arm64"), true);
+        assert!(install_hint("macos", "aarch64")[1].contains("kind-darwin-arm64"));
     }
 
     #[test]
@@ -397,21 +492,37 @@ mod tests {
         assert!(parse_clusters("").is_empty());
         let mut o = observed();
         o.engine = Some(EngineKind::Docker);
-        o.binary = Binary::Found { path: "/usr/local/bin/kind".into(), version: Ok("kind v0.27.0 go1.23.6 linux/amd64".into()) };
+        o.binary = Binary::Found {
+            path: "/usr/local/bin/kind".into(),
+            version: Ok("kind v0.27.0 go1.23.6 linux/amd64".into()),
+        };
         o.clusters = Some(Ok(vec!["demo".into()]));
         o.nodes = Some(nodes);
         let r = judge(&o);
         assert_eq!(r.status, Status::Warn, "{r:?}");
-        assert_eq!(r.summary, "leftover kind nodes of cluster old that kind does not list: old-worker");
+        assert_eq!(
+            r.summary,
+            "leftover kind nodes of cluster old that kind does not list: old-worker"
+        );
         assert_eq!(r.fix, ["docker rm -f old-worker"]);
-        assert!(r.evidence.contains(&"cluster demo: nodes demo-control-plane (control-plane, running)".to_owned()));
+        assert!(r.evidence.contains(
+            &"cluster demo: nodes demo-control-plane (control-plane, running)".to_owned()
+        ));
         // Without kind's list, a cluster without a control plane is still a leftover.
         o.clusters = None;
         let r = judge(&o);
-        assert!(r.summary.starts_with("cluster old has no control-plane node"), "{}", r.summary);
+        assert!(
+            r.summary
+                .starts_with("cluster old has no control-plane node"),
+            "{}",
+            r.summary
+        );
         o.nodes = Some(Vec::new());
         let r = judge(&o);
         assert_eq!(r.status, Status::Pass);
-        assert_eq!(r.summary, "kind v0.27.0 go1.23.6 linux/amd64; provider docker; 0 cluster(s) on the engine");
+        assert_eq!(
+            r.summary,
+            "kind v0.27.0 go1.23.6 linux/amd64; provider docker; 0 cluster(s) on the engine"
+        );
     }
 }

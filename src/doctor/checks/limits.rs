@@ -85,7 +85,9 @@ pub fn parse_containers_conf(text: &str) -> ContainersConf {
             table = t.trim().to_owned();
             continue;
         }
-        let Some((k, v)) = l.split_once('=') else { continue };
+        let Some((k, v)) = l.split_once('=') else {
+            continue;
+        };
         let (k, mut v) = (k.trim(), v.trim().to_owned());
         match (table.as_str(), k) {
             ("containers", "default_ulimits") => {
@@ -168,7 +170,11 @@ pub fn judge(o: &Observed) -> CheckResult {
     f.see(format!("cgroups: {layout}"));
     f.see(format!(
         "/proc/self/cgroup: {}",
-        o.proc_self_cgroup.trim().lines().collect::<Vec<_>>().join(" | ")
+        o.proc_self_cgroup
+            .trim()
+            .lines()
+            .collect::<Vec<_>>()
+            .join(" | ")
     ));
     let runtime = o
         .podman
@@ -220,17 +226,28 @@ pub fn judge(o: &Observed) -> CheckResult {
         show(o.nofile.hard),
         show(o.nproc.soft),
         show(o.nproc.hard),
-        if o.cap_sys_resource { "held" } else { "not held: limits cannot be raised above the hard limit" }
+        if o.cap_sys_resource {
+            "held"
+        } else {
+            "not held: limits cannot be raised above the hard limit"
+        }
     ));
     if let Some(conf) = &o.podman {
         let files = if o.conf_files.is_empty() {
             "none".to_owned()
         } else {
-            o.conf_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            o.conf_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         f.see(format!("containers.conf read: {files}"));
         let mut wants: Vec<(&str, &str, u64, Limit, String)> = Vec::new();
-        for (name, rl, host) in [("nofile", "RLIMIT_NOFILE", o.nofile), ("nproc", "RLIMIT_NPROC", o.nproc)] {
+        for (name, rl, host) in [
+            ("nofile", "RLIMIT_NOFILE", o.nofile),
+            ("nproc", "RLIMIT_NPROC", o.nproc),
+        ] {
             let set = conf
                 .default_ulimits
                 .iter()
@@ -245,7 +262,10 @@ pub fn judge(o: &Observed) -> CheckResult {
                     format!("rootful Podman's default ({PODMAN_RLIMIT_DEFAULT}) with no default_ulimits"),
                 ),
             };
-            f.see(format!("Podman will ask the runtime for {rl} hard {} ({from})", show(hard)));
+            f.see(format!(
+                "Podman will ask the runtime for {rl} hard {} ({from})",
+                show(hard)
+            ));
             wants.push((name, rl, hard, host, from));
         }
         if !o.cap_sys_resource {
@@ -253,7 +273,9 @@ pub fn judge(o: &Observed) -> CheckResult {
             if let Some(first) = too_high.first() {
                 let ulimits = wants
                     .iter()
-                    .map(|(n, _, _, host, _)| format!("\"{n}={}:{}\"", show(host.hard), show(host.hard)))
+                    .map(|(n, _, _, host, _)| {
+                        format!("\"{n}={}:{}\"", show(host.hard), show(host.hard))
+                    })
                     .collect::<Vec<_>>()
                     .join(", ");
                 f.fail(
@@ -273,7 +295,10 @@ pub fn judge(o: &Observed) -> CheckResult {
         }
     }
     // ---- inotify
-    let show_opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "unreadable".into());
+    let show_opt = |v: Option<u64>| {
+        v.map(|v| v.to_string())
+            .unwrap_or_else(|| "unreadable".into())
+    };
     f.see(format!(
         "fs.inotify.max_user_instances {}, fs.inotify.max_user_watches {}",
         show_opt(o.inotify_instances),
@@ -284,10 +309,16 @@ pub fn judge(o: &Observed) -> CheckResult {
     if low_inst || low_watch {
         let mut low = Vec::new();
         if low_inst {
-            low.push(format!("max_user_instances {} < {INOTIFY_INSTANCES}", show_opt(o.inotify_instances)));
+            low.push(format!(
+                "max_user_instances {} < {INOTIFY_INSTANCES}",
+                show_opt(o.inotify_instances)
+            ));
         }
         if low_watch {
-            low.push(format!("max_user_watches {} < {INOTIFY_WATCHES}", show_opt(o.inotify_watches)));
+            low.push(format!(
+                "max_user_watches {} < {INOTIFY_WATCHES}",
+                show_opt(o.inotify_watches)
+            ));
         }
         f.warn(
             format!("inotify limits are low for kind ({}): pods fail with `too many open files`", low.join(", ")),
@@ -316,7 +347,13 @@ fn getrlimit(resource: libc::__rlimit_resource_t) -> Limit {
     if unsafe { libc::getrlimit(resource, &mut r) } != 0 {
         return Limit { soft: 0, hard: 0 };
     }
-    let v = |x: libc::rlim_t| if x == libc::RLIM_INFINITY { u64::MAX } else { x };
+    let v = |x: libc::rlim_t| {
+        if x == libc::RLIM_INFINITY {
+            u64::MAX
+        } else {
+            x
+        }
+    };
     Limit {
         soft: v(r.rlim_cur),
         hard: v(r.rlim_max),
@@ -352,8 +389,11 @@ pub async fn check(_ctx: &Context) -> CheckResult {
         &proc_self_cgroup,
     );
     let controllers = v2_path(&proc_self_cgroup).and_then(|p| {
-        std::fs::read_to_string(format!("/sys/fs/cgroup{}/cgroup.controllers", p.trim_end_matches('/')))
-            .ok()
+        std::fs::read_to_string(format!(
+            "/sys/fs/cgroup{}/cgroup.controllers",
+            p.trim_end_matches('/')
+        ))
+        .ok()
     });
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
@@ -410,7 +450,11 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!("{}/fixtures/doctor/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read_to_string(format!(
+            "{}/fixtures/doctor/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     }
 
     /// These CI machines: hybrid cgroups, root without CAP_SYS_RESOURCE, ENVIRONMENT.md's containers.conf.
@@ -434,19 +478,40 @@ mod tests {
 
     #[test]
     fn parsers() {
-        assert_eq!(layout(false, true, &fixture("proc-self-cgroup-hybrid.txt")), Layout::Hybrid);
-        assert_eq!(layout(true, false, &fixture("proc-self-cgroup-v2.txt")), Layout::V2);
+        assert_eq!(
+            layout(false, true, &fixture("proc-self-cgroup-hybrid.txt")),
+            Layout::Hybrid
+        );
+        assert_eq!(
+            layout(true, false, &fixture("proc-self-cgroup-v2.txt")),
+            Layout::V2
+        );
         assert_eq!(layout(false, false, "4:memory:/x\n1:cpu:/\n"), Layout::V1);
         assert_eq!(
             v2_path(&fixture("proc-self-cgroup-v2.txt")),
             Some("/user.slice/user-1000.slice/user@1000.service/app.slice/app-org.gnome.Terminal.slice/vte-spawn-1b2c.scope")
         );
-        assert!(!has_capability("CapEff:\t000001fffeffffff\n", CAP_SYS_RESOURCE));
-        assert!(has_capability("CapEff:\t000001ffffffffff\n", CAP_SYS_RESOURCE));
-        assert_eq!(parse_ulimit("nofile=10000:20000"), Some(("nofile", 10000, 20000)));
-        assert_eq!(parse_ulimit("nproc=-1"), Some(("nproc", u64::MAX, u64::MAX)));
+        assert!(!has_capability(
+            "CapEff:\t000001fffeffffff\n",
+            CAP_SYS_RESOURCE
+        ));
+        assert!(has_capability(
+            "CapEff:\t000001ffffffffff\n",
+            CAP_SYS_RESOURCE
+        ));
+        assert_eq!(
+            parse_ulimit("nofile=10000:20000"),
+            Some(("nofile", 10000, 20000))
+        );
+        assert_eq!(
+            parse_ulimit("nproc=-1"),
+            Some(("nproc", u64::MAX, u64::MAX))
+        );
         let multi = parse_containers_conf("[containers]\n# comment\ndefault_ulimits = [\n  \"nofile=1024:2048\", # x\n]\n[engine]\n");
-        assert_eq!(multi.default_ulimits, Some(vec!["nofile=1024:2048".to_owned()]));
+        assert_eq!(
+            multi.default_ulimits,
+            Some(vec!["nofile=1024:2048".to_owned()])
+        );
         assert_eq!(multi.runtime, None);
     }
 
@@ -455,8 +520,15 @@ mod tests {
         let r = judge(&ci_machine());
         assert_eq!(r.status, Status::Warn, "{r:?}");
         assert!(r.summary.contains("hybrid mode"), "{}", r.summary);
-        assert!(r.summary.contains("max_user_instances 128 < 512"), "{}", r.summary);
-        assert!(r.fix.iter().any(|f| f.contains("fs.inotify.max_user_instances=512")));
+        assert!(
+            r.summary.contains("max_user_instances 128 < 512"),
+            "{}",
+            r.summary
+        );
+        assert!(r
+            .fix
+            .iter()
+            .any(|f| f.contains("fs.inotify.max_user_instances=512")));
         assert!(r.evidence.iter().any(|e| e == "Podman will ask the runtime for RLIMIT_NOFILE hard 10000 (default_ulimits nofile)"), "{:?}", r.evidence);
     }
 
@@ -471,8 +543,18 @@ mod tests {
             "{}",
             r.summary
         );
-        assert!(r.summary.contains("crun, which refuses it"), "default runtime crun + hybrid: {}", r.summary);
-        assert!(r.fix.iter().any(|f| f.contains("default_ulimits = [\\\"nofile=20000:20000\\\", \\\"nproc=96365:96365\\\"]")), "{:?}", r.fix);
+        assert!(
+            r.summary.contains("crun, which refuses it"),
+            "default runtime crun + hybrid: {}",
+            r.summary
+        );
+        assert!(
+            r.fix.iter().any(|f| f.contains(
+                "default_ulimits = [\\\"nofile=20000:20000\\\", \\\"nproc=96365:96365\\\"]"
+            )),
+            "{:?}",
+            r.fix
+        );
         o.cap_sys_resource = true;
         assert!(!judge(&o).summary.contains("setrlimit"));
     }
@@ -491,9 +573,16 @@ mod tests {
         };
         let r = judge(&o);
         assert_eq!(r.status, Status::Warn, "{r:?}");
-        assert!(r.summary.starts_with("controllers cpu are not delegated"), "{}", r.summary);
+        assert!(
+            r.summary.starts_with("controllers cpu are not delegated"),
+            "{}",
+            r.summary
+        );
         assert!(r.fix.iter().any(|f| f.contains("Delegate=yes")));
-        let ok = Observed { controllers: Some("cpuset cpu io memory pids\n".into()), ..o };
+        let ok = Observed {
+            controllers: Some("cpuset cpu io memory pids\n".into()),
+            ..o
+        };
         assert_eq!(judge(&ok).status, Status::Pass, "{:?}", judge(&ok));
     }
 }

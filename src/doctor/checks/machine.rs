@@ -105,8 +105,7 @@ pub fn parse_list(json: &str) -> Result<Vec<Listed>, String> {
 }
 
 pub fn parse_inspect(json: &str) -> Result<Vec<Inspected>, String> {
-    serde_json::from_str(json)
-        .map_err(|e| format!("unexpected `podman machine inspect` JSON: {e}"))
+    serde_json::from_str(json).map_err(|e| format!("unexpected `podman machine inspect` JSON: {e}"))
 }
 
 pub fn parse_connections(json: &str) -> Result<Vec<Connection>, String> {
@@ -153,7 +152,10 @@ pub fn judge(o: &Observed, needs_machine: bool) -> CheckResult {
     if default.is_none() && needs_machine {
         f.warn(
             "no machine is marked as the default",
-            [format!("podman system connection default {}", o.list[0].name)],
+            [format!(
+                "podman system connection default {}",
+                o.list[0].name
+            )],
         );
     }
     let chosen = default.unwrap_or(&o.list[0]).name.clone();
@@ -188,14 +190,22 @@ pub fn judge(o: &Observed, needs_machine: bool) -> CheckResult {
             "machine {}{} ({}): state {state}",
             m.name,
             if m.default { "*" } else { "" },
-            if m.vm_type.is_empty() { "?" } else { &m.vm_type }
+            if m.vm_type.is_empty() {
+                "?"
+            } else {
+                &m.vm_type
+            }
         );
         if let Some(i) = i {
             line.push_str(&format!(
                 ", {} CPUs, {} MiB memory, {} GiB disk, SSH port {}",
                 i.resources.cpus, i.resources.memory_mib, i.resources.disk_gib, i.ssh.port
             ));
-            if let Some(s) = i.connection_info.as_ref().and_then(|c| c.podman_socket.as_ref()) {
+            if let Some(s) = i
+                .connection_info
+                .as_ref()
+                .and_then(|c| c.podman_socket.as_ref())
+            {
                 line.push_str(&format!(", API socket {}", s.path));
             }
         }
@@ -220,9 +230,10 @@ pub fn judge(o: &Observed, needs_machine: bool) -> CheckResult {
         }
     }
     if let Some(c) = default_conn {
-        let known = o.list.iter().any(|m| {
-            c.name == m.name || c.name.strip_suffix("-root") == Some(m.name.as_str())
-        });
+        let known = o
+            .list
+            .iter()
+            .any(|m| c.name == m.name || c.name.strip_suffix("-root") == Some(m.name.as_str()));
         let port_known = c
             .host_port()
             .is_some_and(|(_, p)| o.inspect.iter().any(|i| i.ssh.port == p));
@@ -239,11 +250,7 @@ pub fn judge(o: &Observed, needs_machine: bool) -> CheckResult {
             );
         }
     }
-    let running = o
-        .list
-        .iter()
-        .filter(|m| m.running && !m.starting)
-        .count();
+    let running = o.list.iter().filter(|m| m.running && !m.starting).count();
     f.finish(format!(
         "{} machine(s), {running} running; default {chosen}",
         o.list.len()
@@ -311,7 +318,10 @@ fn judge_running(
             .map(|s| s.path.as_str())
             .unwrap_or("?");
         f.fail(
-            format!("machine {} is running but its API socket {path} does not answer: {why}", m.name),
+            format!(
+                "machine {} is running but its API socket {path} does not answer: {why}",
+                m.name
+            ),
             restart,
         );
     }
@@ -340,7 +350,11 @@ pub async fn check(ctx: &Context) -> CheckResult {
             return f.finish("not applicable: `podman machine` runs only rootless (this is root)");
         }
         Ok(out) if !out.success() => {
-            f.see(format!("{list}: exit {:?}: {}", out.code, out.stderr.trim()));
+            f.see(format!(
+                "{list}: exit {:?}: {}",
+                out.code,
+                out.stderr.trim()
+            ));
             f.fail(
                 format!("`{list}` failed: {}", out.stderr.trim()),
                 ["podman machine list"],
@@ -459,8 +473,11 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!("{}/fixtures/doctor/{name}", env!("CARGO_MANIFEST_DIR")))
-            .unwrap()
+        std::fs::read_to_string(format!(
+            "{}/fixtures/doctor/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     }
 
     fn observed(inspect: &str) -> Observed {
@@ -513,10 +530,14 @@ mod tests {
     #[test]
     fn running_machine_that_answers_passes() {
         let mut o = observed("machine-inspect-running.json");
-        o.probes.push(("podman-machine-default".into(), answering()));
+        o.probes
+            .push(("podman-machine-default".into(), answering()));
         let r = judge(&o, true);
         assert_eq!(r.status, Status::Pass, "{r:?}");
-        assert_eq!(r.summary, "2 machine(s), 1 running; default podman-machine-default");
+        assert_eq!(
+            r.summary,
+            "2 machine(s), 1 running; default podman-machine-default"
+        );
         assert!(r.evidence.iter().any(|e| e
             == "machine podman-machine-default* (applehv): state running, 4 CPUs, 2048 MiB memory, 100 GiB disk, SSH port 54945, API socket /var/folders/cq/2lcbk22j3j13215bz7y3nf2r0000gn/T/podman/podman-machine-default-api.sock"));
     }
@@ -536,7 +557,10 @@ mod tests {
     fn starting_machine_is_stuck() {
         let r = judge(&observed("machine-inspect-starting.json"), true);
         assert_eq!(r.status, Status::Fail);
-        assert_eq!(r.summary, "machine podman-machine-default is stuck in `starting`");
+        assert_eq!(
+            r.summary,
+            "machine podman-machine-default is stuck in `starting`"
+        );
         assert_eq!(r.fix[0], "podman machine stop podman-machine-default");
         assert_eq!(r.fix[2], "podman machine start podman-machine-default");
     }
@@ -553,15 +577,25 @@ mod tests {
         ));
         let r = judge(&o, true);
         assert_eq!(r.status, Status::Warn, "{r:?}");
-        assert!(r.summary.contains("answers only on 127.0.0.1, not [::1]"), "{}", r.summary);
-        assert!(r.evidence.contains(&"SSH 127.0.0.1:54945 answers; [::1]:54945 refused".to_owned()));
+        assert!(
+            r.summary.contains("answers only on 127.0.0.1, not [::1]"),
+            "{}",
+            r.summary
+        );
+        assert!(r
+            .evidence
+            .contains(&"SSH 127.0.0.1:54945 answers; [::1]:54945 refused".to_owned()));
         assert_eq!(r.fix, ["podman system connection add --default --identity /Users/james/.local/share/containers/podman/machine/machine podman-machine-default-root-ipv4 ssh://root@127.0.0.1:54945/run/podman/podman.sock"]);
 
         // Neither address answers: the machine is not forwarding SSH at all.
         o.probes[0].1.ssh_v4 = Err("refused".into());
         let r = judge(&o, true);
         assert_eq!(r.status, Status::Fail);
-        assert!(r.summary.contains("answers on neither 127.0.0.1 nor [::1]"), "{}", r.summary);
+        assert!(
+            r.summary.contains("answers on neither 127.0.0.1 nor [::1]"),
+            "{}",
+            r.summary
+        );
     }
 
     #[test]
@@ -576,7 +610,11 @@ mod tests {
         ));
         let r = judge(&o, true);
         assert_eq!(r.status, Status::Fail);
-        assert!(r.summary.contains("API socket /var/folders/"), "{}", r.summary);
+        assert!(
+            r.summary.contains("API socket /var/folders/"),
+            "{}",
+            r.summary
+        );
         assert!(r.summary.ends_with("does not answer: no such socket file"));
     }
 
@@ -595,8 +633,20 @@ mod tests {
         o.list.retain(|m| m.name == "podman-machine-alt");
         o.inspect.clear();
         let r = judge(&o, true);
-        assert_eq!(r.status, Status::Fail, "alt becomes the chosen machine and is stopped");
-        assert!(r.summary.contains("no machine is marked as the default"), "{}", r.summary);
-        assert!(r.summary.contains("matches no existing machine"), "{}", r.summary);
+        assert_eq!(
+            r.status,
+            Status::Fail,
+            "alt becomes the chosen machine and is stopped"
+        );
+        assert!(
+            r.summary.contains("no machine is marked as the default"),
+            "{}",
+            r.summary
+        );
+        assert!(
+            r.summary.contains("matches no existing machine"),
+            "{}",
+            r.summary
+        );
     }
 }

@@ -41,8 +41,12 @@ pub async fn get(url: &str, path: &str, limit: Duration) -> Result<(u16, Value),
     })?
 }
 
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, path: &str) -> Result<Vec<u8>, String> {
-    let req = format!("GET {API}{path} HTTP/1.0\r\nHost: engine\r\nAccept: application/json\r\n\r\n");
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    path: &str,
+) -> Result<Vec<u8>, String> {
+    let req =
+        format!("GET {API}{path} HTTP/1.0\r\nHost: engine\r\nAccept: application/json\r\n\r\n");
     s.write_all(req.as_bytes())
         .await
         .map_err(|e| format!("cannot send GET {path}: {e}"))?;
@@ -66,7 +70,12 @@ pub fn parse_response(raw: &[u8]) -> Result<(u16, Value), String> {
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("not an HTTP status line: {}", head.lines().next().unwrap_or("")))?;
+        .ok_or_else(|| {
+            format!(
+                "not an HTTP status line: {}",
+                head.lines().next().unwrap_or("")
+            )
+        })?;
     let chunked = head.lines().any(|l| {
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")
@@ -77,7 +86,8 @@ pub fn parse_response(raw: &[u8]) -> Result<(u16, Value), String> {
     let json = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
-        serde_json::from_slice(&body).map_err(|e| format!("the engine's answer is not JSON: {e}"))?
+        serde_json::from_slice(&body)
+            .map_err(|e| format!("the engine's answer is not JSON: {e}"))?
     };
     Ok((status, json))
 }
@@ -123,11 +133,20 @@ mod tests {
     #[test]
     fn plain_and_chunked_responses() {
         let plain = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"a\":1}\n";
-        assert_eq!(parse_response(plain).unwrap(), (200, serde_json::json!({"a": 1})));
+        assert_eq!(
+            parse_response(plain).unwrap(),
+            (200, serde_json::json!({"a": 1}))
+        );
         let chunked =
             b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n3\r\n 2}\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked).unwrap(), (404, serde_json::json!({"a": 2})));
+        assert_eq!(
+            parse_response(chunked).unwrap(),
+            (404, serde_json::json!({"a": 2}))
+        );
         assert!(parse_response(b"garbage").is_err());
-        assert_eq!(query_escape(r#"{"label":["a=b"]}"#), "%7B%22label%22%3A%5B%22a%3Db%22%5D%7D");
+        assert_eq!(
+            query_escape(r#"{"label":["a=b"]}"#),
+            "%7B%22label%22%3A%5B%22a%3Db%22%5D%7D"
+        );
     }
 }

@@ -75,11 +75,19 @@ impl Findings {
         self.evidence.push(line.into());
     }
 
-    pub fn warn<S: Into<String>>(&mut self, what: impl Into<String>, fix: impl IntoIterator<Item = S>) {
+    pub fn warn<S: Into<String>>(
+        &mut self,
+        what: impl Into<String>,
+        fix: impl IntoIterator<Item = S>,
+    ) {
         self.problem(Status::Warn, what.into(), fix);
     }
 
-    pub fn fail<S: Into<String>>(&mut self, what: impl Into<String>, fix: impl IntoIterator<Item = S>) {
+    pub fn fail<S: Into<String>>(
+        &mut self,
+        what: impl Into<String>,
+        fix: impl IntoIterator<Item = S>,
+    ) {
         self.problem(Status::Fail, what.into(), fix);
     }
 
@@ -114,8 +122,11 @@ impl Findings {
             ok.into()
         } else {
             let mut ps = self.problems;
-            ps.sort_by(|a, b| b.0.cmp(&a.0));
-            ps.into_iter().map(|(_, p)| p).collect::<Vec<_>>().join("; ")
+            ps.sort_by_key(|p| std::cmp::Reverse(p.0));
+            ps.into_iter()
+                .map(|(_, p)| p)
+                .collect::<Vec<_>>()
+                .join("; ")
         };
         CheckResult {
             id: self.id,
@@ -168,6 +179,10 @@ mod tests {
     fn hung_check_says_so() {
         let r = CheckResult::hung("podman-machine", Duration::from_secs(2));
         assert_eq!(r.status, Status::Fail);
-        assert!(r.summary.contains("hung: no answer within 2s"), "{}", r.summary);
+        assert!(
+            r.summary.contains("hung: no answer within 2s"),
+            "{}",
+            r.summary
+        );
     }
 }

@@ -49,35 +49,52 @@ pub fn judge(environment: &str, state: Option<&State>, r: &Reality, cli: &str) -
         );
     }
     let Some(s) = state else {
-        return f.finish(format!("environment {environment} is not up (no state file) and nothing of it exists"));
+        return f.finish(format!(
+            "environment {environment} is not up (no state file) and nothing of it exists"
+        ));
     };
     if let Some(e) = &s.engine {
-        f.see(format!("state recorded on {} {} at {}", e.kind, e.version, e.endpoint));
+        f.see(format!(
+            "state recorded on {} {} at {}",
+            e.kind, e.version, e.endpoint
+        ));
     }
     f.see(format!(
         "recorded: {} image(s), {} container(s), {} network(s), cluster {}",
         s.images.len(),
         s.containers.len(),
         s.networks.len(),
-        s.cluster.as_ref().map(|c| c.name.as_str()).unwrap_or("none")
+        s.cluster
+            .as_ref()
+            .map(|c| c.name.as_str())
+            .unwrap_or("none")
     ));
     let down = ["kubetest down   # removes what is left and forgets the rest".to_owned()];
     if !r.missing_containers.is_empty() {
         f.warn(
-            format!("recorded containers no longer exist: {}", r.missing_containers.join(", ")),
+            format!(
+                "recorded containers no longer exist: {}",
+                r.missing_containers.join(", ")
+            ),
             down.clone(),
         );
     }
     if !r.missing_networks.is_empty() {
         f.warn(
-            format!("recorded networks no longer exist: {}", r.missing_networks.join(", ")),
+            format!(
+                "recorded networks no longer exist: {}",
+                r.missing_networks.join(", ")
+            ),
             down.clone(),
         );
     }
     if let (Some(c), Some(nodes)) = (&s.cluster, &r.cluster_nodes) {
         if nodes.is_empty() {
             f.warn(
-                format!("the recorded kind cluster {} has no node containers any more", c.name),
+                format!(
+                    "the recorded kind cluster {} has no node containers any more",
+                    c.name
+                ),
                 down.clone(),
             );
         } else {
@@ -85,7 +102,9 @@ pub fn judge(environment: &str, state: Option<&State>, r: &Reality, cli: &str) -
         }
     }
     for i in &r.missing_images {
-        f.see(format!("recorded image {i} no longer exists (`kubetest up` rebuilds it)"));
+        f.see(format!(
+            "recorded image {i} no longer exists (`kubetest up` rebuilds it)"
+        ));
     }
     f.finish(format!(
         "environment {environment}: everything recorded exists ({} container(s))",
@@ -106,7 +125,11 @@ fn names(list: &Value) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter_map(|c| {
-            c.get("Names")?.as_array()?.first()?.as_str().map(|n| n.trim_start_matches('/').to_owned())
+            c.get("Names")?
+                .as_array()?
+                .first()?
+                .as_str()
+                .map(|n| n.trim_start_matches('/').to_owned())
         })
         .collect()
 }
@@ -131,19 +154,32 @@ pub async fn check(ctx: &Context) -> CheckResult {
     let state = match store.load() {
         Ok(s) => s,
         Err(e) => {
-            f.fail(format!("{e:#}"), [format!("mv {} {}.broken && kubetest down", store.path().display(), store.path().display())]);
+            f.fail(
+                format!("{e:#}"),
+                [format!(
+                    "mv {} {}.broken && kubetest down",
+                    store.path().display(),
+                    store.path().display()
+                )],
+            );
             return f.finish("");
         }
     };
     let endpoints = ctx.endpoints().await;
-    let recorded = state.as_ref().and_then(|s| s.engine.as_ref()).and_then(|e| {
-        endpoints
-            .iter()
-            .find(|p| p.endpoint.url == e.endpoint && p.answer.is_ok())
-            .and_then(|p| p.answer.as_ref().ok().map(|f| (&p.endpoint, f)))
-    });
+    let recorded = state
+        .as_ref()
+        .and_then(|s| s.engine.as_ref())
+        .and_then(|e| {
+            endpoints
+                .iter()
+                .find(|p| p.endpoint.url == e.endpoint && p.answer.is_ok())
+                .and_then(|p| p.answer.as_ref().ok().map(|f| (&p.endpoint, f)))
+        });
     let Some((ep, facts)) = recorded.or(ctx.engine().await) else {
-        f.warn("no engine answered; the state was not compared (see engine-endpoints)", Vec::<String>::new());
+        f.warn(
+            "no engine answered; the state was not compared (see engine-endpoints)",
+            Vec::<String>::new(),
+        );
         return f.finish("");
     };
     let limit = ctx.settings.check_timeout * 3 / 4;
@@ -169,27 +205,56 @@ pub async fn check(ctx: &Context) -> CheckResult {
     let mut errors = errors;
     if let Some(s) = &state {
         let containers = futures::future::join_all(
-            s.containers.iter().map(|c| exists(url, format!("/containers/{}/json", c.name), limit)),
+            s.containers
+                .iter()
+                .map(|c| exists(url, format!("/containers/{}/json", c.name), limit)),
         );
-        let networks = futures::future::join_all(s.networks.iter().map(|n| exists(url, format!("/networks/{}", n.name), limit)));
-        let images = futures::future::join_all(s.images.iter().map(|i| exists(url, format!("/images/{}/json", i.name), limit)));
+        let networks = futures::future::join_all(
+            s.networks
+                .iter()
+                .map(|n| exists(url, format!("/networks/{}", n.name), limit)),
+        );
+        let images = futures::future::join_all(
+            s.images
+                .iter()
+                .map(|i| exists(url, format!("/images/{}/json", i.name), limit)),
+        );
         let (containers, networks, images) = tokio::join!(containers, networks, images);
-        let mut collect = |results: Vec<Result<bool, String>>, names: Vec<String>, into: &mut Vec<String>| {
-            for (r, n) in results.into_iter().zip(names) {
-                match r {
-                    Ok(true) => {}
-                    Ok(false) => into.push(n),
-                    Err(e) => errors.push(e),
+        let mut collect =
+            |results: Vec<Result<bool, String>>, names: Vec<String>, into: &mut Vec<String>| {
+                for (r, n) in results.into_iter().zip(names) {
+                    match r {
+                        Ok(true) => {}
+                        Ok(false) => into.push(n),
+                        Err(e) => errors.push(e),
+                    }
                 }
-            }
-        };
-        collect(containers, s.containers.iter().map(|c| c.name.clone()).collect(), &mut reality.missing_containers);
-        collect(networks, s.networks.iter().map(|n| n.name.clone()).collect(), &mut reality.missing_networks);
-        collect(images, s.images.iter().map(|i| i.name.clone()).collect(), &mut reality.missing_images);
+            };
+        collect(
+            containers,
+            s.containers.iter().map(|c| c.name.clone()).collect(),
+            &mut reality.missing_containers,
+        );
+        collect(
+            networks,
+            s.networks.iter().map(|n| n.name.clone()).collect(),
+            &mut reality.missing_networks,
+        );
+        collect(
+            images,
+            s.images.iter().map(|i| i.name.clone()).collect(),
+            &mut reality.missing_images,
+        );
         if let Some(c) = s.cluster.as_ref().filter(|c| c.provider == "kind") {
-            let path = format!("/containers/json?all=1&filters={}", filter(format!("{CLUSTER_LABEL}={}", c.name)));
+            let path = format!(
+                "/containers/json?all=1&filters={}",
+                filter(format!("{CLUSTER_LABEL}={}", c.name))
+            );
             match raw_api::get(url, &path, limit).await {
-                Ok((200, v)) => reality.cluster_nodes = Some(parse_nodes(&v).into_iter().map(|n| n.name).collect()),
+                Ok((200, v)) => {
+                    reality.cluster_nodes =
+                        Some(parse_nodes(&v).into_iter().map(|n| n.name).collect())
+                }
                 Ok((code, v)) => errors.push(format!("listing kind nodes: HTTP {code}: {v}")),
                 Err(e) => errors.push(e),
             }
@@ -197,7 +262,8 @@ pub async fn check(ctx: &Context) -> CheckResult {
     }
     let mut r = judge(env, state.as_ref(), &reality, facts.kind.as_str());
     if !errors.is_empty() {
-        r.evidence.extend(errors.iter().map(|e| format!("not compared: {e}")));
+        r.evidence
+            .extend(errors.iter().map(|e| format!("not compared: {e}")));
         if r.status == super::Status::Pass {
             r.status = super::Status::Warn;
             r.summary = format!("the engine did not answer every question: {}", errors[0]);
@@ -219,7 +285,10 @@ mod tests {
             endpoint: "unix:///run/podman/podman.sock".into(),
             version: "4.3.1".into(),
         });
-        for (name, dep) in [("kubetest-demo-postgres", "postgres"), ("kubetest-demo-redis", "redis")] {
+        for (name, dep) in [
+            ("kubetest-demo-postgres", "postgres"),
+            ("kubetest-demo-redis", "redis"),
+        ] {
             s.containers.push(ContainerRecord {
                 name: name.into(),
                 id: format!("{dep}-id"),
@@ -244,12 +313,18 @@ mod tests {
         let r = Reality {
             engine: "podman 4.3.1".into(),
             cluster_nodes: Some(vec!["demo-control-plane".into()]),
-            labelled: vec!["kubetest-demo-postgres".into(), "kubetest-demo-redis".into()],
+            labelled: vec![
+                "kubetest-demo-postgres".into(),
+                "kubetest-demo-redis".into(),
+            ],
             ..Reality::default()
         };
         let res = judge("demo", Some(&state()), &r, "podman");
         assert_eq!(res.status, Status::Pass, "{res:?}");
-        assert_eq!(res.summary, "environment demo: everything recorded exists (2 container(s))");
+        assert_eq!(
+            res.summary,
+            "environment demo: everything recorded exists (2 container(s))"
+        );
     }
 
     #[test]
@@ -264,12 +339,24 @@ mod tests {
         };
         let res = judge("demo", Some(&state()), &r, "podman");
         assert_eq!(res.status, Status::Warn);
-        assert!(res.summary.contains("the state file does not record: kubetest-demo-old"), "{}", res.summary);
-        assert!(res.summary.contains("recorded containers no longer exist: kubetest-demo-redis"));
-        assert!(res.summary.contains("recorded kind cluster demo has no node containers"));
+        assert!(
+            res.summary
+                .contains("the state file does not record: kubetest-demo-old"),
+            "{}",
+            res.summary
+        );
+        assert!(res
+            .summary
+            .contains("recorded containers no longer exist: kubetest-demo-redis"));
+        assert!(res
+            .summary
+            .contains("recorded kind cluster demo has no node containers"));
         assert_eq!(res.fix[0], "podman rm -f kubetest-demo-old");
         assert!(res.fix[1].starts_with("kubetest down"));
-        assert!(res.evidence.iter().any(|e| e.starts_with("recorded image localhost/demo:dev no longer exists")));
+        assert!(res
+            .evidence
+            .iter()
+            .any(|e| e.starts_with("recorded image localhost/demo:dev no longer exists")));
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub struct Usage {
 
 impl Usage {
     pub fn reclaimable(&self) -> u64 {
-        self.unused_images_bytes.unwrap_or(0) + self.unused_volumes_bytes + self.unused_build_cache_bytes
+        self.unused_images_bytes.unwrap_or(0)
+            + self.unused_volumes_bytes
+            + self.unused_build_cache_bytes
     }
 }
 
@@ -39,7 +41,10 @@ fn num(v: &Value, k: &str) -> u64 {
 }
 
 fn list<'a>(v: &'a Value, k: &str) -> &'a [Value] {
-    v.get(k).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 /// The legacy `/system/df` shape both Docker 20.10 and Podman 4 answer with.
@@ -106,7 +111,11 @@ pub fn statvfs(path: &Path) -> Result<Space, String> {
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: both pointers are valid for the duration of the call.
     if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return Err(format!("statvfs {}: {}", path.display(), std::io::Error::last_os_error()));
+        return Err(format!(
+            "statvfs {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        ));
     }
     let frsize = st.f_frsize as u64;
     Ok(Space {
@@ -116,7 +125,12 @@ pub fn statvfs(path: &Path) -> Result<Space, String> {
 }
 
 /// Judge the engine's storage. `space`: of the data root when it is on this host.
-pub fn judge(kind: EngineKind, root: &str, usage: &Usage, space: Result<Space, String>) -> CheckResult {
+pub fn judge(
+    kind: EngineKind,
+    root: &str,
+    usage: &Usage,
+    space: Result<Space, String>,
+) -> CheckResult {
     let mut f = Findings::new(CHECK_STORAGE);
     let cli = kind.as_str();
     f.see(format!(
@@ -139,17 +153,25 @@ pub fn judge(kind: EngineKind, root: &str, usage: &Usage, space: Result<Space, S
         bytes(usage.unused_build_cache_bytes)
     ));
     let mut prune = vec![format!("{cli} system prune        # stopped containers, unused networks, dangling images, build cache")];
-    prune.push(format!("{cli} image prune -a      # every image no container uses (kubetest rebuilds its own)"));
+    prune.push(format!(
+        "{cli} image prune -a      # every image no container uses (kubetest rebuilds its own)"
+    ));
     if usage.unused_volumes_bytes > 0 {
-        prune.push(format!("{cli} volume prune        # volumes no container references"));
+        prune.push(format!(
+            "{cli} volume prune        # volumes no container references"
+        ));
     }
     let reclaim = usage.reclaimable();
     if reclaim > 0 {
-        f.see(format!("reclaimable: about {} ({})", bytes(reclaim), prune[0].split("  ").next().unwrap_or("")));
+        f.see(format!(
+            "reclaimable: about {} ({})",
+            bytes(reclaim),
+            prune[0].split("  ").next().unwrap_or("")
+        ));
     }
     let summary = match space {
         Ok(s) => {
-            let pct = if s.total > 0 { s.free * 100 / s.total } else { 0 };
+            let pct = (s.free * 100).checked_div(s.total).unwrap_or(0);
             f.see(format!(
                 "data root {root}: {} free of {} ({pct}%)",
                 bytes(s.free),
@@ -157,16 +179,26 @@ pub fn judge(kind: EngineKind, root: &str, usage: &Usage, space: Result<Space, S
             ));
             if s.free < 2 * GIB || pct < 5 {
                 f.fail(
-                    format!("the engine's data root {root} is almost full: {} free ({pct}%)", bytes(s.free)),
+                    format!(
+                        "the engine's data root {root} is almost full: {} free ({pct}%)",
+                        bytes(s.free)
+                    ),
                     prune,
                 );
             } else if s.free < 10 * GIB || pct < 10 {
                 f.warn(
-                    format!("the engine's data root {root} is getting full: {} free ({pct}%)", bytes(s.free)),
+                    format!(
+                        "the engine's data root {root} is getting full: {} free ({pct}%)",
+                        bytes(s.free)
+                    ),
                     prune,
                 );
             }
-            format!("{} free on {root}; {} of images", bytes(s.free), bytes(usage.images_bytes))
+            format!(
+                "{} free on {root}; {} of images",
+                bytes(s.free),
+                bytes(usage.images_bytes)
+            )
         }
         Err(why) => {
             f.see(format!("data root {root}: free space not measured ({why})"));
@@ -182,7 +214,10 @@ pub fn judge(kind: EngineKind, root: &str, usage: &Usage, space: Result<Space, S
 pub async fn check(ctx: &Context) -> CheckResult {
     let mut f = Findings::new(CHECK_STORAGE);
     let Some((ep, facts)) = ctx.engine().await else {
-        f.warn("no engine answered; storage not checked (see engine-endpoints)", Vec::<String>::new());
+        f.warn(
+            "no engine answered; storage not checked (see engine-endpoints)",
+            Vec::<String>::new(),
+        );
         return f.finish("");
     };
     let limit = ctx.settings.check_timeout * 3 / 4;
@@ -191,13 +226,20 @@ pub async fn check(ctx: &Context) -> CheckResult {
         raw_api::get(&ep.url, "/system/df", limit)
     );
     let root = match &info {
-        Ok((200, v)) => v.get("DockerRootDir").and_then(Value::as_str).unwrap_or("").to_owned(),
+        Ok((200, v)) => v
+            .get("DockerRootDir")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
         _ => String::new(),
     };
     let df = match df {
         Ok((200, v)) => v,
         Ok((code, v)) => {
-            f.fail(format!("GET /system/df answered HTTP {code}: {v}"), [format!("{} system df", facts.kind.as_str())]);
+            f.fail(
+                format!("GET /system/df answered HTTP {code}: {v}"),
+                [format!("{} system df", facts.kind.as_str())],
+            );
             return f.finish("");
         }
         Err(e) => {
@@ -223,7 +265,11 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Value {
-        let text = std::fs::read_to_string(format!("{}/fixtures/doctor/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let text = std::fs::read_to_string(format!(
+            "{}/fixtures/doctor/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
         serde_json::from_str(&text).unwrap()
     }
 
@@ -232,10 +278,17 @@ mod tests {
         let d = parse_df(&fixture("docker-20.10-system-df.json"), EngineKind::Docker);
         assert_eq!(d.images, 4);
         assert_eq!(d.images_bytes, 5_946_783, "LayersSize");
-        assert_eq!(d.unused_images_bytes, Some(5_946_783), "no image is used; capped at the total");
+        assert_eq!(
+            d.unused_images_bytes,
+            Some(5_946_783),
+            "no image is used; capped at the total"
+        );
         let p = parse_df(&fixture("podman-4.3-system-df.json"), EngineKind::Podman);
         assert_eq!(p.images, 3, "one image is listed twice and counted once");
-        assert_eq!(p.unused_images_bytes, None, "Podman 4.3's container counts are not trusted");
+        assert_eq!(
+            p.unused_images_bytes, None,
+            "Podman 4.3's container counts are not trusted"
+        );
         assert_eq!(p.images_bytes, 1_986_559 + 1_986_903 + 1_987_143);
     }
 
@@ -257,23 +310,68 @@ mod tests {
         assert_eq!((u.containers, u.containers_bytes), (1, 1024));
         assert_eq!(u.unused_volumes_bytes, 3 * GIB);
         assert_eq!(u.reclaimable(), 3 * GIB + 51);
-        let r = judge(EngineKind::Docker, "/var/lib/docker", &u, Ok(Space { free: GIB, total: 100 * GIB }));
+        let r = judge(
+            EngineKind::Docker,
+            "/var/lib/docker",
+            &u,
+            Ok(Space {
+                free: GIB,
+                total: 100 * GIB,
+            }),
+        );
         assert_eq!(r.status, Status::Fail);
-        assert_eq!(r.summary, "the engine's data root /var/lib/docker is almost full: 1.0 GiB free (1%)");
-        assert!(r.fix.iter().any(|f| f.starts_with("docker volume prune")), "{:?}", r.fix);
-        assert!(r.evidence.iter().any(|e| e.starts_with("reclaimable: about 3.0 GiB (docker system prune")), "{:?}", r.evidence);
+        assert_eq!(
+            r.summary,
+            "the engine's data root /var/lib/docker is almost full: 1.0 GiB free (1%)"
+        );
+        assert!(
+            r.fix.iter().any(|f| f.starts_with("docker volume prune")),
+            "{:?}",
+            r.fix
+        );
+        assert!(
+            r.evidence
+                .iter()
+                .any(|e| e.starts_with("reclaimable: about 3.0 GiB (docker system prune")),
+            "{:?}",
+            r.evidence
+        );
     }
 
     #[test]
     fn space_thresholds_and_remote_root() {
         let u = Usage::default();
-        let warn = judge(EngineKind::Podman, "/var/lib/containers/storage", &u, Ok(Space { free: 8 * GIB, total: 100 * GIB }));
+        let warn = judge(
+            EngineKind::Podman,
+            "/var/lib/containers/storage",
+            &u,
+            Ok(Space {
+                free: 8 * GIB,
+                total: 100 * GIB,
+            }),
+        );
         assert_eq!(warn.status, Status::Warn);
         assert!(warn.fix[0].starts_with("podman system prune"));
-        let ok = judge(EngineKind::Podman, "/var/lib/containers/storage", &u, Ok(Space { free: 74 * GIB, total: 252 * GIB }));
+        let ok = judge(
+            EngineKind::Podman,
+            "/var/lib/containers/storage",
+            &u,
+            Ok(Space {
+                free: 74 * GIB,
+                total: 252 * GIB,
+            }),
+        );
         assert_eq!(ok.status, Status::Pass);
-        assert_eq!(ok.summary, "74.0 GiB free on /var/lib/containers/storage; 0 B of images");
-        let vm = judge(EngineKind::Podman, "/var/home/core/.local/share/containers/storage", &u, Err("not a directory on this host".into()));
+        assert_eq!(
+            ok.summary,
+            "74.0 GiB free on /var/lib/containers/storage; 0 B of images"
+        );
+        let vm = judge(
+            EngineKind::Podman,
+            "/var/home/core/.local/share/containers/storage",
+            &u,
+            Err("not a directory on this host".into()),
+        );
         assert_eq!(vm.status, Status::Pass);
         assert!(vm.summary.contains("not on this host"));
         assert!(statvfs(Path::new("/")).unwrap().total > 0);
