@@ -309,7 +309,6 @@ pub async fn check(ctx: &Context) -> CheckResult {
         Some(p) => which::which(&p).ok(),
         None => which::which("kind").ok(),
     };
-    let engine = ctx.engine().await;
     let env = std::env::var("KIND_EXPERIMENTAL_PROVIDER").ok();
     let version = async {
         match &bin {
@@ -317,8 +316,46 @@ pub async fn check(ctx: &Context) -> CheckResult {
             None => None,
         }
     };
+    let limit = ctx.settings.check_timeout * 3 / 4;
+    let clusters = async {
+        match (&bin, ctx.engine().await) {
+            (Some(b), Some((_, facts))) => Some(
+                ctx.cmd(b)
+                    .args(["get", "clusters"])
+                    .env("KIND_EXPERIMENTAL_PROVIDER", facts.kind.as_str())
+                    .run()
+                    .await
+                    .map(|o| parse_clusters(&o.stdout))
+                    .map_err(|e| e.to_string()),
+            ),
+            _ => None,
+        }
+    };
+    let nodes = async {
+        let (ep, _) = ctx.engine().await?;
+        let filters = raw_api::query_escape(&format!(r#"{{"label":["{CLUSTER_LABEL}"]}}"#));
+        match raw_api::get(
+            &ep.url,
+            &format!("/containers/json?all=1&filters={filters}"),
+            limit,
+        )
+        .await
+        {
+            Ok((200, v)) => Some(parse_nodes(&v)),
+            _ => None,
+        }
+    };
+    // Every question at once: the check's time limit covers the slowest, not their sum.
     let (docker_cmd, podman_cmd) = (ctx.cmd("docker").arg("-v"), ctx.cmd("podman").arg("-v"));
-    let (version, docker_v, podman_v) = tokio::join!(version, docker_cmd.run(), podman_cmd.run());
+    let (version, docker_v, podman_v, clusters, nodes) =
+        tokio::join!(version, docker_cmd.run(), podman_cmd.run(), clusters, nodes);
+    let hung: Vec<String> = [&docker_v, &podman_v]
+        .into_iter()
+        .filter_map(|r| match r {
+            Err(e @ crate::cmd::CmdError::TimedOut { .. }) => Some(e.to_string()),
+            _ => None,
+        })
+        .collect();
     let docker_v = docker_v.ok().map(|o| o.stdout.trim().to_owned());
     let podman_v = podman_v.ok().map(|o| o.stdout.trim().to_owned());
     let provider = provider_choice(
@@ -336,37 +373,8 @@ pub async fn check(ctx: &Context) -> CheckResult {
         },
         _ => Binary::Missing,
     };
-    let limit = ctx.settings.check_timeout * 3 / 4;
-    let clusters = async {
-        match (&bin, engine) {
-            (Some(b), Some((_, facts))) => Some(
-                ctx.cmd(b)
-                    .args(["get", "clusters"])
-                    .env("KIND_EXPERIMENTAL_PROVIDER", facts.kind.as_str())
-                    .run()
-                    .await
-                    .map(|o| parse_clusters(&o.stdout))
-                    .map_err(|e| e.to_string()),
-            ),
-            _ => None,
-        }
-    };
-    let nodes = async {
-        let (ep, _) = engine?;
-        let filters = raw_api::query_escape(&format!(r#"{{"label":["{CLUSTER_LABEL}"]}}"#));
-        match raw_api::get(
-            &ep.url,
-            &format!("/containers/json?all=1&filters={filters}"),
-            limit,
-        )
-        .await
-        {
-            Ok((200, v)) => Some(parse_nodes(&v)),
-            _ => None,
-        }
-    };
-    let (clusters, nodes) = tokio::join!(clusters, nodes);
-    judge(&Observed {
+    let engine = ctx.engine().await;
+    let mut result = judge(&Observed {
         binary,
         needed,
         provider,
@@ -376,7 +384,9 @@ pub async fn check(ctx: &Context) -> CheckResult {
         nodes,
         os: std::env::consts::OS,
         arch: std::env::consts::ARCH,
-    })
+    });
+    result.evidence.extend(hung);
+    result
 }
 
 #[cfg(test)]
