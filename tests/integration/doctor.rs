@@ -190,23 +190,26 @@ fn hung_podman_becomes_a_failed_check_within_its_limit() {
         "doctor",
         "--json",
         "--timeout",
-        "2s",
+        "4s",
     ]));
     let took = started.elapsed();
     assert!(
-        took < Duration::from_secs(10),
+        took < Duration::from_secs(15),
         "doctor took {took:?} with a hung podman"
     );
     assert_eq!(code, 3, "{doc:#}");
     let machine = check(&doc, "podman-machine");
     assert_eq!(machine["status"], "fail", "{machine:#}");
     let summary = machine["summary"].as_str().unwrap();
+    // The command's own limit (3/4 of the check's) names it; on a machine too loaded to
+    // even start it in time, the check's limit cuts in and still says it hung.
     assert!(
-        summary.contains("podman machine list --format json` hung: no answer within 1s 500ms"),
+        summary.contains("podman machine list --format json` hung: no answer within 3s")
+            || summary.starts_with("the check hung: no answer within 4s"),
         "{summary}"
     );
     assert!(
-        machine["elapsed_ms"].as_u64().unwrap() < 2_000,
+        machine["elapsed_ms"].as_u64().unwrap() <= 4_100,
         "{machine:#}"
     );
     assert!(
