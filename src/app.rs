@@ -2,11 +2,13 @@
 
 use crate::cli::{Cli, Command};
 use crate::commands::doctor::DoctorReport;
+use crate::doctor::checks::Status;
 use crate::doctor::classify::classify;
 use crate::events::{Event, Events, Outcome};
 use crate::exit::{self, Stop};
 use crate::report::{
-    make_reporter, render_explanation, render_hint, OutputMode, Palette, Terminal, Verbosity,
+    make_reporter, render_checks, render_checks_json, render_explanation, render_hint, OutputMode,
+    Palette, Terminal, Verbosity,
 };
 use crate::{commands, config, Session};
 use anyhow::Context;
@@ -41,13 +43,12 @@ pub async fn run(cli: Cli, cancel: CancellationToken) -> i32 {
         cancel,
     };
     let result = dispatch(&session, &cli, output, &palette).await;
-    if let (Command::Doctor(d), Ok(())) = (&cli.command, &result) {
-        if d.explain.is_some() {
-            return exit::OK;
-        }
+    // `doctor` prints its answer as the whole result (no phases, no summary line).
+    if let (Command::Doctor(_), Ok(Some(code))) = (&cli.command, &result) {
+        return *code;
     }
     let code = match &result {
-        Ok(()) => exit::OK,
+        Ok(_) => exit::OK,
         Err(e) => exit::code_for(e),
     };
     let outcome = match code {
@@ -69,23 +70,39 @@ pub async fn run(cli: Cli, cancel: CancellationToken) -> i32 {
     code
 }
 
+/// Runs the command; `Some(code)` when the command printed its own result and exits with
+/// `code` (doctor), `None` when the usual summary follows.
 async fn dispatch(
     session: &Session,
     cli: &Cli,
     output: OutputMode,
     palette: &Palette,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<i32>> {
     if let Command::Doctor(args) = &cli.command {
-        let report = commands::doctor::doctor(session, args).await?;
-        let text = match (&report, output) {
-            (DoctorReport::Explanation(c), OutputMode::Json) => serde_json::to_string(c)? + "\n",
-            (DoctorReport::Explanation(c), _) => render_explanation(c, palette),
+        let report = commands::doctor::doctor(session, args, &cli.file).await?;
+        let (text, code) = match (&report, output) {
+            (DoctorReport::Explanation(c), OutputMode::Json) => {
+                (serde_json::to_string(c)? + "\n", exit::OK)
+            }
+            (DoctorReport::Explanation(c), _) => (render_explanation(c, palette), exit::OK),
+            (DoctorReport::Checks(r), mode) => {
+                let code = if r.iter().any(|c| c.status == Status::Fail) {
+                    exit::INFRA
+                } else {
+                    exit::OK
+                };
+                let text = match mode {
+                    OutputMode::Json => render_checks_json(r),
+                    _ => render_checks(r, palette),
+                };
+                (text, code)
+            }
         };
         let mut out = std::io::stdout().lock();
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
             .context("cannot write to standard output")?;
-        return Ok(());
+        return Ok(Some(code));
     }
     let loaded = config::load(&cli.file)?;
     session.events.emit(Event::CommandStarted {
@@ -102,6 +119,7 @@ async fn dispatch(
             Err(Stop::Usage("internal: command dispatched twice".into()).into())
         }
     }
+    .map(|()| None)
 }
 
 fn command_name(c: &Command) -> &'static str {

@@ -70,7 +70,7 @@ pub enum Command {
     Down(DownArgs),
     /// Diagnose the container engine, podman machine, kind and cluster; or explain an error.
     #[command(
-        after_help = "Example:\n  kubetest doctor\n  kubetest doctor --explain 'machine did not transition into running state'\n  podman machine start 2>&1 | kubetest doctor --explain -"
+        after_help = "Example:\n  kubetest doctor\n  kubetest doctor --json --timeout 5s\n  kubetest doctor --explain 'machine did not transition into running state'\n  podman machine start 2>&1 | kubetest doctor --explain -"
     )]
     Doctor(DoctorArgs),
     /// Show what the state file records and whether each thing still exists.
@@ -147,4 +147,8 @@ pub struct DoctorArgs {
     /// JSON output (same as `--output json`).
     #[arg(long)]
     pub json: bool,
+    /// Time limit of each check, e.g. `20s` (default); a command inside a check gets three
+    /// quarters of it, so a hung command is named in the report.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
 }

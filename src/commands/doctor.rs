@@ -1,18 +1,29 @@
 //! `kubetest doctor`: named checks of the infrastructure, or `--explain` of a raw error.
 
 use crate::cli::DoctorArgs;
+use crate::doctor::checks::{self, CheckResult, Settings};
 use crate::doctor::classify::{classify, Classification};
 use crate::exit::Stop;
 use crate::Session;
 use anyhow::Context;
 use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+/// Each check's time limit unless `--timeout` says otherwise.
+pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What `doctor` produced, for the caller to render.
 pub enum DoctorReport {
     Explanation(Classification),
+    Checks(Vec<CheckResult>),
 }
 
-pub async fn doctor(_session: &Session, args: &DoctorArgs) -> anyhow::Result<DoctorReport> {
+pub async fn doctor(
+    _session: &Session,
+    args: &DoctorArgs,
+    config: &Path,
+) -> anyhow::Result<DoctorReport> {
     if let Some(text) = &args.explain {
         let text = if text == "-" {
             let mut s = String::new();
@@ -32,9 +43,9 @@ pub async fn doctor(_session: &Session, args: &DoctorArgs) -> anyhow::Result<Doc
         }
         return Ok(DoctorReport::Explanation(classify(&text)));
     }
-    Err(Stop::NotImplemented {
-        what: "doctor checks",
-        issue: 8,
-    }
-    .into())
+    let ctx = checks::Context::new(Settings {
+        check_timeout: args.timeout.unwrap_or(DEFAULT_CHECK_TIMEOUT),
+        config: config.to_path_buf(),
+    });
+    Ok(DoctorReport::Checks(checks::run_all(&ctx).await))
 }

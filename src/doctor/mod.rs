@@ -1,4 +1,6 @@
-//! Diagnosis: classify raw error messages into causes and fixes (`doctor --explain`).
+//! Diagnosis: live checks of the infrastructure (`doctor`) and classification of raw error
+//! messages into causes and fixes (`doctor --explain`).
 
+pub mod checks;
 pub mod classify;
 pub mod rules;

@@ -1,5 +1,6 @@
 //! Reporters: how events look. Interactive progress bars, plain lines, JSON lines.
 
+mod checks;
 mod explain;
 mod github;
 mod interactive;
@@ -9,6 +10,7 @@ mod plain;
 mod style;
 mod summary;
 
+pub use checks::{render_checks, render_checks_json};
 pub use explain::{render_explanation, render_hint};
 pub use github::render_annotations;
 pub use interactive::InteractiveReporter;

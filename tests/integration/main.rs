@@ -3,6 +3,7 @@
 mod apidouble;
 mod cli;
 mod config_fixtures;
+mod doctor;
 mod engines;
 mod k8s_apply;
 mod k8s_ready;
