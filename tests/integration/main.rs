@@ -3,6 +3,8 @@
 mod cli;
 mod config_fixtures;
 mod engines;
+mod fake_kind;
+mod kind;
 mod reporters;
 mod state_lock;
 mod support;
