@@ -5,6 +5,7 @@ mod config_fixtures;
 mod engines;
 mod fake_kind;
 mod kind;
+mod load;
 mod reporters;
 mod state_lock;
 mod support;
