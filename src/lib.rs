@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod cluster;
 pub mod cmd;
 pub mod commands;
 pub mod config;

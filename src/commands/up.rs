@@ -28,18 +28,19 @@ pub async fn up(session: &Session, loaded: &LoadedConfig, args: &UpArgs) -> anyh
     ctx.state.update(|_| {})?;
     let preflight = run_phase(&ctx, Phase::Preflight, phases::preflight::run(&ctx)).await?;
     let engine = preflight.engine.as_ref();
+    let kind = preflight.kind.as_ref();
 
     // Builds and cluster creation are independent; both finish (and record what they made)
     // before a failure of either stops `up`.
     let (built, cluster) = if plan.build.overlap_cluster {
         tokio::join!(
             run_phase(&ctx, Phase::Build, phases::build::run(&ctx, engine)),
-            run_phase(&ctx, Phase::Cluster, phases::cluster::run(&ctx)),
+            run_phase(&ctx, Phase::Cluster, phases::cluster::run(&ctx, kind)),
         )
     } else {
         let b = run_phase(&ctx, Phase::Build, phases::build::run(&ctx, engine)).await;
         let c = if b.is_ok() {
-            run_phase(&ctx, Phase::Cluster, phases::cluster::run(&ctx)).await
+            run_phase(&ctx, Phase::Cluster, phases::cluster::run(&ctx, kind)).await
         } else {
             Ok(Outcome::Skipped)
         };
@@ -50,7 +51,7 @@ pub async fn up(session: &Session, loaded: &LoadedConfig, args: &UpArgs) -> anyh
 
     // Loading needs the cluster; dependencies need only the engine and the built images.
     let (loaded_images, deps) = tokio::join!(
-        run_phase(&ctx, Phase::Load, phases::load::run(&ctx)),
+        run_phase(&ctx, Phase::Load, phases::load::run(&ctx, engine, kind)),
         run_phase(&ctx, Phase::Deps, phases::deps::run(&ctx)),
     );
     loaded_images?;

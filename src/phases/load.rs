@@ -1,20 +1,265 @@
-//! Load: put built and preloaded images into the cluster nodes.
+//! Load: put built and preloaded images into the cluster. kind: one archive of the images
+//! the nodes lack, exported through the engine API, then one `kind load image-archive`.
+//! `provider: existing`: push to `cluster.registry`, or say which images the cluster cannot see.
 
 use super::PhaseCtx;
+use crate::cluster::archive;
+use crate::cluster::image_ref::ImageRef;
+use crate::cluster::kind::Kind;
+use crate::cluster::nodes::{present_everywhere, EngineNodes, NodeImageSource};
+use crate::cluster::pull_policy;
 use crate::config::Provider;
-use crate::events::Outcome;
-use crate::exit::Stop;
+use crate::engine::{images, Engine};
+use crate::events::{Outcome, Phase, TaskEvents};
+use anyhow::Context;
+use futures::StreamExt;
+use std::time::Instant;
 
-pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
-    let plan = &ctx.plan;
-    if plan.cluster.provider == Provider::None
-        || (plan.images.is_empty() && plan.cluster.preload.is_empty())
+/// Every image the cluster needs: the built ones, then `cluster.preload`, without repeats.
+pub fn wanted_images(plan: &crate::plan::Plan) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in plan
+        .images
+        .iter()
+        .map(|i| &i.name)
+        .chain(plan.cluster.preload.iter())
     {
+        if !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    out
+}
+
+pub async fn run(
+    ctx: &PhaseCtx,
+    engine: Option<&Engine>,
+    kind: Option<&Kind>,
+) -> anyhow::Result<Outcome> {
+    let plan = &ctx.plan;
+    let wanted = wanted_images(plan);
+    if plan.cluster.provider == Provider::None || wanted.is_empty() {
         return Ok(Outcome::Skipped);
     }
-    Err(Stop::NotImplemented {
-        what: "loading images into the cluster",
-        issue: 5,
+    let engine = engine.context("internal: images to load but no engine from preflight")?;
+    match plan.cluster.provider {
+        Provider::Kind => {
+            let kind = kind.context("internal: `provider: kind` but preflight found no kind")?;
+            let outcome = load_into_kind(ctx, engine, kind, &wanted).await?;
+            for w in pull_policy::check(&plan.deploy.manifests, &wanted) {
+                ctx.events.warn(Some(Phase::Load), w.to_string());
+            }
+            Ok(outcome)
+        }
+        Provider::Existing => push_for_existing(ctx, engine, &wanted).await,
+        Provider::None => Ok(Outcome::Skipped),
     }
-    .into())
+}
+
+async fn load_into_kind(
+    ctx: &PhaseCtx,
+    engine: &Engine,
+    kind: &Kind,
+    wanted: &[String],
+) -> anyhow::Result<Outcome> {
+    let cluster = &ctx.plan.cluster.name;
+    let built: Vec<&str> = ctx.plan.images.iter().map(|i| i.name.as_str()).collect();
+    let mut local = Vec::new();
+    for name in wanted {
+        let image = images::inspect(&engine.docker, name).await?.ok_or_else(|| {
+            if built.contains(&name.as_str()) {
+                anyhow::anyhow!("image {name} was built but the {} engine no longer has it; run `kubetest up --rebuild`", engine.kind.as_str())
+            } else {
+                anyhow::anyhow!(
+                    "image {name} (cluster.preload) is not in the {} engine; pull it first (`{} pull {name}`) or remove it from cluster.preload",
+                    engine.kind.as_str(),
+                    engine.kind.as_str()
+                )
+            }
+        })?;
+        local.push((name.as_str(), image.id));
+    }
+
+    let nodes = EngineNodes {
+        docker: &engine.docker,
+    }
+    .node_images(cluster)
+    .await?;
+    let (present, missing): (Vec<_>, Vec<_>) = local
+        .iter()
+        .partition(|(name, id)| present_everywhere(&nodes, name, id));
+    for (name, _) in &present {
+        ctx.events
+            .task(Phase::Load, *name)
+            .finish(Outcome::Cached, Some("already present".into()));
+    }
+    if missing.is_empty() {
+        return Ok(Outcome::Cached);
+    }
+
+    let names: Vec<&str> = missing.iter().map(|(n, _)| *n).collect();
+    let tasks: Vec<TaskEvents> = names
+        .iter()
+        .map(|n| {
+            let t = ctx.events.task(Phase::Load, *n);
+            t.progress("exporting from the engine");
+            t
+        })
+        .collect();
+    let result = export_and_load(ctx, engine, kind, &names, nodes.len()).await;
+    match result {
+        Ok(detail) => {
+            for t in tasks {
+                t.finish(Outcome::Ok, Some("loaded".into()));
+            }
+            ctx.events.note(Some(Phase::Load), detail);
+            Ok(Outcome::Ok)
+        }
+        Err(e) => {
+            for t in tasks {
+                t.finish(Outcome::Failed, None);
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn export_and_load(
+    ctx: &PhaseCtx,
+    engine: &Engine,
+    kind: &Kind,
+    names: &[&str],
+    node_count: usize,
+) -> anyhow::Result<String> {
+    let cluster = &ctx.plan.cluster.name;
+    let started = Instant::now();
+    let (file, size) = archive::export(&engine.docker, names, &std::env::temp_dir()).await?;
+    let exported = started.elapsed();
+    let lost = archive::missing_from(&archive::manifest(file.path())?, names);
+    if !lost.is_empty() {
+        anyhow::bail!(
+            "the {} engine's archive of {} lacks {} (its manifest.json names other tags)",
+            engine.kind.as_str(),
+            names.join(", "),
+            lost.join(", ")
+        );
+    }
+    for n in names {
+        ctx.events.emit(crate::events::Event::TaskProgress {
+            phase: Phase::Load,
+            task: (*n).to_owned(),
+            message: format!("kind load image-archive into {node_count} node(s)"),
+        });
+    }
+    let loading = Instant::now();
+    kind.load_archive(file.path(), cluster)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot load {} into kind cluster {cluster}",
+                names.join(", ")
+            )
+        })?;
+    Ok(format!(
+        "{} image(s), {:.1} MB archive: exported in {:.1}s, loaded into {node_count} node(s) in {:.1}s",
+        names.len(),
+        size as f64 / 1e6,
+        exported.as_secs_f64(),
+        loading.elapsed().as_secs_f64()
+    ))
+}
+
+/// `<registry>/<path>:<tag>` for an image, dropping its own registry.
+pub fn registry_ref(registry: &str, name: &str) -> String {
+    let r = ImageRef::parse(name);
+    let path = r.path.strip_prefix("library/").unwrap_or(&r.path);
+    format!(
+        "{}/{path}:{}",
+        registry.trim_end_matches('/'),
+        r.tag.as_deref().unwrap_or("latest")
+    )
+}
+
+async fn push_for_existing(
+    ctx: &PhaseCtx,
+    engine: &Engine,
+    wanted: &[String],
+) -> anyhow::Result<Outcome> {
+    let Some(registry) = &ctx.plan.cluster.registry else {
+        ctx.events.warn(
+            Some(Phase::Load),
+            format!(
+                "the cluster of `provider: existing` cannot see images that exist only in the local engine: {}; \
+                 set `cluster.registry` to push them there (and reference the pushed names in the manifests)",
+                wanted.join(", ")
+            ),
+        );
+        return Ok(Outcome::Skipped);
+    };
+    for name in wanted {
+        let target = registry_ref(registry, name);
+        let task = ctx.events.task(Phase::Load, name);
+        task.progress(format!("pushing to {target}"));
+        match push(engine, name, &target).await {
+            Ok(()) => task.finish(Outcome::Ok, Some(format!("pushed {target}"))),
+            Err(e) => {
+                task.finish(Outcome::Failed, Some(format!("{e:#}")));
+                return Err(e);
+            }
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+async fn push(engine: &Engine, name: &str, target: &str) -> anyhow::Result<()> {
+    let (repo, tag) = target
+        .rsplit_once(':')
+        .context("internal: a registry reference without a tag")?;
+    engine
+        .docker
+        .tag_image(
+            name,
+            Some(
+                bollard::query_parameters::TagImageOptionsBuilder::default()
+                    .repo(repo)
+                    .tag(tag)
+                    .build(),
+            ),
+        )
+        .await
+        .with_context(|| format!("cannot tag {name} as {target}"))?;
+    let mut stream = engine.docker.push_image(
+        repo,
+        Some(
+            bollard::query_parameters::PushImageOptionsBuilder::default()
+                .tag(tag)
+                .build(),
+        ),
+        None,
+    );
+    while let Some(item) = stream.next().await {
+        item.with_context(|| format!("cannot push {target}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pushed_names_keep_path_and_tag() {
+        assert_eq!(
+            registry_ref("registry.example:5000/", "localhost/app:dev"),
+            "registry.example:5000/app:dev"
+        );
+        assert_eq!(
+            registry_ref("ghcr.io/team", "redis"),
+            "ghcr.io/team/redis:latest"
+        );
+        assert_eq!(
+            registry_ref("ghcr.io/team", "quay.io/org/x:1"),
+            "ghcr.io/team/org/x:1"
+        );
+    }
 }

@@ -1,18 +1,21 @@
 //! Preflight: find the engine and the tools the plan needs before any work starts.
 
 use super::{PhaseCtx, PhaseOutput};
+use crate::cluster::kind::{self, Kind};
+use crate::config::Provider;
 use crate::engine::{self, Engine};
 use crate::events::{Outcome, Phase};
 use crate::state::EngineRecord;
 
-/// The engine, when the plan needs one.
+/// The engine and the kind CLI, when the plan needs them.
 pub struct Preflight {
     pub engine: Option<Engine>,
+    pub kind: Option<Kind>,
 }
 
 impl PhaseOutput for Preflight {
     fn outcome(&self) -> Outcome {
-        if self.engine.is_some() {
+        if self.engine.is_some() || self.kind.is_some() {
             Outcome::Ok
         } else {
             Outcome::Skipped
@@ -22,25 +25,57 @@ impl PhaseOutput for Preflight {
 
 pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Preflight> {
     let plan = &ctx.plan;
-    if plan.images.is_empty() && plan.dependencies.is_empty() {
+    let uses_kind = plan.cluster.provider == Provider::Kind;
+    // kind is checked before the engine and long before any build: a missing binary is the
+    // cheapest failure to report.
+    let kind_binary = if uses_kind {
+        Some(kind::locate(plan.cluster.kind_binary.as_deref())?)
+    } else {
+        None
+    };
+    let engine = if plan.images.is_empty() && plan.dependencies.is_empty() && !uses_kind {
         ctx.events.note(
             Some(Phase::Preflight),
             "no images or dependencies: no container engine needed",
         );
-        return Ok(Preflight { engine: None });
-    }
-    let engine = engine::connect(plan.engine).await?;
-    ctx.events.note(
-        Some(Phase::Preflight),
-        format!("engine: {}", engine.describe()),
-    );
-    let record = EngineRecord {
-        kind: engine.kind.as_str().to_owned(),
-        endpoint: engine.endpoint.url.clone(),
-        version: engine.version.clone(),
+        None
+    } else {
+        let engine = engine::connect(plan.engine).await?;
+        ctx.events.note(
+            Some(Phase::Preflight),
+            format!("engine: {}", engine.describe()),
+        );
+        let record = EngineRecord {
+            kind: engine.kind.as_str().to_owned(),
+            endpoint: engine.endpoint.url.clone(),
+            version: engine.version.clone(),
+        };
+        ctx.state.update(|s| s.engine = Some(record))?;
+        Some(engine)
     };
-    ctx.state.update(|s| s.engine = Some(record))?;
-    Ok(Preflight {
-        engine: Some(engine),
-    })
+    let kind = match kind_binary {
+        Some(binary) => {
+            let user = std::env::var(kind::PROVIDER_ENV).ok();
+            let choice = kind::provider_for(engine.as_ref().map(|e| e.kind), user.as_deref());
+            if let Some(w) = choice.warning {
+                ctx.events.warn(Some(Phase::Preflight), w);
+            }
+            let kind = Kind::new(binary, choice.value);
+            let version = kind.version().await?;
+            ctx.events.note(
+                Some(Phase::Preflight),
+                format!(
+                    "kind {version} at {}{}",
+                    kind.binary.display(),
+                    kind.provider
+                        .as_deref()
+                        .map(|p| format!(" ({}={p})", kind::PROVIDER_ENV))
+                        .unwrap_or_default()
+                ),
+            );
+            Some(kind)
+        }
+        None => None,
+    };
+    Ok(Preflight { engine, kind })
 }

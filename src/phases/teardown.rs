@@ -1,9 +1,11 @@
 //! Teardown (`down`): remove exactly what the state file names; a missing thing is success.
 
 use super::PhaseCtx;
-use crate::engine::{self, images, Endpoint, Engine};
+use crate::cluster::kind::{self, Kind};
+use crate::engine::{self, images, Endpoint, Engine, EngineKind};
 use crate::events::{Outcome, Phase};
 use crate::exit::Stop;
+use crate::state::ClusterRecord;
 use anyhow::Context;
 
 /// Options of `down` that change what is removed.
@@ -22,16 +24,8 @@ pub async fn run(ctx: &PhaseCtx, opts: TeardownOptions) -> anyhow::Result<Outcom
         }
         .into());
     }
-    if state
-        .cluster
-        .as_ref()
-        .is_some_and(|c| c.created || opts.cluster)
-    {
-        return Err(Stop::NotImplemented {
-            what: "deleting the kind cluster",
-            issue: 5,
-        }
-        .into());
+    if let Some(rec) = &state.cluster {
+        delete_cluster(ctx, rec, opts).await?;
     }
     if state.is_empty() {
         ctx.events
@@ -88,4 +82,82 @@ async fn recorded_engine(ctx: &PhaseCtx) -> anyhow::Result<Engine> {
     engine::connect(ctx.plan.engine)
         .await
         .context("removing the built images needs the engine")
+}
+
+/// Delete the recorded kind cluster when `up` created it (or `--cluster` asks); a cluster
+/// that is already gone is success. An existing (`provider: existing`) cluster is never deleted.
+async fn delete_cluster(
+    ctx: &PhaseCtx,
+    rec: &ClusterRecord,
+    opts: TeardownOptions,
+) -> anyhow::Result<()> {
+    if rec.provider != "kind" {
+        if opts.cluster {
+            ctx.events.note(
+                Some(Phase::Teardown),
+                format!(
+                    "cluster {} is `provider: existing`: kubetest never deletes it",
+                    rec.name
+                ),
+            );
+        }
+        return Ok(());
+    }
+    if !(rec.created || opts.cluster) {
+        ctx.events.note(
+            Some(Phase::Teardown),
+            format!(
+                "kept kind cluster {}: `up` reused it (`kubetest down --cluster` deletes it)",
+                rec.name
+            ),
+        );
+        return Ok(());
+    }
+    let task = ctx
+        .events
+        .task(Phase::Teardown, format!("kind cluster {}", rec.name));
+    let result = async {
+        let binary = kind::locate(ctx.plan.cluster.kind_binary.as_deref())?;
+        let engine_kind = ctx
+            .state
+            .snapshot()
+            .engine
+            .and_then(|e| match e.kind.as_str() {
+                "podman" => Some(EngineKind::Podman),
+                "docker" => Some(EngineKind::Docker),
+                _ => None,
+            });
+        let user = std::env::var(kind::PROVIDER_ENV).ok();
+        let provider = kind::provider_for(engine_kind, user.as_deref()).value;
+        Kind::new(binary, provider)
+            .delete(&rec.name, rec.kubeconfig.as_deref())
+            .await?;
+        // kubetest's own kubeconfig goes with the cluster; any other file kind edited itself.
+        if let Some(k) = &rec.kubeconfig {
+            if k.starts_with(&ctx.plan.state_dir) {
+                match std::fs::remove_file(k) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot remove {}", k.display()))
+                    }
+                }
+            }
+        }
+        ctx.state.update(|s| s.cluster = None)
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            task.finish(Outcome::Ok, Some("deleted".into()));
+            Ok(())
+        }
+        Err(e) => {
+            task.finish(
+                Outcome::Failed,
+                Some(format!("{e:#}").lines().next().unwrap_or("").to_owned()),
+            );
+            Err(e.context(format!("cannot delete kind cluster {}", rec.name)))
+        }
+    }
 }
