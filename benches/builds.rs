@@ -4,6 +4,9 @@
 //! Run with `cargo bench --bench builds` (engines: see .ci/engines.sh; `KUBETEST_TEST_PODMAN`
 //! and `KUBETEST_TEST_DOCKER` override the endpoints).
 
+#[path = "../tests/common/test_engines.rs"]
+mod test_engines;
+
 use clap::Parser;
 use kubetest::cli::Cli;
 use std::path::Path;
@@ -15,20 +18,8 @@ const ROUNDS: usize = 3;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rt = tokio::runtime::Runtime::new()?;
-    for (name, var, default) in [
-        (
-            "podman",
-            "KUBETEST_TEST_PODMAN",
-            "unix:///run/podman/podman.sock",
-        ),
-        (
-            "docker",
-            "KUBETEST_TEST_DOCKER",
-            "unix:///run/dockerd-test.sock",
-        ),
-    ] {
-        let url = std::env::var(var).unwrap_or_else(|_| default.to_owned());
-        if std::os::unix::net::UnixStream::connect(url.trim_start_matches("unix://")).is_err() {
+    for (name, _var, url, up) in test_engines::test_engines() {
+        if !up {
             println!("{name}: not reachable at {url}, skipped");
             continue;
         }

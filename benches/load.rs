@@ -13,6 +13,9 @@ use kubetest::engine::{connect_endpoint, images, Endpoint};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+
+#[path = "../tests/common/test_engines.rs"]
+mod test_engines;
 use std::time::Instant;
 
 const IMAGES: usize = 3;
@@ -21,19 +24,7 @@ const BYTES_PER_IMAGE: usize = 67 * 1024 * 1024;
 fn main() {
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let mut ran = 0;
-    for (name, var, default) in [
-        (
-            "podman",
-            "KUBETEST_TEST_PODMAN",
-            "unix:///run/podman/podman.sock",
-        ),
-        (
-            "docker",
-            "KUBETEST_TEST_DOCKER",
-            "unix:///run/dockerd-test.sock",
-        ),
-    ] {
-        let url = std::env::var(var).unwrap_or_else(|_| default.to_owned());
+    for (name, var, url, _up) in test_engines::test_engines() {
         let ep = Endpoint {
             url: url.clone(),
             source: var.to_owned(),

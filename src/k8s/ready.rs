@@ -1,6 +1,7 @@
 //! Readiness judgement from Pod objects: ready, still waiting (and why), or failed with a
 //! reason a person can act on. Pure functions over `k8s_openapi` Pods.
 
+use crate::cluster::image_ref::{normalize, ImageRef};
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::fmt;
@@ -332,34 +333,13 @@ fn last_exit(cs: &ContainerStatus) -> Option<String> {
 fn pulls_always(pod: &Pod, container: &str, image: &str) -> bool {
     match spec_container(pod, container).and_then(|c| c.image_pull_policy.as_deref()) {
         Some(p) => p == "Always",
-        None => {
-            let last = image.rsplit('/').next().unwrap_or(image);
-            !image.contains('@') && (!last.contains(':') || last.ends_with(":latest"))
-        }
+        None => ImageRef::parse(image).is_latest(),
     }
-}
-
-/// The full name containerd gives an image: `x:tag` → `docker.io/library/x:tag`,
-/// `org/x` → `docker.io/org/x:latest`; `localhost/…` and registry hosts kept.
-pub fn normalize_image(image: &str) -> String {
-    let (first, rest) = image.split_once('/').unwrap_or(("", image));
-    let mut full = if first.is_empty() {
-        format!("docker.io/library/{rest}")
-    } else if first.contains('.') || first.contains(':') || first == "localhost" {
-        image.to_owned()
-    } else {
-        format!("docker.io/{image}")
-    };
-    let last = full.rsplit('/').next().unwrap_or("");
-    if !last.contains(':') && !last.contains('@') {
-        full.push_str(":latest");
-    }
-    full
 }
 
 fn is_loaded(image: &str, loaded: &[String]) -> bool {
-    let want = normalize_image(image);
-    loaded.iter().any(|l| normalize_image(l) == want)
+    let want = normalize(image);
+    loaded.iter().any(|l| normalize(l) == want)
 }
 
 /// `configmap "app-config" not found` → `ConfigMap demo/app-config`.

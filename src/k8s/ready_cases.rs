@@ -346,16 +346,3 @@ fn terminating_pods_neither_fail_nor_count() {
         (false, "Terminating", None)
     );
 }
-
-#[test]
-fn image_names_normalised_as_containerd_does() {
-    for (a, b) in [
-        ("demo:dev", "docker.io/library/demo:dev"),
-        ("org/demo", "docker.io/org/demo:latest"),
-        ("localhost/demo:dev", "localhost/demo:dev"),
-        ("localhost:5000/demo", "localhost:5000/demo:latest"),
-        ("ghcr.io/x/y@sha256:ab", "ghcr.io/x/y@sha256:ab"),
-    ] {
-        assert_eq!(normalize_image(a), b, "{a}");
-    }
-}

@@ -31,21 +31,8 @@ impl TestEngine {
 pub fn engines() -> Vec<TestEngine> {
     let require = std::env::var("KUBETEST_REQUIRE_ENGINES").is_ok_and(|v| v == "1");
     let mut found = Vec::new();
-    for (name, var, default) in [
-        (
-            "podman",
-            "KUBETEST_TEST_PODMAN",
-            "unix:///run/podman/podman.sock",
-        ),
-        (
-            "docker",
-            "KUBETEST_TEST_DOCKER",
-            "unix:///run/dockerd-test.sock",
-        ),
-    ] {
-        let url = std::env::var(var).unwrap_or_else(|_| default.to_owned());
-        let path = url.strip_prefix("unix://").unwrap_or(&url);
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+    for (name, var, url, up) in crate::test_engines::test_engines() {
+        if up {
             found.push(TestEngine { name, url });
         } else if require {
             panic!("KUBETEST_REQUIRE_ENGINES=1 but {name} does not answer at {url} (set {var}; see .ci/engines.sh)");

@@ -15,3 +15,5 @@ mod reporters;
 mod scenarios;
 mod state_lock;
 mod support;
+#[path = "../common/test_engines.rs"]
+mod test_engines;
