@@ -6,6 +6,7 @@ pub mod cli;
 pub mod cmd;
 pub mod commands;
 pub mod config;
+pub mod deps;
 pub mod doctor;
 pub mod engine;
 pub mod events;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod config_fixtures;
+mod deps;
 mod engines;
 mod reporters;
 mod state_lock;
