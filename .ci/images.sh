@@ -37,10 +37,13 @@ mirror() {
 build_base() {
   command -v debootstrap >/dev/null || {
     log "installing debootstrap"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap </dev/null >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap </dev/null >/dev/null
   }
   local rootfs url
   rootfs=$(mktemp -d /tmp/kubetest-rootfs.XXXXXX)
+  # mktemp makes it 0700, and it becomes the image's `/`: Docker then denies every
+  # non-root user (postgres) the whole filesystem. Podman happens not to care.
+  chmod 0755 "$rootfs"
   url=$(mirror)
   log "debootstrap bookworm from $url"
   debootstrap --variant=minbase bookworm "$rootfs" "$url" >/tmp/kubetest-debootstrap.log 2>&1 \

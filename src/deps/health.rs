@@ -11,6 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Most of an HTTP answer that is read.
 const MAX_HTTP_BYTES: u64 = 1024 * 1024;
+/// How long a TCP check waits to see whether the other side closes at once.
+const TCP_SETTLE: Duration = Duration::from_millis(100);
 /// Log lines searched by a `log:` check.
 const LOG_LINES: usize = 100_000;
 
@@ -110,10 +112,7 @@ pub async fn check(
 ) -> Result<String, String> {
     let attempt = async {
         match probe {
-            Probe::Tcp { host, port } => tokio::net::TcpStream::connect((host.as_str(), *port))
-                .await
-                .map(|_| format!("connected to {host}:{port}"))
-                .map_err(|e| format!("cannot connect to {host}:{port}: {e}")),
+            Probe::Tcp { host, port } => tcp(host, *port).await,
             Probe::Http {
                 host,
                 port,
@@ -145,6 +144,22 @@ pub async fn check(
             "no answer within {}",
             humantime::format_duration(limit)
         )),
+    }
+}
+
+/// Connected, and the connection stays open (or the server speaks first). A port proxy
+/// (docker-proxy, rootlessport, gvproxy) accepts even when nothing listens behind it, then
+/// closes at once: that is not healthy.
+async fn tcp(host: &str, port: u16) -> Result<String, String> {
+    let mut s = tokio::net::TcpStream::connect((host, port))
+        .await
+        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(TCP_SETTLE, s.read(&mut first)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => Err(format!(
+            "{host}:{port} accepted and closed at once (a port proxy answered; nothing listens behind it yet)"
+        )),
+        Ok(Ok(_)) | Err(_) => Ok(format!("connected to {host}:{port}")),
     }
 }
 
@@ -349,6 +364,22 @@ mod tests {
             port,
         };
         assert!(check(&docker, "x", &tcp, limit).await.is_ok());
+        // Accept-and-close, like docker-proxy with nothing behind it.
+        let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_port = proxy.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = proxy.accept().await {
+                drop(s);
+            }
+        });
+        let closed = Probe::Tcp {
+            host: "127.0.0.1".into(),
+            port: proxy_port,
+        };
+        assert!(check(&docker, "x", &closed, limit)
+            .await
+            .unwrap_err()
+            .contains("accepted and closed at once"));
         let http = Probe::Http {
             host: "127.0.0.1".into(),
             port,
