@@ -52,7 +52,7 @@ pub async fn up(session: &Session, loaded: &LoadedConfig, args: &UpArgs) -> anyh
     // Loading needs the cluster; dependencies need only the engine and the built images.
     let (loaded_images, deps) = tokio::join!(
         run_phase(&ctx, Phase::Load, phases::load::run(&ctx, engine, kind)),
-        run_phase(&ctx, Phase::Deps, phases::deps::run(&ctx)),
+        run_phase(&ctx, Phase::Deps, phases::deps::run(&ctx, engine)),
     );
     loaded_images?;
     deps?;

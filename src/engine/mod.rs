@@ -2,6 +2,7 @@
 //! builds, images.
 
 pub mod build;
+pub mod containers;
 pub mod context;
 pub mod discover;
 pub mod ignore;

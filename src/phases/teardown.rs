@@ -2,9 +2,8 @@
 
 use super::PhaseCtx;
 use crate::cluster::kind::{self, Kind};
-use crate::engine::{self, images, Endpoint, Engine, EngineKind};
+use crate::engine::{self, containers, images, Endpoint, Engine, EngineKind};
 use crate::events::{Outcome, Phase};
-use crate::exit::Stop;
 use crate::state::ClusterRecord;
 use anyhow::Context;
 
@@ -17,17 +16,27 @@ pub struct TeardownOptions {
 
 pub async fn run(ctx: &PhaseCtx, opts: TeardownOptions) -> anyhow::Result<Outcome> {
     let state = ctx.state.snapshot();
-    if !state.containers.is_empty() || !state.networks.is_empty() {
-        return Err(Stop::NotImplemented {
-            what: "removing dependency containers",
-            issue: 4,
+    // Containers and networks the state names, plus any the environment's labels find
+    // (leftovers of a run that crashed before recording them).
+    let recorded = !state.containers.is_empty() || !state.networks.is_empty();
+    let mut removed = 0;
+    if recorded {
+        let engine = recorded_engine(ctx).await?;
+        removed = remove_dependencies(ctx, &engine).await?;
+    } else if !ctx.plan.dependencies.is_empty() {
+        match recorded_engine(ctx).await {
+            Ok(engine) => removed = remove_dependencies(ctx, &engine).await?,
+            Err(e) => ctx.events.note(
+                Some(Phase::Teardown),
+                format!("no dependency containers recorded, and none looked for by label: {e:#}"),
+            ),
         }
-        .into());
     }
+    let state = ctx.state.snapshot();
     if let Some(rec) = &state.cluster {
         delete_cluster(ctx, rec, opts).await?;
     }
-    if state.is_empty() {
+    if state.is_empty() && removed == 0 {
         ctx.events
             .note(Some(Phase::Teardown), "nothing recorded: nothing to remove");
         return Ok(Outcome::Skipped);
@@ -81,7 +90,66 @@ async fn recorded_engine(ctx: &PhaseCtx) -> anyhow::Result<Engine> {
     }
     engine::connect(ctx.plan.engine)
         .await
-        .context("removing the built images needs the engine")
+        .context("removing images and dependency containers needs the engine")
+}
+
+/// Remove the dependency containers, then their networks; each removal is recorded at once.
+/// Returns how many objects it removed (or found already gone).
+async fn remove_dependencies(ctx: &PhaseCtx, engine: &Engine) -> anyhow::Result<usize> {
+    let mut removed = 0;
+    let docker = &engine.docker;
+    let env = &ctx.plan.environment;
+    let mut targets: Vec<(String, String)> = ctx
+        .state
+        .snapshot()
+        .containers
+        .iter()
+        .map(|c| (c.id.clone(), c.name.clone()))
+        .collect();
+    for (id, name) in containers::labelled_containers(docker, env).await? {
+        if !targets.iter().any(|(i, n)| *i == id || *n == name) {
+            targets.push((id, name));
+        }
+    }
+    for (id, name) in targets {
+        let task = ctx
+            .events
+            .task(Phase::Teardown, format!("container {name}"));
+        // By name when the state has no id yet (created, not answered), else by id.
+        let target = if id.is_empty() { &name } else { &id };
+        if let Err(e) = containers::remove(docker, target).await {
+            task.finish(Outcome::Failed, Some(format!("{e:#}")));
+            return Err(e);
+        }
+        ctx.state
+            .update(|s| s.containers.retain(|c| c.name != name))?;
+        removed += 1;
+        task.finish(Outcome::Ok, Some("removed".into()));
+    }
+    let mut nets: Vec<(String, String)> = ctx
+        .state
+        .snapshot()
+        .networks
+        .iter()
+        .map(|n| (n.id.clone(), n.name.clone()))
+        .collect();
+    for (id, name) in containers::labelled_networks(docker, env).await? {
+        if !nets.iter().any(|(i, _)| *i == id) {
+            nets.push((id, name));
+        }
+    }
+    for (id, name) in nets {
+        let task = ctx.events.task(Phase::Teardown, format!("network {name}"));
+        // By id: Docker 20.10 may hold two networks of one name, and then refuses the name.
+        if let Err(e) = containers::remove_network(docker, &id).await {
+            task.finish(Outcome::Failed, Some(format!("{e:#}")));
+            return Err(e);
+        }
+        ctx.state.update(|s| s.networks.retain(|n| n.id != id))?;
+        removed += 1;
+        task.finish(Outcome::Ok, Some("removed".into()));
+    }
+    Ok(removed)
 }
 
 /// Delete the recorded kind cluster when `up` created it (or `--cluster` asks); a cluster

@@ -3,6 +3,7 @@
 mod apidouble;
 mod cli;
 mod config_fixtures;
+mod deps;
 mod doctor;
 mod engines;
 mod fake_kind;

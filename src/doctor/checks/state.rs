@@ -10,8 +10,7 @@ use crate::state::{State, StateStore};
 use serde_json::Value;
 use std::time::Duration;
 
-/// Label on every container kubetest starts: the environment name.
-pub const ENV_LABEL: &str = "dev.kubetest.env";
+pub use crate::engine::containers::ENV_LABEL;
 
 /// What exists on the engine, for what the state records.
 #[derive(Debug, Clone, Default, PartialEq)]
