@@ -81,6 +81,12 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
             .build()
             .context("cannot set up the HTTP client")?,
         events: session.events.clone(),
+        engine: dependency_engine(&selected, &state).await?,
+        dependency_containers: state
+            .containers
+            .iter()
+            .map(|c| (c.dependency.clone(), c.name.clone()))
+            .collect(),
     };
     let opts = RunOptions {
         parallel: args.parallel.unwrap_or_else(|| {
@@ -149,6 +155,35 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
     Ok(())
 }
 
+/// The engine `up` recorded, connected only when a selected scenario execs in a dependency.
+async fn dependency_engine(
+    selected: &[LoadedScenario],
+    state: &crate::state::State,
+) -> anyhow::Result<Option<bollard::Docker>> {
+    let wanted = selected
+        .iter()
+        .flat_map(|s| s.scenario.steps.iter().chain(&s.scenario.cleanup))
+        .any(|st| st.exec.as_ref().is_some_and(|e| e.dependency.is_some()));
+    if !wanted {
+        return Ok(None);
+    }
+    let Some(rec) = &state.engine else {
+        bail!("scenarios exec in dependency containers, but `kubetest up` recorded no engine (no dependencies were started)");
+    };
+    let ep = crate::engine::Endpoint {
+        url: rec.endpoint.clone(),
+        source: "recorded by `kubetest up`".into(),
+    };
+    let engine = crate::engine::connect_endpoint(&ep).await.map_err(|why| {
+        anyhow::anyhow!(
+            "the {} engine at {} that `up` used does not answer: {why}",
+            rec.kind,
+            rec.endpoint
+        )
+    })?;
+    Ok(Some(engine.docker))
+}
+
 /// Names, tags, then the shard.
 fn choose(all: Vec<LoadedScenario>, args: &RunArgs) -> anyhow::Result<Vec<LoadedScenario>> {
     for n in &args.names {
@@ -178,17 +213,18 @@ fn choose(all: Vec<LoadedScenario>, args: &RunArgs) -> anyhow::Result<Vec<Loaded
 
 /// Steps that need parts of kubetest not built yet stop the run before anything runs.
 fn unsupported_steps(selected: &[LoadedScenario]) -> anyhow::Result<()> {
-    let needs = |action: &str| match action {
-        "exec" => Some("`exec` scenario steps (they need dependency containers and pods)"),
-        "apply" | "delete" | "wait" | "assert" | "error" => {
-            Some("cluster scenario steps (`apply`, `delete`, `wait`, `assert`, `error`)")
+    let needs = |step: &crate::scenario::model::Step| {
+        if step.exec.as_ref().is_some_and(|e| e.dependency.is_none()) {
+            return Some("`exec` in pods");
         }
-        _ => None,
+        step.actions()
+            .iter()
+            .any(|a| matches!(*a, "apply" | "delete" | "wait" | "assert" | "error"))
+            .then_some("cluster scenario steps (`apply`, `delete`, `wait`, `assert`, `error`)")
     };
     let first = selected
         .iter()
         .flat_map(|s| s.scenario.steps.iter().chain(&s.scenario.cleanup))
-        .flat_map(|step| step.actions())
         .find_map(needs);
     match first {
         Some(what) => Err(Stop::NotImplemented { what, issue: 7 }.into()),

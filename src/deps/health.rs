@@ -124,8 +124,12 @@ pub async fn check(
                 judge_http(got, &body, *status, body_contains.as_deref())
             }
             Probe::Exec(cmd) => match containers::exec(docker, container, cmd).await {
-                Ok((0, out)) => Ok(last_line(&out)),
-                Ok((code, out)) => Err(format!("exit code {code}: {}", last_line(&out))),
+                Ok(out) if out.code == 0 => Ok(last_line(&out.combined())),
+                Ok(out) => Err(format!(
+                    "exit code {}: {}",
+                    out.code,
+                    last_line(&out.combined())
+                )),
                 Err(e) => Err(format!("{e:#}")),
             },
             Probe::Log(re) => {

@@ -321,8 +321,23 @@ pub fn follow_logs(docker: &Docker, id: &str) -> impl Stream<Item = anyhow::Resu
     })
 }
 
-/// Run `cmd` inside the container: (exit code, combined output).
-pub async fn exec(docker: &Docker, id: &str, cmd: &[String]) -> anyhow::Result<(i64, String)> {
+/// What a command run inside a container printed, and its exit code.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub code: i64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ExecOutput {
+    /// stdout then stderr, for messages that show "the output".
+    pub fn combined(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Run `cmd` inside the container and collect its two streams and exit code.
+pub async fn exec(docker: &Docker, id: &str, cmd: &[String]) -> anyhow::Result<ExecOutput> {
     let created = docker
         .create_exec(
             id,
@@ -335,7 +350,7 @@ pub async fn exec(docker: &Docker, id: &str, cmd: &[String]) -> anyhow::Result<(
         )
         .await
         .map_err(|e| anyhow::anyhow!("cannot exec {cmd:?} in {id}: {e}"))?;
-    let mut output = String::new();
+    let mut result = ExecOutput::default();
     match docker
         .start_exec(&created.id, None::<StartExecOptions>)
         .await
@@ -346,7 +361,12 @@ pub async fn exec(docker: &Docker, id: &str, cmd: &[String]) -> anyhow::Result<(
         } => {
             while let Some(item) = out.next().await {
                 match item {
-                    Ok(chunk) => output.push_str(&String::from_utf8_lossy(&chunk.into_bytes())),
+                    Ok(bollard::container::LogOutput::StdErr { message }) => {
+                        result.stderr.push_str(&String::from_utf8_lossy(&message))
+                    }
+                    Ok(chunk) => result
+                        .stdout
+                        .push_str(&String::from_utf8_lossy(&chunk.into_bytes())),
                     Err(e) => return Err(anyhow::anyhow!("exec {cmd:?} in {id}: {e}")),
                 }
             }
@@ -357,7 +377,8 @@ pub async fn exec(docker: &Docker, id: &str, cmd: &[String]) -> anyhow::Result<(
         .inspect_exec(&created.id)
         .await
         .map_err(|e| anyhow::anyhow!("cannot inspect exec {cmd:?} in {id}: {e}"))?;
-    Ok((inspected.exit_code.unwrap_or(-1), output))
+    result.code = inspected.exit_code.unwrap_or(-1);
+    Ok(result)
 }
 
 /// Remove a container (stopping it, with its anonymous volumes); a missing one is success.

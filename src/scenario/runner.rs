@@ -22,6 +22,10 @@ pub struct RunEnv {
     pub env: Vec<(String, String)>,
     pub http: reqwest::Client,
     pub events: Events,
+    /// The engine `up` used, when a scenario runs commands in dependency containers.
+    pub engine: Option<bollard::Docker>,
+    /// Dependency name → its container (from the state).
+    pub dependency_containers: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -262,6 +266,20 @@ async fn attempt(step: &Step, vars: &Vars, env: &RunEnv) -> Result<StepOutput, S
     }
     if let Some(r) = &step.run {
         return steps::run_host(r, vars, &env.env, step.timeout.get()).await;
+    }
+    if let Some(e) = &step.exec {
+        if let Some(dep) = &e.dependency {
+            let container = env.dependency_containers.get(dep).ok_or_else(|| {
+                StepFailure::new(format!(
+                    "dependency `{dep}` has no container recorded by `kubetest up`"
+                ))
+            })?;
+            let docker = env
+                .engine
+                .as_ref()
+                .ok_or_else(|| StepFailure::new("no container engine is connected for this run"))?;
+            return steps::run_exec_dependency(docker, container, e, vars).await;
+        }
     }
     if let Some(d) = &step.sleep {
         tokio::time::sleep(d.get()).await;

@@ -14,6 +14,7 @@ mod kind;
 mod load;
 mod reporters;
 mod scenarios;
+mod scenarios_deps;
 mod state_lock;
 mod support;
 #[path = "../common/test_engines.rs"]

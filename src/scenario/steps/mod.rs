@@ -1,9 +1,11 @@
 //! Step executors: one attempt of one step, returning what it saw or why it failed.
 
+mod exec_dep;
 mod expect;
 mod host;
 mod http;
 
+pub use exec_dep::run_exec_dependency;
 pub use expect::check_output;
 pub use host::run_host;
 pub use http::run_http;
