@@ -37,7 +37,11 @@ mirror() {
 build_base() {
   command -v debootstrap >/dev/null || {
     log "installing debootstrap"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap </dev/null >/dev/null
+    # engines.sh refreshes the package lists only when it installs something.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap </dev/null >/dev/null 2>&1 || {
+      apt-get update -qq </dev/null >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap </dev/null >/dev/null
+    }
   }
   local rootfs url
   rootfs=$(mktemp -d /tmp/kubetest-rootfs.XXXXXX)
