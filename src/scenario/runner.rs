@@ -159,8 +159,17 @@ async fn run_one(
     }
 }
 
-/// A failure before any step ran (no cluster, namespace not created).
-fn setup_failure(message: String) -> StepResult {
+/// A failure before any step ran (no cluster, namespace not created), reported like a step.
+fn setup_failure(s: &Scenario, env: &RunEnv, message: String) -> StepResult {
+    env.events.emit(Event::StepFinished {
+        scenario: s.name.clone(),
+        index: 0,
+        step: "set-up".into(),
+        outcome: Outcome::Failed,
+        attempts: 1,
+        elapsed_ms: 0,
+        message: Some(message.clone()),
+    });
     StepResult {
         index: 0,
         title: "set-up".into(),
@@ -205,18 +214,28 @@ async fn run_steps(
     let needs_cluster = cluster::needs_cluster(s);
     let given = match s.namespace.as_deref().map(|n| render(n, &vars)).transpose() {
         Ok(n) => n,
-        Err(e) => return (false, vec![setup_failure(format!("namespace: {e}"))], None),
+        Err(e) => {
+            return (
+                false,
+                vec![setup_failure(s, env, format!("namespace: {e}"))],
+                None,
+            )
+        }
     };
     let (namespace, created) = match (needs_cluster, &env.cluster, given) {
         (false, _, given) => (given.unwrap_or_else(|| "default".into()), false),
         (true, None, _) => {
             return (
                 false,
-                vec![setup_failure(format!(
+                vec![setup_failure(
+                    s,
+                    env,
+                    format!(
                     "scenario `{}` has cluster steps but this environment has no cluster \
                      (none recorded in the state file): set `cluster:` in kubetest.yaml and run `kubetest up`",
                     s.name
-                ))],
+                ),
+                )],
                 None,
             )
         }
@@ -225,7 +244,7 @@ async fn run_steps(
             let name = cluster::namespace_name(&s.name);
             task.progress(format!("creating namespace {name}"));
             if let Err(e) = cluster::create_namespace(c, &name, &s.name).await {
-                return (false, vec![setup_failure(e)], None);
+                return (false, vec![setup_failure(s, env, e)], None);
             }
             (name, true)
         }

@@ -13,5 +13,6 @@ mod kind;
 mod load;
 mod reporters;
 mod scenarios;
+mod scenarios_k8s;
 mod state_lock;
 mod support;
