@@ -387,7 +387,12 @@ async fn attempt(
         return steps::run_host(r, vars, &env.env, step.timeout.get()).await;
     }
     if let Some(d) = &step.sleep {
-        tokio::time::sleep(d.get()).await;
+        // The timer wheel has millisecond ticks: a zero sleep would still wait for the next one.
+        if d.get().is_zero() {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(d.get()).await;
+        }
         return Ok(StepOutput {
             summary: format!("slept {d}"),
             ..StepOutput::default()
