@@ -115,11 +115,7 @@ async fn run_one(
         if runs > 1 {
             task.progress(format!("retry {} of {}", runs - 1, opts.retries));
         }
-        let run = tokio::time::timeout(s.timeout.get(), run_steps(s, &loaded.file, env, &task));
-        let (ok, steps, ns) = match run.await {
-            Ok(r) => r,
-            Err(_) => (false, vec![timed_out_result(s)], None),
-        };
+        let (ok, steps, ns) = run_steps(s, &loaded.file, env, &task).await;
         steps_of_last = steps;
         namespace_of_last = ns;
         if ok {
@@ -255,29 +251,44 @@ async fn run_steps(
         namespace: &namespace,
     };
     let mut results = Vec::new();
-    let mut ok = true;
-    for (i, step) in s.steps.iter().enumerate() {
-        let title = step.title(i);
-        task.progress(title.clone());
-        let r = run_step(s, i, &title, step, false, &mut vars, env, &scope, started).await;
-        let failed = r.outcome == Outcome::Failed;
-        results.push(r);
-        if failed {
-            ok = false;
-            break;
+    let mut report = None;
+    let limit = s.timeout.get().saturating_sub(started.elapsed());
+    let steps_and_cleanup = async {
+        let mut ok = true;
+        for (i, step) in s.steps.iter().enumerate() {
+            let title = step.title(i);
+            task.progress(title.clone());
+            let r = run_step(s, i, &title, step, false, &mut vars, env, &scope, started).await;
+            let failed = r.outcome == Outcome::Failed;
+            results.push(r);
+            if failed {
+                ok = false;
+                break;
+            }
         }
-    }
-    // What the namespace held when the step failed, before cleanup changes it.
-    let report = match (&env.cluster, ok, needs_cluster) {
-        (Some(c), false, true) => Some(cluster::namespace_report(c, &namespace).await),
-        _ => None,
+        // What the namespace held when the step failed, before cleanup changes it.
+        if let (Some(c), false, true) = (&env.cluster, ok, needs_cluster) {
+            report = Some(cluster::namespace_report(c, &namespace).await);
+        }
+        for (k, step) in s.cleanup.iter().enumerate() {
+            let i = s.steps.len() + k;
+            let title = format!("cleanup: {}", step.title(k));
+            let r = run_step(s, i, &title, step, true, &mut vars, env, &scope, started).await;
+            results.push(r);
+        }
+        ok
     };
-    for (k, step) in s.cleanup.iter().enumerate() {
-        let i = s.steps.len() + k;
-        let title = format!("cleanup: {}", step.title(k));
-        let r = run_step(s, i, &title, step, true, &mut vars, env, &scope, started).await;
-        results.push(r);
-    }
+    // The scenario's own time limit; its namespace is deleted whatever happens.
+    let ok = match tokio::time::timeout(limit, steps_and_cleanup).await {
+        Ok(ok) => ok,
+        Err(_) => {
+            results.push(timed_out_result(s));
+            if let (Some(c), true) = (&env.cluster, needs_cluster) {
+                report = Some(cluster::namespace_report(c, &namespace).await);
+            }
+            false
+        }
+    };
     if let (true, Some(c)) = (created, &env.cluster) {
         if let Err(e) = cluster::delete_namespace(c, &namespace).await {
             task.warn(e);

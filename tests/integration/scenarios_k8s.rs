@@ -548,3 +548,33 @@ cleanup:
         m("cleanup: no pod for selector")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_that_times_out_still_deletes_its_namespace() {
+    let double = ApiDouble::start().await;
+    let scenario = r#"
+name: slow
+timeout: 500ms
+steps:
+  - apply: { objects: [ { apiVersion: v1, kind: ConfigMap, metadata: { name: never }, data: { phase: waiting } } ] }
+  - name: forever
+    wait: { apiVersion: v1, kind: ConfigMap, name: never, for: jsonpath, jsonpath: .data.phase, value: done }
+"#;
+    let tmp = environment(&double, &[("scenarios/slow.yaml", scenario)]);
+    let r = run(tmp.path(), &[]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let ns = &scenario_namespaces(&double, "slow")[0];
+    assert!(
+        namespace(&double, ns).is_none(),
+        "{ns} deleted after the timeout"
+    );
+    let files = files_under(&tmp.path().join(".kubetest/artifacts"));
+    let failure = files
+        .iter()
+        .find(|p| p.ends_with("slow/failure.txt"))
+        .unwrap();
+    assert!(std::fs::read_to_string(failure)
+        .unwrap()
+        .contains("did not finish within its timeout of 500ms"));
+    assert!(files.iter().any(|p| p.ends_with("slow/namespace.txt")));
+}
