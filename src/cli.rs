@@ -14,7 +14,7 @@ Typical use:
   kubetest doctor    # say what is wrong with the engine, podman machine or kind, and how to fix it
 
 Exit codes: 0 ok, 1 scenarios failed, 2 invalid config or usage, 3 infrastructure failure,
-4 environment locked by another kubetest, 5 not implemented yet, 130 interrupted.";
+4 environment locked by another kubetest, 130 interrupted.";
 
 #[derive(Debug, Parser)]
 #[command(name = "kubetest", version, about = ABOUT, after_help = AFTER, propagate_version = true)]

@@ -13,8 +13,6 @@ pub const CONFIG: i32 = 2;
 pub const INFRA: i32 = 3;
 /// Another kubetest holds this environment's lock.
 pub const BUSY: i32 = 4;
-/// The command needs a part of kubetest this version does not have yet.
-pub const NOT_IMPLEMENTED: i32 = 5;
 /// Stopped by Ctrl-C (or SIGTERM); what was made so far is in the state file.
 pub const INTERRUPTED: i32 = 130;
 
@@ -23,10 +21,6 @@ pub const INTERRUPTED: i32 = 130;
 pub enum Stop {
     #[error("{failed} of {total} scenarios failed")]
     ScenariosFailed { failed: usize, total: usize },
-    #[error(
-        "{what} is not implemented in this version of kubetest yet (tracked in issue #{issue})"
-    )]
-    NotImplemented { what: &'static str, issue: u32 },
     #[error("interrupted; what was made so far is recorded, `kubetest down` removes it")]
     Interrupted,
     #[error("{0}")]
@@ -45,7 +39,6 @@ pub fn code_for(err: &anyhow::Error) -> i32 {
         if let Some(stop) = cause.downcast_ref::<Stop>() {
             return match stop {
                 Stop::ScenariosFailed { .. } => SCENARIOS_FAILED,
-                Stop::NotImplemented { .. } => NOT_IMPLEMENTED,
                 Stop::Interrupted => INTERRUPTED,
                 Stop::Usage(_) => CONFIG,
             };

@@ -4,9 +4,11 @@ use crate::cli::RunArgs;
 use crate::config::{ConfigError, LoadedConfig};
 use crate::events::{Outcome, Phase};
 use crate::exit::Stop;
+use crate::k8s::client::{connect, ClusterAccess};
 use crate::phases::{run_phase, PhaseOutput};
 use crate::plan::Plan;
 use crate::report::{render_annotations, render_junit};
+use crate::scenario::cluster::{needs_cluster, Cluster};
 use crate::scenario::load::{load_dir, Known, LoadedScenario};
 use crate::scenario::results::{totals, ScenarioResult};
 use crate::scenario::runner::{run_all, RunEnv, RunOptions};
@@ -71,10 +73,17 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
     };
     let all = load_dir(dir, &known).map_err(InvalidScenarios)?;
     let selected = choose(all, args)?;
-    unsupported_steps(&selected)?;
 
     let (vars, env) = vars::from_state(&state);
+    let cluster = if state.cluster.is_some() && selected.iter().any(|s| needs_cluster(&s.scenario))
+    {
+        let access = ClusterAccess::from_state_or_plan(&state, &plan.cluster);
+        Some(Cluster::new(connect(&access).await?))
+    } else {
+        None
+    };
     let run_env = RunEnv {
+        cluster,
         vars,
         env,
         http: reqwest::Client::builder()
@@ -209,25 +218,4 @@ fn choose(all: Vec<LoadedScenario>, args: &RunArgs) -> anyhow::Result<Vec<Loaded
         None => picked,
     };
     Ok(picked)
-}
-
-/// Steps that need parts of kubetest not built yet stop the run before anything runs.
-fn unsupported_steps(selected: &[LoadedScenario]) -> anyhow::Result<()> {
-    let needs = |step: &crate::scenario::model::Step| {
-        if step.exec.as_ref().is_some_and(|e| e.dependency.is_none()) {
-            return Some("`exec` in pods");
-        }
-        step.actions()
-            .iter()
-            .any(|a| matches!(*a, "apply" | "delete" | "wait" | "assert" | "error"))
-            .then_some("cluster scenario steps (`apply`, `delete`, `wait`, `assert`, `error`)")
-    };
-    let first = selected
-        .iter()
-        .flat_map(|s| s.scenario.steps.iter().chain(&s.scenario.cleanup))
-        .find_map(needs);
-    match first {
-        Some(what) => Err(Stop::NotImplemented { what, issue: 7 }.into()),
-        None => Ok(()),
-    }
 }

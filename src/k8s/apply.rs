@@ -1,12 +1,12 @@
 //! Server-side apply of manifests (field manager `kubetest`), resolving kinds by discovery and
 //! waiting for each CRD to be `Established` (by watch) before objects of its kind are applied.
 
+use super::kinds::{self, Kinds};
 use super::manifests::Manifest;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use kube::discovery::{self, ApiCapabilities, ApiResource, Scope};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use kube::runtime::wait::{await_condition, conditions};
-use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -49,15 +49,24 @@ pub struct Applied {
 pub struct Applier {
     client: kube::Client,
     default_namespace: String,
-    kinds: HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>,
+    kinds: Kinds,
 }
 
 impl Applier {
     pub fn new(client: kube::Client, default_namespace: impl Into<String>) -> Self {
+        Self::with_kinds(client, default_namespace, Kinds::new())
+    }
+
+    /// An applier that shares discovered kinds with others (scenario steps of one run).
+    pub fn with_kinds(
+        client: kube::Client,
+        default_namespace: impl Into<String>,
+        kinds: Kinds,
+    ) -> Self {
         Self {
             client,
             default_namespace: default_namespace.into(),
-            kinds: HashMap::new(),
+            kinds,
         }
     }
 
@@ -125,35 +134,15 @@ impl Applier {
         &mut self,
         m: &Manifest,
     ) -> Result<(ApiResource, ApiCapabilities), ApplyError> {
-        let (group, version) = match m.api_version().split_once('/') {
-            Some((g, v)) => (g, v),
-            None => ("", m.api_version()),
-        };
-        let gvk = GroupVersionKind::gvk(group, version, m.kind());
-        if let Some(found) = self.kinds.get(&gvk) {
-            return Ok(found.clone());
-        }
-        let found = discovery::pinned_kind(&self.client, &gvk)
+        let gvk = kinds::gvk(m.api_version(), m.kind());
+        self.kinds
+            .resolve(&self.client, &gvk)
             .await
             .map_err(|e| ApplyError {
                 origin: m.origin(),
                 object: describe(m.kind(), m.object.metadata.namespace.as_deref(), m.name()),
-                message: match &e {
-                    kube::Error::Discovery(_) => format!(
-                        "the cluster does not serve kind {} in {}: {}",
-                        m.kind(),
-                        m.api_version(),
-                        server_message(&e)
-                    ),
-                    kube::Error::Api(s) if s.code == 404 => format!(
-                        "the cluster does not serve {} (is its CustomResourceDefinition applied?)",
-                        m.api_version()
-                    ),
-                    _ => format!("discovering {}: {}", m.api_version(), server_message(&e)),
-                },
-            })?;
-        self.kinds.insert(gvk, found.clone());
-        Ok(found)
+                message: kinds::explain(&e, m.api_version(), m.kind()),
+            })
     }
 
     async fn await_established(&self, crd: &Manifest) -> Result<(), ApplyError> {

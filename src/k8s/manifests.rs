@@ -117,6 +117,16 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
 
 /// Every object of `text` (the content of `file`), in document order.
 pub fn parse(file: &Path, text: &str) -> Result<Vec<Manifest>, ManifestError> {
+    parse_with(file, text, Ok)
+}
+
+/// Like [`parse`], with each document passed through `transform` (e.g. template rendering)
+/// before it becomes an object.
+pub fn parse_with(
+    file: &Path,
+    text: &str,
+    transform: impl Fn(serde_json::Value) -> Result<serde_json::Value, String>,
+) -> Result<Vec<Manifest>, ManifestError> {
     use serde::Deserialize;
     let mut out = Vec::new();
     for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
@@ -130,6 +140,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Manifest>, ManifestError> {
         if value.is_null() {
             continue;
         }
+        let value = transform(value).map_err(err)?;
         let items = match value.get("kind").and_then(|k| k.as_str()) {
             Some(k) if k.ends_with("List") && value.get("items").is_some() => value
                 .get("items")
@@ -149,7 +160,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Manifest>, ManifestError> {
     Ok(out)
 }
 
-fn to_object(value: serde_json::Value) -> Result<DynamicObject, String> {
+/// A JSON tree as an object to apply: `apiVersion`, `kind` and `metadata.name` required.
+pub fn to_object(value: serde_json::Value) -> Result<DynamicObject, String> {
     for key in ["apiVersion", "kind"] {
         if !value.get(key).is_some_and(|v| v.is_string()) {
             return Err(format!("not a Kubernetes object: no `{key}`"));

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod client;
 pub mod diagnose;
+pub mod kinds;
 pub mod manifests;
 pub mod ready;
 pub mod wait;

@@ -1,5 +1,5 @@
 //! The failure bundle of a scenario: `<artifacts>/<run>/<scenario>/` with the failing step,
-//! what it saw, and a timeline of the steps.
+//! what it saw, a timeline of the steps, and the pods of its namespace (`namespace.txt`).
 
 use super::results::ScenarioResult;
 use anyhow::Context;
@@ -35,5 +35,8 @@ pub fn write_bundle(run_dir: &Path, r: &ScenarioResult) -> anyhow::Result<PathBu
     };
     write("failure.txt", &failure)?;
     write("timeline.txt", &crate::report::steps_text(r))?;
+    if let Some(report) = &r.namespace_report {
+        write("namespace.txt", report)?;
+    }
     Ok(dir)
 }

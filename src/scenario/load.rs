@@ -440,7 +440,25 @@ impl Checker<'_> {
                 }
             }
         }
+        if let Some(d) = &step.delete {
+            if d.name.is_some() == d.selector.is_some() {
+                self.at(
+                    &format!("{p}.delete"),
+                    format!("{p}.delete: give `name` or `selector`"),
+                    "one of `name` or `selector`",
+                );
+            }
+        }
         if let Some(w) = &step.wait {
+            if w.jsonpath.is_some() != w.value.is_some()
+                || (w.until == "jsonpath" && w.jsonpath.is_none())
+            {
+                self.at(
+                    &format!("{p}.wait"),
+                    format!("{p}.wait: `jsonpath` and `value` go together"),
+                    "`for: jsonpath` with `jsonpath: .status.phase` and `value: Running`",
+                );
+            }
             if w.name.is_some() && w.selector.is_some() {
                 self.at(
                     &format!("{p}.wait"),

@@ -2,6 +2,7 @@
 //! and the runner that executes steps and produces results for the reports.
 
 pub mod artifacts;
+pub mod cluster;
 pub mod jsonpath;
 pub mod load;
 pub mod matcher;

@@ -34,6 +34,10 @@ pub struct ScenarioResult {
     pub steps: Vec<StepResult>,
     /// Where its failure bundle was written.
     pub artifacts: Option<PathBuf>,
+    /// The namespace its cluster steps ran in (last run).
+    pub namespace: Option<String>,
+    /// Pod status, events and logs of that namespace when the last run failed.
+    pub namespace_report: Option<String>,
 }
 
 impl ScenarioResult {

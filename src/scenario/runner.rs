@@ -2,14 +2,16 @@
 //! captures into later steps, cleanup that always runs, retries with flaky detection,
 //! bounded parallelism with `serial` scenarios alone, and `--fail-fast`.
 
+use super::cluster::{self, Cluster};
 use super::jsonpath;
 use super::load::LoadedScenario;
 use super::model::{Scenario, Step};
 use super::results::{ScenarioResult, StepResult};
 use super::steps::{self, StepFailure, StepOutput};
-use super::template::Vars;
+use super::template::{render, Vars};
 use crate::events::{Event, Events, Outcome, Phase};
 use futures::StreamExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -26,7 +28,25 @@ pub struct RunEnv {
     pub engine: Option<bollard::Docker>,
     /// Dependency name → its container (from the state).
     pub dependency_containers: std::collections::BTreeMap<String, String>,
+    /// The environment's cluster, when the state records one.
+    pub cluster: Option<Cluster>,
 }
+
+/// Where a scenario's steps run: its file (manifests are relative to it) and namespace.
+struct Scope<'a> {
+    file: &'a Path,
+    namespace: &'a str,
+}
+
+/// The namespace a run of a scenario used and, when the run failed, what was in it.
+struct NamespaceRun {
+    name: String,
+    report: Option<String>,
+}
+
+/// Extra time the runner gives steps that watch until their own timeout, so they can say what
+/// they saw before the runner's limit cuts them off.
+const SELF_TIMED_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy)]
 pub struct RunOptions {
@@ -76,6 +96,8 @@ async fn run_one(
         elapsed_ms: 0,
         steps,
         artifacts: None,
+        namespace: None,
+        namespace_report: None,
     };
     if stop.is_cancelled() {
         env.events.emit(Event::TaskFinished {
@@ -90,18 +112,16 @@ async fn run_one(
     let task = env.events.task(Phase::Scenarios, &s.name);
     let mut runs = 0;
     let mut steps_of_last = Vec::new();
+    let mut namespace_of_last = None;
     let mut passed = false;
     while runs <= opts.retries && !stop.is_cancelled() {
         runs += 1;
         if runs > 1 {
             task.progress(format!("retry {} of {}", runs - 1, opts.retries));
         }
-        let run = tokio::time::timeout(s.timeout.get(), run_steps(s, env, &task));
-        let (ok, steps) = match run.await {
-            Ok(r) => r,
-            Err(_) => (false, vec![timed_out_result(s)]),
-        };
+        let (ok, steps, ns) = run_steps(s, &loaded.file, env, &task).await;
         steps_of_last = steps;
+        namespace_of_last = ns;
         if ok {
             passed = true;
             break;
@@ -134,6 +154,32 @@ async fn run_one(
         elapsed_ms: started.elapsed().as_millis() as u64,
         steps: steps_of_last,
         artifacts: None,
+        namespace: namespace_of_last.as_ref().map(|n| n.name.clone()),
+        namespace_report: namespace_of_last.and_then(|n| n.report),
+    }
+}
+
+/// A failure before any step ran (no cluster, namespace not created), reported like a step.
+fn setup_failure(s: &Scenario, env: &RunEnv, message: String) -> StepResult {
+    env.events.emit(Event::StepFinished {
+        scenario: s.name.clone(),
+        index: 0,
+        step: "set-up".into(),
+        outcome: Outcome::Failed,
+        attempts: 1,
+        elapsed_ms: 0,
+        message: Some(message.clone()),
+    });
+    StepResult {
+        index: 0,
+        title: "set-up".into(),
+        cleanup: false,
+        outcome: Outcome::Failed,
+        attempts: 1,
+        elapsed_ms: 0,
+        started_ms: 0,
+        message: Some(message),
+        observed: None,
     }
 }
 
@@ -154,37 +200,109 @@ fn timed_out_result(s: &Scenario) -> StepResult {
     }
 }
 
-/// One run of a scenario's steps, then its cleanup. Returns whether every step held.
+/// One run of a scenario's steps, then its cleanup, in its namespace (a fresh one when it has
+/// cluster steps and names none, deleted afterwards). Returns whether every step held.
 async fn run_steps(
     s: &Scenario,
+    file: &Path,
     env: &RunEnv,
     task: &crate::events::TaskEvents,
-) -> (bool, Vec<StepResult>) {
+) -> (bool, Vec<StepResult>, Option<NamespaceRun>) {
     let started = Instant::now();
     let mut vars = env.vars.clone();
     vars.extend(s.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-    vars.entry("namespace".into())
-        .or_insert_with(|| s.namespace.clone().unwrap_or_else(|| "default".into()));
+    let needs_cluster = cluster::needs_cluster(s);
+    let given = match s.namespace.as_deref().map(|n| render(n, &vars)).transpose() {
+        Ok(n) => n,
+        Err(e) => {
+            return (
+                false,
+                vec![setup_failure(s, env, format!("namespace: {e}"))],
+                None,
+            )
+        }
+    };
+    let (namespace, created) = match (needs_cluster, &env.cluster, given) {
+        (false, _, given) => (given.unwrap_or_else(|| "default".into()), false),
+        (true, None, _) => {
+            return (
+                false,
+                vec![setup_failure(
+                    s,
+                    env,
+                    format!(
+                    "scenario `{}` has cluster steps but this environment has no cluster \
+                     (none recorded in the state file): set `cluster:` in kubetest.yaml and run `kubetest up`",
+                    s.name
+                ),
+                )],
+                None,
+            )
+        }
+        (true, Some(_), Some(given)) => (given, false),
+        (true, Some(c), None) => {
+            let name = cluster::namespace_name(&s.name);
+            task.progress(format!("creating namespace {name}"));
+            if let Err(e) = cluster::create_namespace(c, &name, &s.name).await {
+                return (false, vec![setup_failure(s, env, e)], None);
+            }
+            (name, true)
+        }
+    };
+    vars.insert("namespace".into(), namespace.clone());
+    let scope = Scope {
+        file,
+        namespace: &namespace,
+    };
     let mut results = Vec::new();
-    let mut ok = true;
-    for (i, step) in s.steps.iter().enumerate() {
-        let title = step.title(i);
-        task.progress(title.clone());
-        let r = run_step(s, i, &title, step, false, &mut vars, env, started).await;
-        let failed = r.outcome == Outcome::Failed;
-        results.push(r);
-        if failed {
-            ok = false;
-            break;
+    let mut report = None;
+    let limit = s.timeout.get().saturating_sub(started.elapsed());
+    let steps_and_cleanup = async {
+        let mut ok = true;
+        for (i, step) in s.steps.iter().enumerate() {
+            let title = step.title(i);
+            task.progress(title.clone());
+            let r = run_step(s, i, &title, step, false, &mut vars, env, &scope, started).await;
+            let failed = r.outcome == Outcome::Failed;
+            results.push(r);
+            if failed {
+                ok = false;
+                break;
+            }
+        }
+        // What the namespace held when the step failed, before cleanup changes it.
+        if let (Some(c), false, true) = (&env.cluster, ok, needs_cluster) {
+            report = Some(cluster::namespace_report(c, &namespace).await);
+        }
+        for (k, step) in s.cleanup.iter().enumerate() {
+            let i = s.steps.len() + k;
+            let title = format!("cleanup: {}", step.title(k));
+            let r = run_step(s, i, &title, step, true, &mut vars, env, &scope, started).await;
+            results.push(r);
+        }
+        ok
+    };
+    // The scenario's own time limit; its namespace is deleted whatever happens.
+    let ok = match tokio::time::timeout(limit, steps_and_cleanup).await {
+        Ok(ok) => ok,
+        Err(_) => {
+            results.push(timed_out_result(s));
+            if let (Some(c), true) = (&env.cluster, needs_cluster) {
+                report = Some(cluster::namespace_report(c, &namespace).await);
+            }
+            false
+        }
+    };
+    if let (true, Some(c)) = (created, &env.cluster) {
+        if let Err(e) = cluster::delete_namespace(c, &namespace).await {
+            task.warn(e);
         }
     }
-    for (k, step) in s.cleanup.iter().enumerate() {
-        let i = s.steps.len() + k;
-        let title = format!("cleanup: {}", step.title(k));
-        let r = run_step(s, i, &title, step, true, &mut vars, env, started).await;
-        results.push(r);
-    }
-    (ok, results)
+    let ns = needs_cluster.then(|| NamespaceRun {
+        name: namespace.clone(),
+        report,
+    });
+    (ok, results, ns)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -196,15 +314,21 @@ async fn run_step(
     cleanup: bool,
     vars: &mut Vars,
     env: &RunEnv,
+    scope: &Scope<'_>,
     scenario_start: Instant,
 ) -> StepResult {
     let started_ms = scenario_start.elapsed().as_millis() as u64;
     let t = Instant::now();
     let deadline = step.eventually.map(|d| t + d.get());
     let mut attempts = 0;
+    let limit = if times_itself(step) {
+        step.timeout.get() + SELF_TIMED_GRACE
+    } else {
+        step.timeout.get()
+    };
     let result = loop {
         attempts += 1;
-        let r = match tokio::time::timeout(step.timeout.get(), attempt(step, vars, env)).await {
+        let r = match tokio::time::timeout(limit, attempt(step, vars, env, scope)).await {
             Ok(r) => r,
             Err(_) => Err(StepFailure::new(format!(
                 "did not finish within the step timeout of {}",
@@ -260,7 +384,17 @@ async fn run_step(
     }
 }
 
-async fn attempt(step: &Step, vars: &Vars, env: &RunEnv) -> Result<StepOutput, StepFailure> {
+/// Steps that watch until their own timeout and then say what they saw.
+fn times_itself(step: &Step) -> bool {
+    step.wait.is_some() || step.delete.as_ref().is_some_and(|d| d.wait)
+}
+
+async fn attempt(
+    step: &Step,
+    vars: &Vars,
+    env: &RunEnv,
+    scope: &Scope<'_>,
+) -> Result<StepOutput, StepFailure> {
     if let Some(h) = &step.http {
         return steps::run_http(&env.http, h, vars, step.timeout.get()).await;
     }
@@ -282,11 +416,42 @@ async fn attempt(step: &Step, vars: &Vars, env: &RunEnv) -> Result<StepOutput, S
         }
     }
     if let Some(d) = &step.sleep {
-        tokio::time::sleep(d.get()).await;
+        // The timer wheel has millisecond ticks: a zero sleep would still wait for the next one.
+        if d.get().is_zero() {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(d.get()).await;
+        }
         return Ok(StepOutput {
             summary: format!("slept {d}"),
             ..StepOutput::default()
         });
+    }
+    if cluster::is_cluster_step(step) {
+        let Some(c) = &env.cluster else {
+            return Err(StepFailure::new(
+                "this environment has no cluster (none recorded in the state file)",
+            ));
+        };
+        let (ns, t) = (scope.namespace, step.timeout.get());
+        if let Some(a) = &step.apply {
+            return steps::run_apply(c, a, scope.file, ns, vars).await;
+        }
+        if let Some(d) = &step.delete {
+            return steps::run_delete(c, d, ns, vars, t).await;
+        }
+        if let Some(w) = &step.wait {
+            return steps::run_wait(c, w, ns, vars, t).await;
+        }
+        if let Some(a) = &step.assert {
+            return steps::run_assert(c, a, ns, vars).await;
+        }
+        if let Some(e) = &step.error {
+            return steps::run_error(c, e, ns, vars).await;
+        }
+        if let Some(e) = &step.exec {
+            return steps::run_exec(c, e, ns, vars).await;
+        }
     }
     Err(StepFailure::new(format!(
         "`{}` steps are not supported by this version of kubetest yet",

@@ -15,6 +15,7 @@ mod load;
 mod reporters;
 mod scenarios;
 mod scenarios_deps;
+mod scenarios_k8s;
 mod state_lock;
 mod support;
 #[path = "../common/test_engines.rs"]

@@ -363,7 +363,7 @@ fn sharding_is_complete_and_deterministic_and_filters_work() {
 }
 
 #[test]
-fn fail_fast_skips_the_rest_and_cluster_steps_are_not_yet_supported() {
+fn fail_fast_skips_the_rest_and_cluster_steps_need_a_cluster() {
     let tmp = environment(&[
         (
             "a.yaml",
@@ -389,7 +389,46 @@ fn fail_fast_skips_the_rest_and_cluster_steps_are_not_yet_supported() {
         "name: k\nsteps:\n  - assert: { apiVersion: v1, kind: Pod, name: x }\n",
     )]);
     let r = run(tmp.path(), &[]);
-    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let failed = r
+        .events
+        .iter()
+        .find(|e| e["event"] == "step_finished" && e["scenario"] == "k")
+        .unwrap();
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("scenario `k` has cluster steps but this environment has no cluster"),
+        "{failed}"
+    );
+
+    let tmp = environment(&[(
+        "d.yaml",
+        "name: d
+steps:
+  - exec: { dependency: postgres, command: [\"true\"] }
+",
+    )]);
+    std::fs::write(
+        tmp.path().join("kubetest.yaml"),
+        "name: scen
+cluster: { provider: none }
+scenarios: scenarios/
+dependencies:
+  postgres: { image: \"kt-i7-none:1\" }
+",
+    )
+    .unwrap();
+    let r = run(tmp.path(), &[]);
+    assert_eq!(r.code, 3, "no engine recorded: {}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "scenarios exec in dependency containers, but `kubetest up` recorded no engine"
+        ),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

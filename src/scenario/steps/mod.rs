@@ -1,14 +1,25 @@
 //! Step executors: one attempt of one step, returning what it saw or why it failed.
 
+mod apply;
+mod assert;
+mod delete;
+mod exec;
 mod exec_dep;
 mod expect;
 mod host;
 mod http;
+pub mod objects;
+pub mod wait;
 
+pub use apply::run_apply;
+pub use assert::{run_assert, run_error};
+pub use delete::run_delete;
+pub use exec::run_exec;
 pub use exec_dep::run_exec_dependency;
 pub use expect::check_output;
 pub use host::run_host;
 pub use http::run_http;
+pub use wait::run_wait;
 
 use serde_json::Value;
 

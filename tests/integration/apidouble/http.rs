@@ -32,6 +32,7 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .with_upgrades()
                 .await;
         });
     }
@@ -83,7 +84,7 @@ fn url_pairs(q: &str) -> HashMap<String, String> {
         .collect()
 }
 
-fn decode(s: &str) -> String {
+pub(super) fn decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -197,6 +198,16 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
                 "Internal error occurred: etcdserver: leader changed",
             );
         }
+    }
+    if let (&Method::GET, "pods", Some(name), Some("exec"), Some(ns)) = (
+        req.method(),
+        def.plural.as_str(),
+        &t.name,
+        t.sub.as_deref(),
+        &t.namespace,
+    ) {
+        let (name, ns) = (name.clone(), ns.clone());
+        return super::exec::serve(shared, req, &ns, &name);
     }
     match (req.method().clone(), &t.name, t.sub.as_deref()) {
         (Method::GET, None, None) if q.get("watch").is_some_and(|w| w == "true" || w == "1") => {

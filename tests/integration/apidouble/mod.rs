@@ -1,9 +1,11 @@
 //! A Kubernetes API double: a real HTTP server on 127.0.0.1 that behaves like kube-apiserver
 //! for what kubetest uses — discovery, list/get with selectors, watch streams (ADDED,
 //! MODIFIED, DELETED, BOOKMARK, 410 Gone), server-side apply, CRDs that become Established,
-//! events and pod logs. Tests drive pod status through [`ApiDouble::set_pod`].
+//! deletion with finalizers, events, pod logs and exec over WebSocket. Tests drive pod status
+//! through [`ApiDouble::set_pod`] and what exec'd commands do through [`ApiDouble::on_exec`].
 #![allow(dead_code)]
 
+pub mod exec;
 mod http;
 pub mod pods;
 mod resources;
@@ -63,7 +65,20 @@ impl ApiDouble {
     }
 
     pub fn delete_pod(&self, namespace: &str, name: &str) {
-        self.shared.delete("", "pods", Some(namespace), name);
+        self.shared.remove("", "pods", Some(namespace), name);
+    }
+
+    /// What commands run through `pods/exec` print and return.
+    pub fn on_exec(
+        &self,
+        handler: impl Fn(&exec::ExecCall) -> exec::ExecReply + Send + Sync + 'static,
+    ) {
+        self.shared.lock().exec_handler = Some(std::sync::Arc::new(handler));
+    }
+
+    /// Every exec request received, in order.
+    pub fn exec_calls(&self) -> Vec<exec::ExecCall> {
+        self.shared.lock().exec_calls.clone()
     }
 
     /// Create or replace any object of a served resource (`group`, `plural`).

@@ -45,6 +45,9 @@ pub struct Store {
     pub applied: Vec<String>,
     pub requests: Vec<String>,
     pub fail_pods: u32,
+    /// What exec'd commands do (none: every command is "not found").
+    pub exec_handler: Option<super::exec::ExecHandler>,
+    pub exec_calls: Vec<super::exec::ExecCall>,
     uid: u64,
 }
 
@@ -79,6 +82,8 @@ impl Shared {
                 applied: Vec::new(),
                 requests: Vec::new(),
                 fail_pods: 0,
+                exec_handler: None,
+                exec_calls: Vec::new(),
                 uid: 0,
             }),
             tx,
@@ -100,7 +105,8 @@ impl Shared {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Store `obj` (metadata filled in as the server does) and tell the watches.
+    /// Store `obj` (metadata filled in as the server does) and tell the watches. An object
+    /// being deleted whose last finalizer is removed goes away, as in the API server.
     pub fn upsert(&self, group: &str, plural: &str, obj: Value) -> Value {
         let mut s = self.lock();
         let out = s.write(group, plural, obj);
@@ -109,10 +115,35 @@ impl Shared {
         if let Some(c) = change {
             let _ = self.tx.send(Msg::Change(Box::new(c)));
         }
+        let meta = &out["metadata"];
+        if meta.get("deletionTimestamp").is_some() && !has_finalizers(&out) {
+            let ns = meta["namespace"].as_str().map(str::to_owned);
+            let name = meta["name"].as_str().unwrap_or("").to_owned();
+            return self
+                .remove(group, plural, ns.as_deref(), &name)
+                .unwrap_or(out);
+        }
         out
     }
 
+    /// DELETE as the API server does it: an object with finalizers only gets a
+    /// `deletionTimestamp` (MODIFIED) and stays until they are removed; others go at once.
     pub fn delete(&self, group: &str, plural: &str, ns: Option<&str>, name: &str) -> Option<Value> {
+        let existing = self.lock().get(group, plural, ns, name)?;
+        if has_finalizers(&existing) {
+            if existing["metadata"].get("deletionTimestamp").is_some() {
+                return Some(existing);
+            }
+            let mut marked = existing;
+            marked["metadata"]["deletionTimestamp"] = json!(time::now());
+            marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            return Some(self.upsert(group, plural, marked));
+        }
+        self.remove(group, plural, ns, name)
+    }
+
+    /// Remove an object now (DELETED).
+    pub fn remove(&self, group: &str, plural: &str, ns: Option<&str>, name: &str) -> Option<Value> {
         let mut s = self.lock();
         let key = (
             group.to_owned(),
@@ -136,6 +167,12 @@ impl Shared {
         let _ = self.tx.send(Msg::Change(Box::new(c)));
         Some(obj)
     }
+}
+
+fn has_finalizers(obj: &Value) -> bool {
+    obj["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty())
 }
 
 impl Store {

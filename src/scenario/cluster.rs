@@ -1,0 +1,158 @@
+//! What scenarios need from the cluster: the client and shared discovery cache of the run,
+//! which scenarios have cluster steps, and the fresh namespace each of those gets.
+
+use super::model::{Scenario, Step};
+use crate::k8s::kinds::Kinds;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The cluster of the environment: one client and one discovery cache for the whole run.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: kube::Client,
+    pub kinds: Kinds,
+}
+
+impl Cluster {
+    pub fn new(client: kube::Client) -> Self {
+        Self {
+            client,
+            kinds: Kinds::new(),
+        }
+    }
+}
+
+/// Steps that talk to the Kubernetes API (`exec` in a dependency container does not).
+pub fn is_cluster_step(step: &Step) -> bool {
+    step.apply.is_some()
+        || step.delete.is_some()
+        || step.wait.is_some()
+        || step.assert.is_some()
+        || step.error.is_some()
+        || step.exec.as_ref().is_some_and(|e| e.dependency.is_none())
+}
+
+/// The scenario has at least one cluster step (in its steps or cleanup).
+pub fn needs_cluster(s: &Scenario) -> bool {
+    s.steps.iter().chain(&s.cleanup).any(is_cluster_step)
+}
+
+/// Label on the namespaces kubetest creates for scenarios.
+pub const SCENARIO_LABEL: &str = "kubetest.io/scenario";
+
+/// `kt-<scenario>-<5 random lowercase letters/digits>`, at most 63 characters (a DNS label).
+pub fn namespace_name(scenario: &str) -> String {
+    let suffix = random_suffix(5);
+    let max_scenario = 63 - "kt-".len() - 1 - suffix.len();
+    let mut base: String = scenario.chars().take(max_scenario).collect();
+    while base.ends_with('-') {
+        base.pop();
+    }
+    format!("kt-{base}-{suffix}")
+}
+
+fn random_suffix(n: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // RandomState is seeded from the OS per process; the counter and clock make every call differ.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    let mut x = h.finish();
+    (0..n)
+        .map(|_| {
+            let c = ALPHABET[(x % ALPHABET.len() as u64) as usize] as char;
+            x /= ALPHABET.len() as u64;
+            c
+        })
+        .collect()
+}
+
+/// Create the scenario's namespace (server-side apply, labelled with the scenario).
+pub async fn create_namespace(cluster: &Cluster, name: &str, scenario: &str) -> Result<(), String> {
+    let api: Api<Namespace> = Api::all(cluster.client.clone());
+    let ns = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": name,
+            "labels": {
+                SCENARIO_LABEL: scenario,
+                "app.kubernetes.io/managed-by": "kubetest",
+            },
+        },
+    });
+    api.patch(
+        name,
+        &PatchParams::apply(crate::k8s::apply::FIELD_MANAGER).force(),
+        &Patch::Apply(&ns),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| {
+        format!(
+            "cannot create the scenario's namespace {name}: {}",
+            crate::k8s::apply::server_message(&e)
+        )
+    })
+}
+
+/// Start deleting the namespace; the cluster removes its contents in the background.
+pub async fn delete_namespace(cluster: &Cluster, name: &str) -> Result<(), String> {
+    let api: Api<Namespace> = Api::all(cluster.client.clone());
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(format!(
+            "cannot delete the scenario's namespace {name}: {}",
+            crate::k8s::apply::server_message(&e)
+        )),
+    }
+}
+
+/// Status, events and last log lines of every pod of the namespace (the failure bundle's
+/// `namespace.txt`).
+pub async fn namespace_report(cluster: &Cluster, namespace: &str) -> String {
+    let api: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
+    match api.list(&ListParams::default()).await {
+        Ok(list) if list.items.is_empty() => format!("namespace {namespace}: no pods\n"),
+        Ok(list) => format!(
+            "namespace {namespace}: {} pod(s)\n\n{}",
+            list.items.len(),
+            crate::k8s::diagnose::pods_report(&cluster.client, &list.items).await
+        ),
+        Err(e) => format!(
+            "namespace {namespace}: cannot list its pods: {}\n",
+            crate::k8s::apply::server_message(&e)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_names_are_dns_labels_and_differ() {
+        let a = namespace_name("orders-flow");
+        let b = namespace_name("orders-flow");
+        assert!(a.starts_with("kt-orders-flow-") && a.len() == "kt-orders-flow-".len() + 5);
+        assert_ne!(a, b);
+        let long = namespace_name(&"x".repeat(40));
+        assert!(long.len() <= 63);
+        let very_long = namespace_name(&"a".repeat(60));
+        assert_eq!(very_long.len(), 63, "{very_long}");
+        let cut = namespace_name(&format!("{}-b", "a".repeat(53)));
+        assert!(!cut.contains("--"), "{cut}");
+        assert!(cut
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+    }
+}

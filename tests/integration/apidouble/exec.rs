@@ -1,0 +1,239 @@
+//! The pods/exec subresource as kube-apiserver serves it to WebSocket clients: the upgrade with
+//! the `v5.channel.k8s.io`/`v4.channel.k8s.io` subprotocol, then binary frames whose first byte
+//! is the channel (1 stdout, 2 stderr, 3 the exit status as a `Status` JSON), then a close.
+//! What a command prints and returns comes from the test's [`ExecHandler`].
+
+use super::resources;
+use super::store::Shared;
+use bytes::Bytes;
+use futures::SinkExt;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio_tungstenite::tungstenite::{handshake::derive_accept_key, protocol::Role, Message};
+
+/// One exec request as the double received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecCall {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    pub command: Vec<String>,
+    /// The subprotocol agreed on.
+    pub protocol: String,
+}
+
+/// What the command did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecReply {
+    pub stdout: String,
+    pub stderr: String,
+    pub exit_code: i32,
+}
+
+pub type ExecHandler = Arc<dyn Fn(&ExecCall) -> ExecReply + Send + Sync>;
+
+type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+
+fn empty(code: StatusCode) -> hyper::http::response::Builder {
+    Response::builder().status(code)
+}
+
+fn json_resp(code: u16, v: &Value) -> Response<Body> {
+    empty(StatusCode::from_u16(code).unwrap())
+        .header("content-type", "application/json")
+        .body(
+            Full::new(Bytes::from(serde_json::to_vec(v).unwrap()))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .unwrap()
+}
+
+/// The Status the kubelet sends on channel 3 when the command ends.
+pub fn exit_status(call: &ExecCall, code: i32) -> Value {
+    if code == 0 {
+        return json!({"metadata": {}, "status": "Success"});
+    }
+    json!({
+        "metadata": {},
+        "status": "Failure",
+        "message": format!(
+            "command terminated with non-zero exit code: error executing command [{}], exit code {code}",
+            call.command.join(" ")
+        ),
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]},
+    })
+}
+
+pub fn serve(
+    shared: Arc<Shared>,
+    mut req: Request<Incoming>,
+    ns: &str,
+    pod: &str,
+) -> Response<Body> {
+    let pairs: Vec<(String, String)> = req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (super::http::decode(k), super::http::decode(v)))
+        .collect();
+    let command: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "command")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let container = pairs
+        .iter()
+        .find(|(k, _)| k == "container")
+        .map(|(_, v)| v.clone());
+    let Some(obj) = shared.lock().get("", "pods", Some(ns), pod) else {
+        return json_resp(
+            404,
+            &resources::status(404, "NotFound", &format!("pods \"{pod}\" not found")),
+        );
+    };
+    let containers: Vec<String> = obj["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(str::to_owned))
+        .collect();
+    let container = match container {
+        Some(c) if containers.contains(&c) => c,
+        Some(c) => {
+            return json_resp(
+                400,
+                &resources::status(
+                    400,
+                    "BadRequest",
+                    &format!("container {c} is not valid for pod {pod}"),
+                ),
+            )
+        }
+        None if containers.len() == 1 => containers[0].clone(),
+        None => {
+            return json_resp(
+                400,
+                &resources::status(
+                    400,
+                    "BadRequest",
+                    &format!(
+                        "a container name must be specified for pod {pod}, choose one of: [{}]",
+                        containers.join(" ")
+                    ),
+                ),
+            )
+        }
+    };
+    if obj["status"]["phase"] != "Running" {
+        return json_resp(
+            400,
+            &resources::status(
+                400,
+                "BadRequest",
+                &format!("unable to upgrade connection: container not found (\"{container}\")"),
+            ),
+        );
+    }
+    if command.is_empty() {
+        return json_resp(
+            400,
+            &resources::status(
+                400,
+                "BadRequest",
+                "you must specify at least one command for the container",
+            ),
+        );
+    }
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let offered = header("sec-websocket-protocol");
+    let protocol = ["v5.channel.k8s.io", "v4.channel.k8s.io"]
+        .into_iter()
+        .find(|p| offered.split(',').any(|o| o.trim() == *p));
+    let key = header("sec-websocket-key");
+    let (Some(protocol), false, true) = (
+        protocol,
+        key.is_empty(),
+        header("upgrade").eq_ignore_ascii_case("websocket"),
+    ) else {
+        return json_resp(
+            400,
+            &resources::status(
+                400,
+                "BadRequest",
+                "Upgrade request required (a WebSocket with v5.channel.k8s.io or v4.channel.k8s.io)",
+            ),
+        );
+    };
+    let call = ExecCall {
+        namespace: ns.to_owned(),
+        pod: pod.to_owned(),
+        container,
+        command,
+        protocol: protocol.to_owned(),
+    };
+    let handler = shared.lock().exec_handler.clone();
+    shared.lock().exec_calls.push(call.clone());
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else {
+            return;
+        };
+        let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            hyper_util::rt::TokioIo::new(upgraded),
+            Role::Server,
+            None,
+        )
+        .await;
+        let reply = match &handler {
+            Some(h) => h(&call),
+            None => ExecReply {
+                stderr: format!("{}: not found\n", call.command[0]),
+                exit_code: 127,
+                ..ExecReply::default()
+            },
+        };
+        let frame = |channel: u8, data: &[u8]| {
+            let mut v = Vec::with_capacity(data.len() + 1);
+            v.push(channel);
+            v.extend_from_slice(data);
+            Message::binary(v)
+        };
+        // The server opens each channel with a frame that holds only its number.
+        for ch in [1u8, 2, 3] {
+            let _ = ws.send(frame(ch, &[])).await;
+        }
+        if !reply.stdout.is_empty() {
+            let _ = ws.send(frame(1, reply.stdout.as_bytes())).await;
+        }
+        if !reply.stderr.is_empty() {
+            let _ = ws.send(frame(2, reply.stderr.as_bytes())).await;
+        }
+        let status = serde_json::to_vec(&exit_status(&call, reply.exit_code)).unwrap();
+        let _ = ws.send(frame(3, &status)).await;
+        let _ = ws.close(None).await;
+    });
+    empty(StatusCode::SWITCHING_PROTOCOLS)
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("sec-websocket-accept", derive_accept_key(key.as_bytes()))
+        .header("sec-websocket-protocol", protocol)
+        .body(
+            Full::new(Bytes::new())
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .unwrap()
+}
