@@ -2,7 +2,7 @@
 //! one-shot jobs, fail-fast crashes, reuse, teardown (checked through the engine API), Ctrl-C.
 
 use crate::engines::{busybox_context, engines, TestEngine};
-use crate::support::Run;
+use crate::support::{unique, Run};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::Stdio;
@@ -116,7 +116,7 @@ const CHAIN: &str = r#"  web:
 #[test]
 fn chain_starts_in_order_is_reused_and_torn_down() {
     for engine in engines() {
-        let env = format!("i4-chain-{}", engine.name);
+        let env = unique(&format!("i4-chain-{}", engine.name));
         let (tmp, _) = environment(&engine, &env, CHAIN);
         let first = up(&engine, tmp.path());
         assert_eq!(first.code, 0, "{}: {}", engine.name, first.stderr);
@@ -222,7 +222,7 @@ fn chain_starts_in_order_is_reused_and_torn_down() {
 #[test]
 fn crash_during_startup_fails_fast_with_logs() {
     for engine in engines() {
-        let env = format!("i4-crash-{}", engine.name);
+        let env = unique(&format!("i4-crash-{}", engine.name));
         let deps = r#"  bad:
     image: IMAGE
     command: [/bin/busybox, sh, -c, "echo starting; echo 'fatal: no config' >&2; exit 3"]
@@ -264,7 +264,7 @@ fn crash_during_startup_fails_fast_with_logs() {
 #[test]
 fn missing_image_and_taken_port_are_named() {
     for engine in engines() {
-        let env = format!("i4-bad-{}", engine.name);
+        let env = unique(&format!("i4-bad-{}", engine.name));
         let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let deps = format!(
@@ -311,7 +311,7 @@ fn missing_image_and_taken_port_are_named() {
 #[test]
 fn ctrl_c_while_waiting_leaves_state_that_down_uses() {
     for engine in engines() {
-        let env = format!("i4-int-{}", engine.name);
+        let env = unique(&format!("i4-int-{}", engine.name));
         let deps = r#"  slow:
     image: IMAGE
     command: [/bin/busybox, sleep, "300"]
@@ -387,7 +387,7 @@ fn postgres_migration_redis_chain() {
             "create table items (id serial primary key, name text not null);\ninsert into items (name) values ('first');\n",
         )
         .unwrap();
-        let env = format!("i4-pg-{}", engine.name);
+        let env = unique(&format!("i4-pg-{}", engine.name));
         let yaml = format!(
             r#"name: {env}
 engine: {}

@@ -3,7 +3,7 @@
 //! Each test runs for every engine that answers. With `KUBETEST_REQUIRE_ENGINES=1` (CI)
 //! both engines must answer; otherwise a missing engine skips with a message.
 
-use crate::support::{kubetest, Run};
+use crate::support::{kubetest, unique, Run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -62,8 +62,9 @@ pub fn busybox_context(dir: &Path, marker: &str, extra_run: Option<&str>) {
     std::fs::write(dir.join("marker.txt"), marker).unwrap();
 }
 
-/// An environment of `images` busybox images named `localhost/kt-it-<tag>-<i>:1`.
+/// An environment of `images` busybox images named `localhost/kt-it-<tag>-<run>-<i>:1`.
 fn environment(engine: &TestEngine, tag: &str, images: usize) -> (tempfile::TempDir, Vec<String>) {
+    let tag = unique(tag);
     let tmp = tempfile::tempdir().unwrap();
     let mut yaml = format!(
         "name: it-{tag}\nengine: {}\ncluster: {{ provider: none }}\nimages:\n",
@@ -171,8 +172,14 @@ fn changing_one_file_rebuilds_only_its_image() {
 fn failing_run_step_names_image_step_and_log() {
     for engine in engines() {
         let tmp = tempfile::tempdir().unwrap();
-        let good = format!("localhost/kt-it-fail-ok-{}:1", engine.name);
-        let bad = format!("localhost/kt-it-fail-bad-{}:1", engine.name);
+        let good = format!(
+            "localhost/{}:1",
+            unique(&format!("kt-it-fail-ok-{}", engine.name))
+        );
+        let bad = format!(
+            "localhost/{}:1",
+            unique(&format!("kt-it-fail-bad-{}", engine.name))
+        );
         busybox_context(&tmp.path().join("good"), "good", None);
         busybox_context(
             &tmp.path().join("bad"),
@@ -253,7 +260,10 @@ fn ignored_200mb_directory_is_not_sent() {
         std::fs::create_dir(ctx.join("vendor")).unwrap();
         let big = std::fs::File::create(ctx.join("vendor/blob.bin")).unwrap();
         big.set_len(200 * 1024 * 1024).unwrap();
-        let name = format!("localhost/kt-it-ignore-{}:1", engine.name);
+        let name = format!(
+            "localhost/{}:1",
+            unique(&format!("kt-it-ignore-{}", engine.name))
+        );
         std::fs::write(
             tmp.path().join("kubetest.yaml"),
             format!("name: it-ignore\nengine: {}\ncluster: {{ provider: none }}\nimages:\n  - {{ name: {name}, context: app }}\n", engine.name),
@@ -349,8 +359,14 @@ fn no_engine_lists_every_endpoint_tried() {
 fn fail_fast_cancels_the_other_builds() {
     for engine in engines() {
         let tmp = tempfile::tempdir().unwrap();
-        let slow = format!("localhost/kt-it-ff-slow-{}:1", engine.name);
-        let bad = format!("localhost/kt-it-ff-bad-{}:1", engine.name);
+        let slow = format!(
+            "localhost/{}:1",
+            unique(&format!("kt-it-ff-slow-{}", engine.name))
+        );
+        let bad = format!(
+            "localhost/{}:1",
+            unique(&format!("kt-it-ff-bad-{}", engine.name))
+        );
         // The slow build's RUN is its workload, not a wait for something.
         busybox_context(
             &tmp.path().join("slow"),

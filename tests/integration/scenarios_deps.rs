@@ -2,13 +2,16 @@
 //! its published port as a template variable and as KUBETEST_DEP_* in host commands.
 
 use crate::engines::{busybox_context, engines};
-use crate::support::Run;
+use crate::support::{unique, Run};
 
 #[test]
 fn exec_http_and_env_against_a_real_dependency() {
     for engine in engines() {
         let tmp = tempfile::tempdir().unwrap();
-        let image = format!("localhost/kt-it-scen-exec-{}:1", engine.name);
+        let image = format!(
+            "localhost/{}:1",
+            unique(&format!("kt-it-scen-exec-{}", engine.name))
+        );
         busybox_context(&tmp.path().join("app"), "marker-for-scenarios", None);
         std::fs::create_dir(tmp.path().join("scenarios")).unwrap();
         std::fs::write(

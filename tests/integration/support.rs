@@ -17,6 +17,22 @@ pub fn kubetest() -> Command {
     c
 }
 
+/// `tag` made unique to this test process, for names that live in a shared engine
+/// (images, containers): leftovers of an earlier, interrupted run — or a concurrent run of
+/// the suite on the same engines — then never look like this run's cache.
+pub fn unique(tag: &str) -> String {
+    use std::sync::OnceLock;
+    static RUN: OnceLock<String> = OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        format!("{:x}{:x}", std::process::id(), nanos % 0x1000)
+    });
+    format!("{tag}-{run}")
+}
+
 /// Compare `actual` with the file at `path`; with `KUBETEST_BLESS=1` write it instead.
 pub fn assert_golden(path: &Path, actual: &str) {
     if std::env::var_os("KUBETEST_BLESS").is_some() {
