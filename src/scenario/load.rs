@@ -503,3 +503,30 @@ fn strings(v: &Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example in README.md's "Scenarios" section is a valid scenario file.
+    #[test]
+    fn readme_example_loads() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme
+            .find("## Scenarios")
+            .expect("README has ## Scenarios")..];
+        let start = section.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+        let yaml = &section[start..start + section[start..].find("```").expect("closed")];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("example.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let known = Known {
+            dependencies: [("app".into(), vec![8080]), ("postgres".into(), vec![5432])].into(),
+        };
+        let loaded = load_file(&path, &known).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].scenario.name, "order-is-stored");
+        assert_eq!(loaded[0].scenario.steps.len(), 4);
+        assert_eq!(loaded[0].scenario.cleanup.len(), 1);
+    }
+}
