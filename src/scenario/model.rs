@@ -13,7 +13,7 @@ pub struct Scenario {
     pub name: String,
     #[serde(default)]
     pub tags: Vec<String>,
-    /// Whole-scenario time limit.
+    /// Time limit of the steps; cleanup still runs after it (each cleanup step within its timeout).
     #[serde(default = "default_scenario_timeout")]
     pub timeout: Duration,
     /// Namespace for cluster steps; default: a fresh `kt-<scenario>-<random>`, deleted afterwards.

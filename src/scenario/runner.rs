@@ -257,8 +257,7 @@ async fn run_steps(
     let mut results = Vec::new();
     let mut report = None;
     let limit = s.timeout.get().saturating_sub(started.elapsed());
-    let steps_and_cleanup = async {
-        let mut ok = true;
+    let steps = async {
         for (i, step) in s.steps.iter().enumerate() {
             let title = step.title(i);
             task.progress(title.clone());
@@ -266,33 +265,31 @@ async fn run_steps(
             let failed = r.outcome == Outcome::Failed;
             results.push(r);
             if failed {
-                ok = false;
-                break;
+                return false;
             }
         }
-        // What the namespace held when the step failed, before cleanup changes it.
-        if let (Some(c), false, true) = (&env.cluster, ok, needs_cluster) {
-            report = Some(cluster::namespace_report(c, &namespace).await);
-        }
-        for (k, step) in s.cleanup.iter().enumerate() {
-            let i = s.steps.len() + k;
-            let title = format!("cleanup: {}", step.title(k));
-            let r = run_step(s, i, &title, step, true, &mut vars, env, &scope, started).await;
-            results.push(r);
-        }
-        ok
+        true
     };
-    // The scenario's own time limit; its namespace is deleted whatever happens.
-    let ok = match tokio::time::timeout(limit, steps_and_cleanup).await {
+    // The scenario's time limit covers its steps; cleanup runs after a failure and after a
+    // timeout alike (each cleanup step within its own timeout), then the namespace goes.
+    let ok = match tokio::time::timeout(limit, steps).await {
         Ok(ok) => ok,
         Err(_) => {
             results.push(timed_out_result(s));
-            if let (Some(c), true) = (&env.cluster, needs_cluster) {
-                report = Some(cluster::namespace_report(c, &namespace).await);
-            }
             false
         }
     };
+    // What the namespace held when the scenario failed, before cleanup changes it.
+    if let (Some(c), false, true) = (&env.cluster, ok, needs_cluster) {
+        report = Some(cluster::namespace_report(c, &namespace).await);
+    }
+    for (k, step) in s.cleanup.iter().enumerate() {
+        let i = s.steps.len() + k;
+        let title = format!("cleanup: {}", step.title(k));
+        task.progress(title.clone());
+        let r = run_step(s, i, &title, step, true, &mut vars, env, &scope, started).await;
+        results.push(r);
+    }
     if let (true, Some(c)) = (created, &env.cluster) {
         if let Err(e) = cluster::delete_namespace(c, &namespace).await {
             task.warn(e);

@@ -550,7 +550,7 @@ cleanup:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scenario_that_times_out_still_deletes_its_namespace() {
+async fn a_scenario_that_times_out_still_runs_cleanup_and_deletes_its_namespace() {
     let double = ApiDouble::start().await;
     let scenario = r#"
 name: slow
@@ -559,6 +559,8 @@ steps:
   - apply: { objects: [ { apiVersion: v1, kind: ConfigMap, metadata: { name: never }, data: { phase: waiting } } ] }
   - name: forever
     wait: { apiVersion: v1, kind: ConfigMap, name: never, for: jsonpath, jsonpath: .data.phase, value: done }
+cleanup:
+  - apply: { objects: [ { apiVersion: v1, kind: ConfigMap, metadata: { name: cleaned-up, namespace: default }, data: { by: slow } } ] }
 "#;
     let tmp = environment(&double, &[("scenarios/slow.yaml", scenario)]);
     let r = run(tmp.path(), &[]).await;
@@ -577,4 +579,10 @@ steps:
         .unwrap()
         .contains("did not finish within its timeout of 500ms"));
     assert!(files.iter().any(|p| p.ends_with("slow/namespace.txt")));
+    assert!(
+        double
+            .get("", "configmaps", Some("default"), "cleaned-up")
+            .is_some(),
+        "cleanup ran after the timeout"
+    );
 }
