@@ -163,7 +163,7 @@ async fn main() {
     let plain = env(None);
     in_process(dir, "sleep", "sleep: 0ms", &plain).await;
     in_process(dir, "run", "run: { command: [\"true\"] }", &plain).await;
-    let with_cluster = env(Some(Cluster::new(client.clone())));
+    let with_cluster = env(Some(Cluster::new(client.clone(), "bench")));
     in_process(
         dir,
         "assert",

@@ -78,7 +78,7 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
     let cluster = if state.cluster.is_some() && selected.iter().any(|s| needs_cluster(&s.scenario))
     {
         let access = ClusterAccess::from_state_or_plan(&state, &plan.cluster);
-        Some(Cluster::new(connect(&access).await?))
+        Some(Cluster::new(connect(&access).await?, &plan.environment))
     } else {
         None
     };

@@ -4,6 +4,8 @@ use super::PhaseCtx;
 use crate::cluster::kind::{self, Kind};
 use crate::engine::{self, containers, images, Endpoint, Engine, EngineKind};
 use crate::events::{Outcome, Phase};
+use crate::k8s::client::{connect, ClusterAccess};
+use crate::scenario::cluster::delete_leftover_namespaces;
 use crate::state::ClusterRecord;
 use anyhow::Context;
 
@@ -152,6 +154,54 @@ async fn remove_dependencies(ctx: &PhaseCtx, engine: &Engine) -> anyhow::Result<
     Ok(removed)
 }
 
+const NAMESPACE_LOOKUP_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// In a cluster `down` keeps, delete the scenario namespaces a killed `kubetest run` left
+/// (found by the environment's label). The cluster being unreachable is a note, not a failure:
+/// `down` still removes everything else.
+async fn remove_scenario_namespaces(ctx: &PhaseCtx, rec: &ClusterRecord) {
+    let access = ClusterAccess::from_state_or_plan(&ctx.state.snapshot(), &ctx.plan.cluster);
+    let look = async {
+        match connect(&access).await {
+            Ok(client) => delete_leftover_namespaces(&client, &ctx.plan.environment).await,
+            Err(e) => Err(format!("{e:#}")),
+        }
+    };
+    // An unreachable cluster must not hold up `down`.
+    let result = tokio::time::timeout(NAMESPACE_LOOKUP_LIMIT, look)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "the API server did not answer within {}s",
+                NAMESPACE_LOOKUP_LIMIT.as_secs()
+            ))
+        });
+    match result {
+        Ok(names) if names.is_empty() => {}
+        Ok(names) => {
+            let task = ctx.events.task(
+                Phase::Teardown,
+                format!("scenario namespaces in {}", rec.name),
+            );
+            task.finish(
+                Outcome::Ok,
+                Some(format!(
+                    "deleted {} left by an interrupted run: {}",
+                    names.len(),
+                    names.join(", ")
+                )),
+            );
+        }
+        Err(e) => ctx.events.note(
+            Some(Phase::Teardown),
+            format!(
+                "did not look for scenario namespaces left in cluster {}: {e}",
+                rec.name
+            ),
+        ),
+    }
+}
+
 /// Delete the recorded kind cluster when `up` created it (or `--cluster` asks); a cluster
 /// that is already gone is success. An existing (`provider: existing`) cluster is never deleted.
 async fn delete_cluster(
@@ -160,6 +210,7 @@ async fn delete_cluster(
     opts: TeardownOptions,
 ) -> anyhow::Result<()> {
     if rec.provider != "kind" {
+        remove_scenario_namespaces(ctx, rec).await;
         if opts.cluster {
             ctx.events.note(
                 Some(Phase::Teardown),
@@ -172,6 +223,7 @@ async fn delete_cluster(
         return Ok(());
     }
     if !(rec.created || opts.cluster) {
+        remove_scenario_namespaces(ctx, rec).await;
         ctx.events.note(
             Some(Phase::Teardown),
             format!(

@@ -13,13 +13,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Cluster {
     pub client: kube::Client,
     pub kinds: Kinds,
+    /// The environment's name: scenario namespaces carry it as a label so `down` finds those
+    /// a killed run left behind.
+    pub environment: String,
 }
 
 impl Cluster {
-    pub fn new(client: kube::Client) -> Self {
+    pub fn new(client: kube::Client, environment: &str) -> Self {
         Self {
             client,
             kinds: Kinds::new(),
+            environment: environment.to_owned(),
         }
     }
 }
@@ -41,6 +45,8 @@ pub fn needs_cluster(s: &Scenario) -> bool {
 
 /// Label on the namespaces kubetest creates for scenarios.
 pub const SCENARIO_LABEL: &str = "kubetest.io/scenario";
+/// Label on the namespaces kubetest creates for scenarios: the environment they belong to.
+pub const ENVIRONMENT_LABEL: &str = "kubetest.io/environment";
 
 /// `kt-<scenario>-<5 random lowercase letters/digits>`, at most 63 characters (a DNS label).
 pub fn namespace_name(scenario: &str) -> String {
@@ -85,6 +91,7 @@ pub async fn create_namespace(cluster: &Cluster, name: &str, scenario: &str) -> 
             "name": name,
             "labels": {
                 SCENARIO_LABEL: scenario,
+                ENVIRONMENT_LABEL: cluster.environment,
                 "app.kubernetes.io/managed-by": "kubetest",
             },
         },
@@ -115,6 +122,45 @@ pub async fn delete_namespace(cluster: &Cluster, name: &str) -> Result<(), Strin
             crate::k8s::apply::server_message(&e)
         )),
     }
+}
+
+/// Delete the scenario namespaces of `environment` still in the cluster — a `run` that was
+/// killed never got to delete its own — and return their names.
+pub async fn delete_leftover_namespaces(
+    client: &kube::Client,
+    environment: &str,
+) -> Result<Vec<String>, String> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let selector = format!("{ENVIRONMENT_LABEL}={environment},{SCENARIO_LABEL}");
+    let list = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot list scenario namespaces ({selector}): {}",
+                crate::k8s::apply::server_message(&e)
+            )
+        })?;
+    let mut deleted = Vec::new();
+    for ns in list.items {
+        let Some(name) = ns.metadata.name else {
+            continue;
+        };
+        if ns.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        match api.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => deleted.push(name),
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => {
+                return Err(format!(
+                    "cannot delete scenario namespace {name}: {}",
+                    crate::k8s::apply::server_message(&e)
+                ))
+            }
+        }
+    }
+    Ok(deleted)
 }
 
 /// Status, events and last log lines of every pod of the namespace (the failure bundle's

@@ -586,3 +586,74 @@ cleanup:
         "cleanup ran after the timeout"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_deletes_the_namespace_of_a_killed_run_in_a_kept_cluster() {
+    let double = ApiDouble::start().await;
+    let scenario = r#"
+name: killed
+steps:
+  - apply: { objects: [ { apiVersion: v1, kind: ConfigMap, metadata: { name: here } } ] }
+  - { sleep: 60s, timeout: 90s }
+"#;
+    let tmp = environment(&double, &[("scenarios/killed.yaml", scenario)]);
+    // A cluster `down` keeps: only the scenario namespaces may go.
+    let store = StateStore::new(tmp.path().join(".kubetest"));
+    let mut state = store.load().unwrap().unwrap();
+    if let Some(c) = state.cluster.as_mut() {
+        c.provider = "existing".into();
+        c.created = false;
+    }
+    store.save(&state).unwrap();
+    double.put(
+        "",
+        "namespaces",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "someone-elses",
+               "labels": {"kubetest.io/scenario": "x", "kubetest.io/environment": "other-env"}}}),
+    );
+
+    let mut child = kubetest()
+        .current_dir(tmp.path())
+        .args(["run", "--output", "json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(|| {
+        double
+            .applied()
+            .iter()
+            .any(|a| a.starts_with("ConfigMap kt-killed-") && a.ends_with("/here"))
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let ns = scenario_namespaces(&double, "killed").remove(0);
+    assert!(
+        namespace(&double, &ns).is_some(),
+        "the killed run left {ns}"
+    );
+
+    let dir = tmp.path().to_owned();
+    let down = tokio::task::spawn_blocking(move || {
+        Run::new(
+            kubetest()
+                .current_dir(dir)
+                .args(["down", "--output", "json"]),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(down.code, 0, "{}", down.stderr);
+    assert!(namespace(&double, &ns).is_none(), "down deleted {ns}");
+    assert!(
+        namespace(&double, "someone-elses").is_some(),
+        "another environment's namespace stays"
+    );
+    assert!(
+        down.stdout
+            .contains(&format!("deleted 1 left by an interrupted run: {ns}")),
+        "{}",
+        down.stdout
+    );
+}
