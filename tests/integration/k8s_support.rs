@@ -40,6 +40,18 @@ impl Recording {
     }
 }
 
+/// The cluster record of the double, as issue 5's cluster phase records a kind cluster it
+/// created (kubeconfig + context).
+pub fn double_cluster(kubeconfig: std::path::PathBuf) -> ClusterRecord {
+    ClusterRecord {
+        provider: "kind".into(),
+        name: "kt-i6".into(),
+        created: true,
+        kubeconfig: Some(kubeconfig),
+        context: Some("kind-kt-i6".into()),
+    }
+}
+
 /// A phase context for `kubetest.yaml` text in `dir`, with the cluster recorded in the state
 /// as issue 5's cluster phase records it (kubeconfig + context), and `built` images.
 pub fn phase_ctx(
@@ -54,13 +66,7 @@ pub fn phase_ctx(
     let loaded = kubetest::config::load(&path).expect("valid test config");
     let plan = Arc::new(Plan::from_config(&loaded));
     let mut state = State::new(&plan.environment);
-    state.cluster = Some(ClusterRecord {
-        provider: "kind".into(),
-        name: "kt-i6".into(),
-        created: true,
-        kubeconfig: Some(kubeconfig),
-        context: Some("kind-kt-i6".into()),
-    });
+    state.cluster = Some(double_cluster(kubeconfig));
     state.images = built
         .iter()
         .map(|n| ImageRecord {

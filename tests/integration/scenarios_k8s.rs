@@ -4,9 +4,10 @@
 
 use crate::apidouble::exec::ExecReply;
 use crate::apidouble::{pods, ApiDouble};
+use crate::k8s_support::double_cluster;
 use crate::support::{kubetest, Run};
 use kubetest::plan::Plan;
-use kubetest::state::{ClusterRecord, State, StateStore};
+use kubetest::state::{State, StateStore};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,13 +30,7 @@ fn environment(double: &ApiDouble, files: &[(&str, &str)]) -> tempfile::TempDir 
     let kubeconfig = double.write_kubeconfig(tmp.path());
     let plan = Plan::from_config(&kubetest::config::load(&config).unwrap());
     let mut state = State::new(&plan.environment);
-    state.cluster = Some(ClusterRecord {
-        provider: "kind".into(),
-        name: "kt-i6".into(),
-        created: true,
-        kubeconfig: Some(kubeconfig),
-        context: Some("kind-kt-i6".into()),
-    });
+    state.cluster = Some(double_cluster(kubeconfig));
     StateStore::new(&plan.state_dir).save(&state).unwrap();
     tmp
 }

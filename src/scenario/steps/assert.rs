@@ -1,7 +1,7 @@
 //! `assert:` objects must partially match an expected tree (every mismatch reported), and
 //! `error:` the opposite — no object may exist (or, with `expect`, match).
 
-use super::objects::{as_yaml, capture_value, fetch, kind_api, label, tree, Selection};
+use super::objects::{as_yaml, capture_value, fetch, kind_api, label, tree, KindApi, Selection};
 use super::{StepFailure, StepOutput};
 use crate::scenario::cluster::Cluster;
 use crate::scenario::matcher::mismatches;
@@ -31,16 +31,45 @@ fn expected(step: &AssertStep, vars: &Vars) -> Result<Option<Value>, StepFailure
     }
 }
 
+/// What `assert` and `error` both start from: the selection, the expected tree (templated)
+/// and the objects the selection finds now.
+struct Found {
+    sel: Selection,
+    want: Option<Value>,
+    k: KindApi,
+    found: Vec<kube::api::DynamicObject>,
+}
+
+async fn look_up(
+    cluster: &Cluster,
+    step: &AssertStep,
+    namespace: &str,
+    vars: &Vars,
+) -> Result<Found, StepFailure> {
+    let sel = selection(step, namespace, vars)?;
+    let want = expected(step, vars)?;
+    let k = kind_api(cluster, &sel).await?;
+    let found = fetch(&k, &sel).await?;
+    Ok(Found {
+        sel,
+        want,
+        k,
+        found,
+    })
+}
+
 pub async fn run_assert(
     cluster: &Cluster,
     step: &AssertStep,
     namespace: &str,
     vars: &Vars,
 ) -> Result<StepOutput, StepFailure> {
-    let sel = selection(step, namespace, vars)?;
-    let want = expected(step, vars)?;
-    let k = kind_api(cluster, &sel).await?;
-    let found = fetch(&k, &sel).await?;
+    let Found {
+        sel,
+        want,
+        k,
+        found,
+    } = look_up(cluster, step, namespace, vars).await?;
     let what = sel.describe(k.namespace.as_deref());
     if found.is_empty() {
         return Err(StepFailure::new(match &sel.name {
@@ -101,10 +130,7 @@ pub async fn run_error(
     namespace: &str,
     vars: &Vars,
 ) -> Result<StepOutput, StepFailure> {
-    let sel = selection(step, namespace, vars)?;
-    let want = expected(step, vars)?;
-    let k = kind_api(cluster, &sel).await?;
-    let found = fetch(&k, &sel).await?;
+    let Found { want, k, found, .. } = look_up(cluster, step, namespace, vars).await?;
     let offending: Vec<(String, Value)> = found
         .iter()
         .map(|o| (label(o, &k.resource), tree(o, &k.resource)))
