@@ -22,33 +22,18 @@ pub fn from_state(state: &State) -> (Vars, Vec<(String, String)>) {
     }
     for c in &state.containers {
         let dep = &c.dependency;
-        let up = env_name(dep);
         vars.insert(format!("deps.{dep}.host"), "127.0.0.1".into());
-        env.push((format!("KUBETEST_DEP_{up}_HOST"), "127.0.0.1".into()));
         if let Some(a) = &c.address {
             vars.insert(format!("deps.{dep}.address"), a.clone());
-            env.push((format!("KUBETEST_DEP_{up}_ADDRESS"), a.clone()));
         }
         for (port, host) in &c.ports {
             let number = port.split('/').next().unwrap_or(port);
             vars.insert(format!("deps.{dep}.port.{number}"), host.to_string());
-            env.push((format!("KUBETEST_DEP_{up}_PORT_{number}"), host.to_string()));
         }
     }
+    // The same variables the deps phase hands on: one definition of their names.
+    env.extend(crate::deps::outputs::env_vars(&state.containers));
     (vars, env)
-}
-
-/// `my-db` → `MY_DB`.
-fn env_name(dep: &str) -> String {
-    dep.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
