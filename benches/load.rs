@@ -29,7 +29,7 @@ fn main() {
             url: url.clone(),
             source: var.to_owned(),
         };
-        match rt.block_on(connect_endpoint(&ep)) {
+        match rt.block_on(connect_endpoint(&ep, None)) {
             Ok(engine) => {
                 rt.block_on(bench(name, &engine));
                 ran += 1;

@@ -183,13 +183,15 @@ async fn dependency_engine(
         url: rec.endpoint.clone(),
         source: "recorded by `kubetest up`".into(),
     };
-    let engine = crate::engine::connect_endpoint(&ep).await.map_err(|why| {
-        anyhow::anyhow!(
-            "the {} engine at {} that `up` used does not answer: {why}",
-            rec.kind,
-            rec.endpoint
-        )
-    })?;
+    let engine = crate::engine::connect_endpoint(&ep, Some(rec))
+        .await
+        .map_err(|why| {
+            anyhow::anyhow!(
+                "the {} engine at {} that `up` used does not answer: {why}",
+                rec.kind,
+                rec.endpoint
+            )
+        })?;
     Ok(Some(engine.docker))
 }
 

@@ -84,7 +84,7 @@ async fn check_engine(ev: &Events, state: &State) -> Option<Engine> {
         url: rec.endpoint.clone(),
         source: "recorded by `kubetest up`".into(),
     };
-    match engine::connect_endpoint(&ep).await {
+    match engine::connect_endpoint(&ep, Some(rec)).await {
         Ok(live) => {
             ev.note(PHASE, format!("engine: {} (answers)", live.describe()));
             Some(live)

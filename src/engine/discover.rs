@@ -7,6 +7,8 @@
 
 use crate::cmd::Cmd;
 use crate::config::EngineChoice;
+use crate::engine::raw_api;
+use crate::state::EngineRecord;
 use bollard::Docker;
 use std::fmt;
 use std::path::Path;
@@ -54,9 +56,25 @@ pub struct Engine {
     pub os: String,
     pub arch: String,
     pub rootless: bool,
+    /// `/_ping`'s `Server` header (empty when the engine sent none).
+    pub server: String,
 }
 
 impl Engine {
+    /// What the state file keeps of this engine.
+    pub fn record(&self) -> EngineRecord {
+        EngineRecord {
+            kind: self.kind.as_str().to_owned(),
+            endpoint: self.endpoint.url.clone(),
+            version: self.version.clone(),
+            server: self.server.clone(),
+            api_version: self.api_version.clone(),
+            os: self.os.clone(),
+            arch: self.arch.clone(),
+            rootless: self.rootless,
+        }
+    }
+
     /// `podman 4.3.1 (API 1.41, linux/amd64, rootful) at unix:///run/podman/podman.sock`
     pub fn describe(&self) -> String {
         format!(
@@ -158,7 +176,12 @@ pub fn candidates(choice: EngineChoice, env: &Env) -> Vec<Endpoint> {
 }
 
 /// Find and connect to the engine, reporting every endpoint tried when none answers.
-pub async fn connect(choice: EngineChoice) -> Result<Engine, NoEngine> {
+/// `known` is the state file's record of the engine the last run used (see
+/// [`connect_endpoint`]).
+pub async fn connect(
+    choice: EngineChoice,
+    known: Option<&EngineRecord>,
+) -> Result<Engine, NoEngine> {
     let var = |k: &str| std::env::var(k).ok();
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
@@ -168,7 +191,7 @@ pub async fn connect(choice: EngineChoice) -> Result<Engine, NoEngine> {
     }
     let mut attempts = Vec::new();
     for ep in list {
-        match connect_endpoint(&ep).await {
+        match connect_endpoint(&ep, known).await {
             Ok(engine) if kind_matches(choice, engine.kind) => return Ok(engine),
             Ok(engine) => attempts.push((
                 ep,
@@ -202,32 +225,48 @@ fn choice_str(c: EngineChoice) -> &'static str {
 
 /// Connect to one endpoint and identify the engine; the error says why it failed in the
 /// words a person checks next (missing file, permission denied, refused, timeout).
-pub async fn connect_endpoint(ep: &Endpoint) -> Result<Engine, String> {
-    let docker = if let Some(path) = ep.url.strip_prefix("unix://") {
-        probe_unix(Path::new(path)).await?;
-        Docker::connect_with_unix(path, CLIENT_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
-            .map_err(|e| format!("cannot use the socket: {e}"))?
+///
+/// `/_ping`'s headers name the engine, its version and API version in about a millisecond;
+/// arch and rootless come from `known` (the state file's record) when it describes the same
+/// engine at the same endpoint, else from `/info`. Only an engine whose ping headers say
+/// nothing is asked the slow `/version` (Podman takes ~350 ms to answer it).
+pub async fn connect_endpoint(
+    ep: &Endpoint,
+    known: Option<&EngineRecord>,
+) -> Result<Engine, String> {
+    let (docker, ping) = if let Some(path) = ep.url.strip_prefix("unix://") {
+        let stream = open_unix(Path::new(path)).await?;
+        let ping = ping(stream).await?;
+        let docker =
+            Docker::connect_with_unix(path, CLIENT_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+                .map_err(|e| format!("cannot use the socket: {e}"))?;
+        (docker, ping)
     } else if let Some(addr) = ep
         .url
         .strip_prefix("tcp://")
         .or_else(|| ep.url.strip_prefix("http://"))
     {
-        probe_tcp(addr).await?;
-        Docker::connect_with_http(
+        let stream = open_tcp(addr).await?;
+        let ping = ping(stream).await?;
+        let docker = Docker::connect_with_http(
             &format!("http://{addr}"),
             CLIENT_TIMEOUT_SECS,
             bollard::API_DEFAULT_VERSION,
         )
-        .map_err(|e| format!("cannot use the address: {e}"))?
+        .map_err(|e| format!("cannot use the address: {e}"))?;
+        (docker, ping)
     } else if ep.url.starts_with("ssh://") {
         return Err("ssh:// endpoints are not supported; use the engine's local socket (for a podman machine: `podman machine inspect`, ConnectionInfo.PodmanSocket)".to_owned());
     } else {
         return Err("unsupported endpoint scheme (expected unix:// or tcp://)".to_owned());
     };
-    identify(docker, ep.clone()).await
+    match ping {
+        Some(p) => identify_pinged(docker, ep.clone(), p, known).await,
+        None => identify_by_version(docker, ep.clone()).await,
+    }
 }
 
-async fn probe_unix(path: &Path) -> Result<(), String> {
+async fn open_unix(path: &Path) -> Result<tokio::net::UnixStream, String> {
     match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err("no such socket file".to_owned())
@@ -241,18 +280,37 @@ async fn probe_unix(path: &Path) -> Result<(), String> {
             CONNECT_TIMEOUT.as_secs()
         )),
         Ok(Err(e)) => Err(io_reason(&e)),
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(s)) => Ok(s),
     }
 }
 
-async fn probe_tcp(addr: &str) -> Result<(), String> {
+async fn open_tcp(addr: &str) -> Result<tokio::net::TcpStream, String> {
     match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
         Err(_) => Err(format!(
             "connect timed out after {}s",
             CONNECT_TIMEOUT.as_secs()
         )),
         Ok(Err(e)) => Err(io_reason(&e)),
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(s)) => Ok(s),
+    }
+}
+
+/// `GET /_ping` on a connected stream. A silent engine is an error (it would not answer
+/// anything else either); an answer that cannot be read is `None`, and `/version` decides.
+async fn ping<S>(stream: S) -> Result<Option<PingIdentity>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(ANSWER_TIMEOUT, raw_api::exchange(stream, "/_ping")).await {
+        Err(_) => Err(format!(
+            "connected, but no answer to GET /_ping within {}s",
+            ANSWER_TIMEOUT.as_secs()
+        )),
+        Ok(Err(_)) => Ok(None),
+        Ok(Ok(raw)) => Ok(raw_api::parse_http(&raw)
+            .ok()
+            .as_ref()
+            .and_then(identify_from_ping)),
     }
 }
 
@@ -270,8 +328,114 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-async fn identify(docker: Docker, endpoint: Endpoint) -> Result<Engine, String> {
-    // Podman answers /version slowly (~350 ms here); ask both questions at once.
+/// What the headers of a `/_ping` answer say about the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingIdentity {
+    pub kind: EngineKind,
+    pub version: String,
+    pub api_version: String,
+    pub os: String,
+    /// The `Server` header as sent.
+    pub server: String,
+}
+
+/// Docker sends `Server: Docker/20.10.24+dfsg1 (linux)`, `Api-Version: 1.41`,
+/// `Ostype: linux`; Podman sends `Server: Libpod/4.3.1 (linux)`, `Libpod-Api-Version: 4.3.1`,
+/// `Api-Version: 1.41`. `None` when the answer does not name both the engine and its API
+/// version (a proxy in between, an engine that sends no `Server`).
+pub fn identify_from_ping(r: &raw_api::Response) -> Option<PingIdentity> {
+    if r.status != 200 {
+        return None;
+    }
+    let server = r.header("Server")?;
+    let api_version = r.header("Api-Version")?;
+    let (product, rest) = server.split_once('/')?;
+    let (version, paren) = rest.split_once(' ').unwrap_or((rest, ""));
+    let kind = if product.eq_ignore_ascii_case("Libpod") || r.header("Libpod-Api-Version").is_some()
+    {
+        EngineKind::Podman
+    } else if product.eq_ignore_ascii_case("Docker") {
+        EngineKind::Docker
+    } else {
+        return None;
+    };
+    let os = r
+        .header("Ostype")
+        .or_else(|| {
+            Some(paren.trim().trim_start_matches('(').trim_end_matches(')'))
+                .filter(|o| !o.is_empty())
+        })
+        .unwrap_or("unknown");
+    Some(PingIdentity {
+        kind,
+        version: version.to_owned(),
+        api_version: api_version.to_owned(),
+        os: os.to_owned(),
+        server: server.to_owned(),
+    })
+}
+
+/// `/info` reports the kernel's machine name (`x86_64`); `/version` and kind's downloads use
+/// Go's (`amd64`).
+pub fn go_arch(machine: &str) -> String {
+    match machine {
+        "x86_64" => "amd64",
+        "aarch64" | "armv8l" => "arm64",
+        "armv7l" | "armv6l" | "armhf" => "arm",
+        "i386" | "i686" => "386",
+        other => other,
+    }
+    .to_owned()
+}
+
+/// Identified by `/_ping`; arch and rootless from the record of the same engine, else `/info`.
+async fn identify_pinged(
+    docker: Docker,
+    endpoint: Endpoint,
+    p: PingIdentity,
+    known: Option<&EngineRecord>,
+) -> Result<Engine, String> {
+    let same =
+        known.filter(|k| k.endpoint == endpoint.url && k.server == p.server && !k.arch.is_empty());
+    let (arch, rootless) = match same {
+        Some(k) => (k.arch.clone(), k.rootless),
+        None => {
+            let info = tokio::time::timeout(ANSWER_TIMEOUT, docker.info())
+                .await
+                .map_err(|_| {
+                    format!(
+                        "connected, but no answer to GET /info within {}s",
+                        ANSWER_TIMEOUT.as_secs()
+                    )
+                })?
+                .map_err(|e| format!("connected, but GET /info failed: {e}"))?;
+            let rootless = is_rootless(info.security_options.as_deref());
+            let arch = info.architecture.as_deref().map(go_arch);
+            (arch.unwrap_or_else(|| "unknown".to_owned()), rootless)
+        }
+    };
+    Ok(Engine {
+        docker,
+        kind: p.kind,
+        endpoint,
+        version: p.version,
+        api_version: p.api_version,
+        os: p.os,
+        arch,
+        rootless,
+        server: p.server,
+    })
+}
+
+fn is_rootless(security_options: Option<&[String]>) -> bool {
+    security_options
+        .unwrap_or_default()
+        .iter()
+        .any(|o| o.contains("rootless"))
+}
+
+/// The slow way, for engines whose ping says nothing: `/version` and `/info` at once.
+async fn identify_by_version(docker: Docker, endpoint: Endpoint) -> Result<Engine, String> {
     let (version, info) = tokio::join!(
         tokio::time::timeout(ANSWER_TIMEOUT, docker.version()),
         tokio::time::timeout(ANSWER_TIMEOUT, docker.info()),
@@ -295,11 +459,7 @@ async fn identify(docker: Docker, endpoint: Endpoint) -> Result<Engine, String> 
         EngineKind::Docker
     };
     let rootless = match info {
-        Ok(Ok(info)) => info
-            .security_options
-            .unwrap_or_default()
-            .iter()
-            .any(|o| o.contains("rootless")),
+        Ok(Ok(info)) => is_rootless(info.security_options.as_deref()),
         _ => false,
     };
     Ok(Engine {
@@ -313,6 +473,7 @@ async fn identify(docker: Docker, endpoint: Endpoint) -> Result<Engine, String> 
         os: version.os.unwrap_or_else(|| "unknown".to_owned()),
         arch: version.arch.unwrap_or_else(|| "unknown".to_owned()),
         rootless,
+        server: String::new(),
     })
 }
 
@@ -403,7 +564,7 @@ mod tests {
             source: "test".into(),
         };
         assert_eq!(
-            connect_endpoint(&missing).await.unwrap_err(),
+            connect_endpoint(&missing, None).await.unwrap_err(),
             "no such socket file"
         );
         // A socket file with nobody listening: bind, then drop the listener.
@@ -413,7 +574,7 @@ mod tests {
             url: format!("unix://{}", path.display()),
             source: "test".into(),
         };
-        assert!(connect_endpoint(&dead)
+        assert!(connect_endpoint(&dead, None)
             .await
             .unwrap_err()
             .starts_with("connection refused"));
@@ -421,10 +582,95 @@ mod tests {
             url: "ssh://core@127.0.0.1:2222/run/podman.sock".into(),
             source: "test".into(),
         };
-        assert!(connect_endpoint(&ssh)
+        assert!(connect_endpoint(&ssh, None)
             .await
             .unwrap_err()
             .contains("not supported"));
+    }
+
+    fn ping_answer(head: &str) -> Option<PingIdentity> {
+        let raw = format!("{head}\r\n\r\nOK");
+        identify_from_ping(&raw_api::parse_http(raw.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn ping_headers_identify_the_engine() {
+        // As Podman 4.3.1 and Docker 20.10 on these machines answer, then newer releases.
+        let podman = ping_answer(
+            "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nBuilder-Version: \r\nBuildkit-Version: \r\n\
+             Docker-Experimental: true\r\nLibpod-Api-Version: 4.3.1\r\nLibpod-Buildah-Version: 1.28.2\r\n\
+             Server: Libpod/4.3.1 (linux)",
+        )
+        .unwrap();
+        assert_eq!(
+            podman,
+            PingIdentity {
+                kind: EngineKind::Podman,
+                version: "4.3.1".into(),
+                api_version: "1.41".into(),
+                os: "linux".into(),
+                server: "Libpod/4.3.1 (linux)".into(),
+            }
+        );
+        let docker = ping_answer(
+            "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nDocker-Experimental: false\r\nOstype: linux\r\n\
+             Server: Docker/20.10.24+dfsg1 (linux)",
+        )
+        .unwrap();
+        assert_eq!(
+            (docker.kind, docker.version.as_str(), docker.os.as_str()),
+            (EngineKind::Docker, "20.10.24+dfsg1", "linux")
+        );
+        let podman5 = ping_answer(
+            "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nLibpod-Api-Version: 5.2.2\r\nServer: Libpod/5.2.2 (linux)",
+        )
+        .unwrap();
+        assert_eq!(
+            (podman5.kind, podman5.version.as_str()),
+            (EngineKind::Podman, "5.2.2")
+        );
+        let desktop = ping_answer(
+            "HTTP/1.1 200 OK\r\nApi-Version: 1.47\r\nOstype: linux\r\nServer: Docker/27.3.1 (linux)",
+        )
+        .unwrap();
+        assert_eq!(
+            (desktop.kind, desktop.api_version.as_str()),
+            (EngineKind::Docker, "1.47")
+        );
+        // Nothing to go on: `/version` decides.
+        assert_eq!(ping_answer("HTTP/1.1 200 OK\r\nApi-Version: 1.41"), None);
+        assert_eq!(
+            ping_answer("HTTP/1.1 200 OK\r\nServer: Docker/20.10.24 (linux)"),
+            None,
+            "no API version"
+        );
+        assert_eq!(
+            ping_answer("HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nServer: nginx/1.25.3"),
+            None,
+            "a proxy's Server header"
+        );
+        assert_eq!(
+            ping_answer(
+                "HTTP/1.1 500 Internal Server Error\r\nApi-Version: 1.41\r\nServer: Docker/20.10.24 (linux)"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn kernel_machine_names_become_go_arch_names() {
+        for (machine, go) in [
+            ("x86_64", "amd64"),
+            ("amd64", "amd64"),
+            ("aarch64", "arm64"),
+            ("arm64", "arm64"),
+            ("armv7l", "arm"),
+            ("i686", "386"),
+            ("s390x", "s390x"),
+            ("ppc64le", "ppc64le"),
+        ] {
+            assert_eq!(go_arch(machine), go, "{machine}");
+        }
     }
 
     #[test]

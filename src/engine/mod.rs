@@ -7,5 +7,6 @@ pub mod context;
 pub mod discover;
 pub mod ignore;
 pub mod images;
+pub mod raw_api;
 
 pub use discover::{connect, connect_endpoint, Endpoint, Engine, EngineKind};

@@ -5,7 +5,6 @@ use crate::cluster::kind::{self, Kind};
 use crate::config::Provider;
 use crate::engine::{self, Engine};
 use crate::events::{Outcome, Phase};
-use crate::state::EngineRecord;
 
 /// The engine and the kind CLI, when the plan needs them.
 pub struct Preflight {
@@ -40,17 +39,16 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Preflight> {
         );
         None
     } else {
-        let engine = engine::connect(plan.engine).await?;
+        let known = ctx.state.snapshot().engine;
+        let engine = engine::connect(plan.engine, known.as_ref()).await?;
         ctx.events.note(
             Some(Phase::Preflight),
             format!("engine: {}", engine.describe()),
         );
-        let record = EngineRecord {
-            kind: engine.kind.as_str().to_owned(),
-            endpoint: engine.endpoint.url.clone(),
-            version: engine.version.clone(),
-        };
-        ctx.state.update(|s| s.engine = Some(record))?;
+        let record = engine.record();
+        if known.as_ref() != Some(&record) {
+            ctx.state.update(|s| s.engine = Some(record))?;
+        }
         Some(engine)
     };
     let kind = match kind_binary {

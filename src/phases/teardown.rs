@@ -82,7 +82,7 @@ async fn recorded_engine(ctx: &PhaseCtx) -> anyhow::Result<Engine> {
             url: rec.endpoint.clone(),
             source: "recorded by `kubetest up`".into(),
         };
-        return engine::connect_endpoint(&ep).await.map_err(|why| {
+        return engine::connect_endpoint(&ep, Some(&rec)).await.map_err(|why| {
             anyhow::anyhow!(
                 "the {} engine that `up` used at {} does not answer: {why}; start it again, then rerun `kubetest down` (`kubetest doctor` checks it)",
                 rec.kind,
@@ -90,7 +90,7 @@ async fn recorded_engine(ctx: &PhaseCtx) -> anyhow::Result<Engine> {
             )
         });
     }
-    engine::connect(ctx.plan.engine)
+    engine::connect(ctx.plan.engine, None)
         .await
         .context("removing images and dependency containers needs the engine")
 }

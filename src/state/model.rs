@@ -39,12 +39,23 @@ impl State {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The engine `up` used. `server` to `rootless` let the next run skip the engine's slow
+/// `/version` and `/info` (Podman: ~350 ms) when `/_ping` shows the same engine at the same
+/// endpoint; states written before they existed read as empty, which means "ask again".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EngineRecord {
     /// `docker` or `podman`.
     pub kind: String,
     pub endpoint: String,
     pub version: String,
+    /// The `Server` header of `/_ping`, e.g. `Libpod/4.3.1 (linux)`.
+    pub server: String,
+    pub api_version: String,
+    pub os: String,
+    /// Go's names (`amd64`, `arm64`), as `/version` reports them.
+    pub arch: String,
+    pub rootless: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -20,10 +20,13 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn connect(rt: &tokio::runtime::Runtime, engine: &TestEngine) -> Engine {
-    rt.block_on(connect_endpoint(&Endpoint {
-        url: engine.url.clone(),
-        source: "test".into(),
-    }))
+    rt.block_on(connect_endpoint(
+        &Endpoint {
+            url: engine.url.clone(),
+            source: "test".into(),
+        },
+        None,
+    ))
     .unwrap()
 }
 

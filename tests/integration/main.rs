@@ -4,6 +4,7 @@ mod apidouble;
 mod cli;
 mod config_fixtures;
 mod deps;
+mod discover;
 mod doctor;
 mod engines;
 mod fake_kind;

@@ -2,9 +2,9 @@
 //! podman machine that is the VM's clock, which drifts after the host sleeps.
 
 use super::context::Context;
-use super::raw_api;
 use super::result::{CheckResult, Findings};
 use crate::doctor::rules::CHECK_CLOCK;
+use crate::engine::raw_api;
 use crate::engine::EngineKind;
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -142,14 +142,16 @@ async fn probe_all(ctx: &Context) -> Vec<Probed> {
         }
     }
     futures::future::join_all(list.into_iter().map(|endpoint| async move {
-        let answer = connect_endpoint(&endpoint).await.map(|e| EngineFacts {
-            kind: e.kind,
-            version: e.version,
-            api_version: e.api_version,
-            os: e.os,
-            arch: e.arch,
-            rootless: e.rootless,
-        });
+        let answer = connect_endpoint(&endpoint, None)
+            .await
+            .map(|e| EngineFacts {
+                kind: e.kind,
+                version: e.version,
+                api_version: e.api_version,
+                os: e.os,
+                arch: e.arch,
+                rootless: e.rootless,
+            });
         Probed { endpoint, answer }
     }))
     .await

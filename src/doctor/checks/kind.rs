@@ -2,10 +2,10 @@
 //! clusters and their node containers (including leftovers kind no longer sees).
 
 use super::context::Context;
-use super::raw_api;
 use super::result::{CheckResult, Findings};
 use crate::config::Provider;
 use crate::doctor::rules::CHECK_KIND;
+use crate::engine::raw_api;
 use crate::engine::EngineKind;
 use serde_json::Value;
 use std::collections::BTreeMap;

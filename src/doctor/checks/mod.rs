@@ -6,7 +6,6 @@ mod endpoints;
 mod kind;
 mod limits;
 mod machine;
-mod raw_api;
 mod result;
 mod state;
 mod storage;

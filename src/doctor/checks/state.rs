@@ -3,9 +3,9 @@
 
 use super::context::{ConfigStatus, Context};
 use super::kind::{parse_nodes, CLUSTER_LABEL};
-use super::raw_api;
 use super::result::{CheckResult, Findings};
 use super::CHECK_STATE;
+use crate::engine::raw_api;
 use crate::state::{State, StateStore};
 use serde_json::Value;
 use std::time::Duration;
@@ -283,6 +283,7 @@ mod tests {
             kind: "podman".into(),
             endpoint: "unix:///run/podman/podman.sock".into(),
             version: "4.3.1".into(),
+            ..EngineRecord::default()
         });
         for (name, dep) in [
             ("kubetest-demo-postgres", "postgres"),

@@ -2,9 +2,9 @@
 //! prune would reclaim.
 
 use super::context::Context;
-use super::raw_api;
 use super::result::{bytes, CheckResult, Findings};
 use crate::doctor::rules::CHECK_STORAGE;
+use crate::engine::raw_api;
 use crate::engine::EngineKind;
 use serde_json::Value;
 use std::collections::HashSet;

@@ -1,9 +1,11 @@
-//! Plain GET requests to the engine API, answered as raw JSON.
+//! Plain GET requests to the engine API: raw JSON for doctor, headers for `/_ping`.
 //
 // bollard 0.21 models `/system/df` with the fields of API 1.52 (`ImageUsage`, …); Docker
 // 20.10 and Podman 4.3 answer with the older `LayersSize`/`Images`/`Containers` shape,
 // which bollard's type drops. The checks therefore read the engine's JSON as it is, over
 // one HTTP/1.0 request per call (the server closes the connection after the body).
+// bollard's `ping()` returns only the body; engine discovery needs the headers
+// (`Server`, `Api-Version`, `Libpod-Api-Version`), which identify the engine in a millisecond.
 
 use serde_json::Value;
 use std::time::Duration;
@@ -19,7 +21,7 @@ pub async fn get(url: &str, path: &str, limit: Duration) -> Result<(u16, Value),
             let s = tokio::net::UnixStream::connect(sock)
                 .await
                 .map_err(|e| format!("cannot connect to {sock}: {e}"))?;
-            exchange(s, path).await?
+            exchange(s, &format!("{API}{path}")).await?
         } else if let Some(addr) = url
             .strip_prefix("tcp://")
             .or_else(|| url.strip_prefix("http://"))
@@ -27,7 +29,7 @@ pub async fn get(url: &str, path: &str, limit: Duration) -> Result<(u16, Value),
             let s = tokio::net::TcpStream::connect(addr)
                 .await
                 .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-            exchange(s, path).await?
+            exchange(s, &format!("{API}{path}")).await?
         } else {
             return Err(format!("unsupported endpoint {url}"));
         };
@@ -41,12 +43,12 @@ pub async fn get(url: &str, path: &str, limit: Duration) -> Result<(u16, Value),
     })?
 }
 
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+/// Send `GET <path>` (the whole path, version prefix included) and read the answer to its end.
+pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut s: S,
     path: &str,
 ) -> Result<Vec<u8>, String> {
-    let req =
-        format!("GET {API}{path} HTTP/1.0\r\nHost: engine\r\nAccept: application/json\r\n\r\n");
+    let req = format!("GET {path} HTTP/1.0\r\nHost: engine\r\nAccept: application/json\r\n\r\n");
     s.write_all(req.as_bytes())
         .await
         .map_err(|e| format!("cannot send GET {path}: {e}"))?;
@@ -57,32 +59,61 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(buf)
 }
 
-/// An HTTP/1.x response → status and JSON body (chunked bodies are decoded).
-pub fn parse_response(raw: &[u8]) -> Result<(u16, Value), String> {
+/// An HTTP/1.x response: status, headers (names as sent), body (chunked bodies decoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first header of that name (names compare case-insensitively), trimmed; empty
+    /// values count as absent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Split a raw HTTP/1.x answer into status, headers and body.
+pub fn parse_http(raw: &[u8]) -> Result<Response, String> {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .ok_or("the engine's answer has no HTTP header")?;
     let head = String::from_utf8_lossy(&raw[..split]);
-    let mut body = raw[split + 4..].to_vec();
-    let status: u16 = head
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
+    let mut lines = head.lines();
+    let first = lines.next().unwrap_or("");
+    let status: u16 = first
+        .split_whitespace()
+        .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| {
-            format!(
-                "not an HTTP status line: {}",
-                head.lines().next().unwrap_or("")
-            )
-        })?;
-    let chunked = head.lines().any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("transfer-encoding:") && l.contains("chunked")
-    });
-    if chunked {
-        body = dechunk(&body)?;
+        .ok_or_else(|| format!("not an HTTP status line: {first}"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut response = Response {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    };
+    if response
+        .header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+    {
+        response.body = dechunk(&response.body)?;
     }
+    Ok(response)
+}
+
+/// An HTTP/1.x response → status and JSON body (chunked bodies are decoded).
+pub fn parse_response(raw: &[u8]) -> Result<(u16, Value), String> {
+    let Response { status, body, .. } = parse_http(raw)?;
     let json = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
@@ -144,6 +175,14 @@ mod tests {
             (404, serde_json::json!({"a": 2}))
         );
         assert!(parse_response(b"garbage").is_err());
+        let ping = parse_http(
+            b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nBuilder-Version: \r\nserver: Libpod/4.3.1 (linux)\r\n\r\nOK",
+        )
+        .unwrap();
+        assert_eq!(ping.header("Server"), Some("Libpod/4.3.1 (linux)"));
+        assert_eq!(ping.header("api-version"), Some("1.41"));
+        assert_eq!(ping.header("Builder-Version"), None, "empty means absent");
+        assert_eq!(ping.body, b"OK");
         assert_eq!(
             query_escape(r#"{"label":["a=b"]}"#),
             "%7B%22label%22%3A%5B%22a%3Db%22%5D%7D"
