@@ -28,6 +28,7 @@ fn request(app: &str) -> WaitRequest {
             restarts_allowed: 2,
             job: false,
             loaded_images: vec![IMAGE.into()],
+            ..JudgeOptions::default()
         },
     }
 }

@@ -1,6 +1,7 @@
 //! Readiness judgement from Pod objects: ready, still waiting (and why), or failed with a
 //! reason a person can act on. Pure functions over `k8s_openapi` Pods.
 
+use super::image_ids::ImageIds;
 use crate::cluster::image_ref::{normalize, ImageRef};
 use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -15,6 +16,9 @@ pub struct JudgeOptions {
     pub job: bool,
     /// Images kubetest built or preloaded and loaded into the cluster nodes.
     pub loaded_images: Vec<String>,
+    /// The current builds of kubetest's images: a pod stamped with an older one is being
+    /// replaced by a rollout (see [`super::image_ids`]).
+    pub images: ImageIds,
 }
 
 /// Why a pod will not become ready without someone changing something.

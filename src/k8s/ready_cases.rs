@@ -136,6 +136,7 @@ fn opts() -> JudgeOptions {
         restarts_allowed: 2,
         job: false,
         loaded_images: vec!["localhost/demo-app:dev".into()],
+        ..JudgeOptions::default()
     }
 }
 

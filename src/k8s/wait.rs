@@ -119,6 +119,9 @@ impl WaitError {
     }
 }
 
+/// Appended to the status of a pod made from an older build of one of kubetest's images.
+const STALE: &str = " (older build, being replaced)";
+
 /// First retry delay after a transient watch error; doubles up to [`MAX_BACKOFF`].
 pub const MIN_BACKOFF: Duration = Duration::from_millis(100);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -250,7 +253,11 @@ impl Seen {
     fn transitions(&mut self, opts: &JudgeOptions) -> Vec<PodChange> {
         let mut out = Vec::new();
         for (name, pod) in &self.pods {
-            let j = judge(pod, opts);
+            let mut j = judge(pod, opts);
+            if opts.images.is_stale(pod) {
+                j.summary.push_str(STALE);
+                j.ready = false;
+            }
             let before = self.reported.get(name);
             if before.is_some_and(|(s, r)| *s == j.summary && *r == j.ready) {
                 continue;
@@ -289,8 +296,14 @@ impl Seen {
     fn verdict(&self, req: &WaitRequest) -> Verdict {
         let mut live = 0;
         let mut ready = 0;
+        let mut stale = 0;
         for (name, pod) in &self.pods {
             if is_terminating(pod) {
+                continue;
+            }
+            // A pod of an older build is judged by nobody: its controller replaces it.
+            if req.judge.images.is_stale(pod) {
+                stale += 1;
                 continue;
             }
             let j = judge(pod, &req.judge);
@@ -303,7 +316,7 @@ impl Seen {
             live += 1;
             ready += usize::from(j.ready);
         }
-        if live >= req.min as usize && ready == live {
+        if live >= req.min as usize && ready == live && stale == 0 {
             Verdict::Ready
         } else {
             Verdict::Waiting
@@ -320,7 +333,14 @@ impl Seen {
         let lines: Vec<String> = self
             .pods
             .iter()
-            .map(|(n, p)| format!("{n} {}", judge(p, &req.judge).summary))
+            .map(|(n, p)| {
+                let stale = if req.judge.images.is_stale(p) {
+                    STALE
+                } else {
+                    ""
+                };
+                format!("{n} {}{stale}", judge(p, &req.judge).summary)
+            })
             .collect();
         let live = self.pods.values().filter(|p| !is_terminating(p)).count();
         let mut s = lines.join("; ");

@@ -4,7 +4,7 @@ use super::PhaseCtx;
 use crate::events::{Outcome, Phase};
 use crate::k8s::apply::Applier;
 use crate::k8s::client::{connect, ClusterAccess};
-use crate::k8s::manifests;
+use crate::k8s::{image_ids, manifests};
 use anyhow::Context;
 
 pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
@@ -13,10 +13,28 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Skipped);
     }
     let paths = plan.deploy.manifests.clone();
-    let objects = tokio::task::spawn_blocking(move || manifests::load(&paths))
+    let mut objects = tokio::task::spawn_blocking(move || manifests::load(&paths))
         .await
         .context("reading the manifests stopped")??;
-    let access = ClusterAccess::from_state_or_plan(&ctx.state.snapshot(), &plan.cluster);
+    let state = ctx.state.snapshot();
+    let ids = super::ready::built_image_ids(&state);
+    let mut stamped = Vec::new();
+    for m in &mut objects {
+        if let Some(value) = image_ids::stamp(m, &ids) {
+            stamped.push(format!("{}/{}: {value}", m.kind().to_lowercase(), m.name()));
+        }
+    }
+    if !stamped.is_empty() {
+        ctx.events.note(
+            Some(Phase::Deploy),
+            format!(
+                "pod templates get the IDs of the images built (annotation {}; a new build rolls the pods): {}",
+                image_ids::ANNOTATION,
+                stamped.join("; ")
+            ),
+        );
+    }
+    let access = ClusterAccess::from_state_or_plan(&state, &plan.cluster);
     let client = connect(&access).await?;
     ctx.events.note(
         Some(Phase::Deploy),

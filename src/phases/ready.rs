@@ -5,8 +5,10 @@ use crate::config::WaitSpec;
 use crate::events::{Outcome, Phase};
 use crate::k8s::client::{connect, ClusterAccess};
 use crate::k8s::diagnose;
+use crate::k8s::image_ids::ImageIds;
 use crate::k8s::ready::{judge, JudgeOptions};
 use crate::k8s::wait::{wait_ready, Progress, Target, WaitError, WaitRequest, WorkloadKind};
+use crate::state::State;
 use std::fmt;
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
@@ -65,13 +67,14 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
     let client = connect(&ClusterAccess::from_state_or_plan(&state, &plan.cluster)).await?;
     let mut loaded: Vec<String> = state.images.iter().map(|i| i.name.clone()).collect();
     loaded.extend(plan.cluster.preload.iter().cloned());
+    let images = built_image_ids(&state);
     let stop = ctx.cancel.child_token();
     let results = futures::future::join_all(plan.deploy.wait.iter().enumerate().map(|(i, w)| {
         wait_one(
             ctx,
             &client,
             i,
-            request(w, &plan.deploy.namespace, &loaded),
+            request(w, &plan.deploy.namespace, &loaded, &images),
             &stop,
         )
     }))
@@ -98,8 +101,23 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
     .into())
 }
 
+/// The IDs of the images `up` built, which the deploy phase stamped into pod templates.
+pub fn built_image_ids(state: &State) -> ImageIds {
+    ImageIds::new(
+        state
+            .images
+            .iter()
+            .map(|i| (i.name.as_str(), i.id.as_str())),
+    )
+}
+
 /// The library request for a `deploy.wait` entry.
-pub fn request(w: &WaitSpec, default_namespace: &str, loaded: &[String]) -> WaitRequest {
+pub fn request(
+    w: &WaitSpec,
+    default_namespace: &str,
+    loaded: &[String],
+    images: &ImageIds,
+) -> WaitRequest {
     let workload = |kind, name: &String| Target::Workload {
         kind,
         name: name.clone(),
@@ -127,6 +145,7 @@ pub fn request(w: &WaitSpec, default_namespace: &str, loaded: &[String]) -> Wait
             restarts_allowed: w.restarts_allowed,
             job: w.job.is_some(),
             loaded_images: loaded.to_vec(),
+            images: images.clone(),
         },
     }
 }

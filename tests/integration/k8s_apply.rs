@@ -94,6 +94,50 @@ async fn namespaces_then_crds_established_then_the_rest_in_file_order() {
     assert_eq!(double.applied().len(), 10);
 }
 
+/// A workload using an image `up` built carries the build's ID in its pod template, so a
+/// rebuild under the same tag changes the template (and the controller rolls the pods).
+#[tokio::test]
+async fn templates_using_built_images_carry_their_ids() {
+    let double = ApiDouble::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &[
+        ("manifests/ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}\n"),
+        ("manifests/app.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: app, image: localhost/kt-i6-app:dev}]}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: cache}\nspec:\n  selector: {matchLabels: {app: cache}}\n  template:\n    metadata: {labels: {app: cache}}\n    spec: {containers: [{name: redis, image: redis:7}]}\n"),
+    ]);
+    let config = "name: kt-i6\ncluster: {provider: kind}\ndeploy:\n  namespace: demo\n  manifests: [manifests/]\n";
+    let (ctx, rec) = phase_ctx(&double, dir.path(), config, &["localhost/kt-i6-app:dev"]);
+    let annotation = |name: &str| {
+        double
+            .get("apps", "deployments", Some("demo"), name)
+            .unwrap()["spec"]["template"]["metadata"]["annotations"]["kubetest.dev/image-ids"]
+            .clone()
+    };
+    kubetest::phases::deploy::run(&ctx).await.expect("applied");
+    assert_eq!(annotation("web"), "localhost/kt-i6-app:dev=9b2c1f0e8d7a");
+    assert!(
+        annotation("cache").is_null(),
+        "redis is not kubetest's build"
+    );
+    let said = rec
+        .json()
+        .into_iter()
+        .filter_map(|e| e["message"].as_str().map(str::to_owned))
+        .find(|m| m.contains("kubetest.dev/image-ids"))
+        .expect("the stamp is reported");
+    assert!(
+        said.contains("deployment/web: localhost/kt-i6-app:dev=9b2c1f0e8d7a"),
+        "{said}"
+    );
+
+    ctx.state
+        .update(|s| s.images[0].id = "sha256:0f0f0f0f0f0f0f0f".into())
+        .unwrap();
+    kubetest::phases::deploy::run(&ctx)
+        .await
+        .expect("applied again");
+    assert_eq!(annotation("web"), "localhost/kt-i6-app:dev=0f0f0f0f0f0f");
+}
+
 #[tokio::test]
 async fn apply_error_names_file_document_object_and_server_message() {
     let double = ApiDouble::start().await;

@@ -4,6 +4,7 @@
 use crate::apidouble::{pods, ApiDouble};
 use crate::k8s_support::{client, phase_ctx};
 use kubetest::events::Event;
+use kubetest::k8s::image_ids::ImageIds;
 use kubetest::k8s::ready::JudgeOptions;
 use kubetest::k8s::wait::{wait_ready, Progress, Target, WaitError, WaitRequest, WorkloadKind};
 use serde_json::json;
@@ -22,6 +23,7 @@ fn request(target: Target, timeout: Duration) -> WaitRequest {
             restarts_allowed: 2,
             job: false,
             loaded_images: vec![IMAGE.into()],
+            ..JudgeOptions::default()
         },
     }
 }
@@ -118,6 +120,46 @@ async fn waits_for_min_pods() {
     assert!(!h.is_finished(), "one ready pod of min 2 is not enough");
     double.set_pod(pods::ready(pods::deployment_pod("demo", "web", "b", IMAGE)));
     assert_eq!(h.await.unwrap().expect("ready").len(), 2);
+}
+
+/// After `up` rebuilt the image under the same tag, the Deployment's template carries the
+/// new ID: pods of the old build (still Ready) do not end the wait, nor are they judged;
+/// the wait ends when the new build's pod is ready and the old one is gone.
+#[tokio::test]
+async fn pods_of_an_older_build_hold_the_wait_until_replaced() {
+    let (double, _dir, c) = setup().await;
+    let new_id = "sha256:1111111111112222222222223333333333334444444444445555555555556666";
+    let mut req = request(Target::Selector("app=web".into()), Duration::from_secs(30));
+    req.judge.images = ImageIds::new([(IMAGE, new_id)]);
+    let old = double.set_pod(pods::crash_loop(
+        pods::stamped(
+            pods::deployment_pod("demo", "web", "old1", IMAGE),
+            "5f6d8c7b9",
+            &format!("{IMAGE}=aaaaaaaaaaaa"),
+        ),
+        7,
+    ));
+    let (h, mut rx) = start(c, req);
+    let first = saw(&mut rx, "older build, being replaced").await;
+    assert_eq!(first.pod, "web-5f6d8c7b9-old1");
+    assert!(!first.ready);
+    let new = double.set_pod(pods::stamped(
+        pods::deployment_pod("demo", "web", "new1", IMAGE),
+        "84c9f7d6b",
+        &format!("{IMAGE}=111111111111"),
+    ));
+    saw(&mut rx, "Pending (ContainerCreating)").await;
+    double.set_pod(pods::ready(new));
+    let ready = saw(&mut rx, "Running, ready").await;
+    assert_eq!(ready.pod, "web-84c9f7d6b-new1");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !h.is_finished(),
+        "the old build's pod is still there (and its crash loop is not a failure)"
+    );
+    double.delete_pod("demo", old["metadata"]["name"].as_str().unwrap());
+    let pods = h.await.unwrap().expect("ready once the rollout finished");
+    assert_eq!(pods.len(), 1);
 }
 
 /// Each state that cannot heal ends the wait at once, with the reason.

@@ -215,3 +215,23 @@ pub fn event_for(pod: &Value, kind: &str, reason: &str, message: &str, count: u3
         "reportingInstance": "kt-i6-control-plane",
     })
 }
+
+/// The pod as the ReplicaSet of a template stamped with `kubetest.dev/image-ids` makes it:
+/// the template's annotations are copied to the pod, its template hash names the ReplicaSet.
+pub fn stamped(mut pod: Value, template_hash: &str, image_ids: &str) -> Value {
+    let app = pod["metadata"]["labels"]["app"]
+        .as_str()
+        .unwrap_or("app")
+        .to_owned();
+    let suffix = pod["metadata"]["name"]
+        .as_str()
+        .and_then(|n| n.rsplit('-').next())
+        .unwrap_or("x")
+        .to_owned();
+    pod["metadata"]["name"] = json!(format!("{app}-{template_hash}-{suffix}"));
+    pod["metadata"]["generateName"] = json!(format!("{app}-{template_hash}-"));
+    pod["metadata"]["labels"]["pod-template-hash"] = json!(template_hash);
+    pod["metadata"]["ownerReferences"][0]["name"] = json!(format!("{app}-{template_hash}"));
+    pod["metadata"]["annotations"] = json!({ "kubetest.dev/image-ids": image_ids });
+    pod
+}
