@@ -60,11 +60,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut seq = Vec::new();
         let mut par = Vec::new();
         let mut cached = Vec::new();
+        // Unique per bench run: the engine's layer cache outlives a run, and a stamp an
+        // earlier run already built would make its COPY and RUN steps cache hits.
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_nanos();
         for round in 0..ROUNDS {
             // New content in every context, so the engine's layer cache cannot help either.
-            touch(dir.path(), &format!("seq-{round}"))?;
+            touch(dir.path(), &format!("seq-{run}-{round}"))?;
             seq.push(up(&["--jobs", "1"])?);
-            touch(dir.path(), &format!("par-{round}"))?;
+            touch(dir.path(), &format!("par-{run}-{round}"))?;
             par.push(up(&["--jobs", &IMAGES.to_string()])?);
             cached.push(up(&[])?);
         }
