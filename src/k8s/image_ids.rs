@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Pod-template annotation: `<image>=<short id>` pairs, comma-separated, sorted.
-pub const ANNOTATION: &str = "kubetest.dev/image-ids";
+pub const ANNOTATION: &str = "kubetest.io/image-ids";
 
 /// The current ID of each image kubetest built, by the name containerd lists it under.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -109,7 +109,7 @@ async fn templates_using_built_images_carry_their_ids() {
     let annotation = |name: &str| {
         double
             .get("apps", "deployments", Some("demo"), name)
-            .unwrap()["spec"]["template"]["metadata"]["annotations"]["kubetest.dev/image-ids"]
+            .unwrap()["spec"]["template"]["metadata"]["annotations"]["kubetest.io/image-ids"]
             .clone()
     };
     kubetest::phases::deploy::run(&ctx).await.expect("applied");
@@ -122,7 +122,7 @@ async fn templates_using_built_images_carry_their_ids() {
         .json()
         .into_iter()
         .filter_map(|e| e["message"].as_str().map(str::to_owned))
-        .find(|m| m.contains("kubetest.dev/image-ids"))
+        .find(|m| m.contains("kubetest.io/image-ids"))
         .expect("the stamp is reported");
     assert!(
         said.contains("deployment/web: localhost/kt-i6-app:dev=9b2c1f0e8d7a"),

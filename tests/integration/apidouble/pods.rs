@@ -216,7 +216,7 @@ pub fn event_for(pod: &Value, kind: &str, reason: &str, message: &str, count: u3
     })
 }
 
-/// The pod as the ReplicaSet of a template stamped with `kubetest.dev/image-ids` makes it:
+/// The pod as the ReplicaSet of a template stamped with `kubetest.io/image-ids` makes it:
 /// the template's annotations are copied to the pod, its template hash names the ReplicaSet.
 pub fn stamped(mut pod: Value, template_hash: &str, image_ids: &str) -> Value {
     let app = pod["metadata"]["labels"]["app"]
@@ -232,6 +232,6 @@ pub fn stamped(mut pod: Value, template_hash: &str, image_ids: &str) -> Value {
     pod["metadata"]["generateName"] = json!(format!("{app}-{template_hash}-"));
     pod["metadata"]["labels"]["pod-template-hash"] = json!(template_hash);
     pod["metadata"]["ownerReferences"][0]["name"] = json!(format!("{app}-{template_hash}"));
-    pod["metadata"]["annotations"] = json!({ "kubetest.dev/image-ids": image_ids });
+    pod["metadata"]["annotations"] = json!({ "kubetest.io/image-ids": image_ids });
     pod
 }
