@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod client;
 pub mod diagnose;
+pub mod forward;
 pub mod image_ids;
 pub mod kinds;
 pub mod manifests;

@@ -28,7 +28,8 @@ impl Cluster {
     }
 }
 
-/// Steps that talk to the Kubernetes API (`exec` in a dependency container does not).
+/// Steps that talk to the Kubernetes API (`exec` in a dependency container does not; `http`
+/// does when it port-forwards).
 pub fn is_cluster_step(step: &Step) -> bool {
     step.apply.is_some()
         || step.delete.is_some()
@@ -36,6 +37,7 @@ pub fn is_cluster_step(step: &Step) -> bool {
         || step.assert.is_some()
         || step.error.is_some()
         || step.exec.as_ref().is_some_and(|e| e.dependency.is_none())
+        || step.http.as_ref().is_some_and(|h| h.forward.is_some())
 }
 
 /// The scenario has at least one cluster step (in its steps or cleanup).

@@ -346,6 +346,26 @@ impl Checker<'_> {
             }
         }
         if let Some(h) = &step.http {
+            if let Some(f) = &h.forward {
+                let targets = [f.service.is_some(), f.pod.is_some(), f.selector.is_some()];
+                if targets.iter().filter(|t| **t).count() != 1 {
+                    self.at(
+                        &format!("{p}.http.forward"),
+                        format!("{p}.http.forward: name exactly one target"),
+                        "one of `service: NAME`, `pod: NAME` or `selector: app=x`, and `port:`",
+                    );
+                }
+                if !h.url.starts_with('/') {
+                    self.at(
+                        &format!("{p}.http.url"),
+                        format!(
+                            "{p}.http.url: with `forward`, the URL is a path on the forwarded port, found `{}`",
+                            h.url
+                        ),
+                        "a path such as /healthz (kubetest supplies http://127.0.0.1:<local port>)",
+                    );
+                }
+            }
             let m = h.method.to_ascii_uppercase();
             if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"].contains(&m.as_str()) {
                 self.at(
@@ -526,7 +546,15 @@ mod tests {
         let loaded = load_file(&path, &known).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(loaded.len(), 1);
         assert_eq!(loaded[0].scenario.name, "order-is-stored");
-        assert_eq!(loaded[0].scenario.steps.len(), 4);
+        assert_eq!(loaded[0].scenario.steps.len(), 5);
+        let forward = loaded[0].scenario.steps[3].http.as_ref().unwrap();
+        assert_eq!(
+            forward
+                .forward
+                .as_ref()
+                .map(|f| (f.service.as_deref(), f.port)),
+            Some((Some("worker"), 80))
+        );
         assert_eq!(loaded[0].scenario.cleanup.len(), 1);
     }
 }

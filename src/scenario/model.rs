@@ -138,8 +138,27 @@ pub struct HttpStep {
     /// A string is sent as is; any other YAML value is sent as JSON.
     #[serde(default)]
     pub body: Option<Value>,
+    /// Reach a pod or Service through a port-forward; `url` is then a path (`/healthz`).
+    #[serde(default)]
+    pub forward: Option<ForwardTarget>,
     #[serde(default)]
     pub expect: HttpExpect,
+}
+
+/// A pod port to forward to: a Service's port (to one of its ready pods), a pod's, or the
+/// port of a pod chosen by selector. The namespace defaults to the scenario's.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardTarget {
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub pod: Option<String>,
+    #[serde(default)]
+    pub selector: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub port: u16,
 }
 
 fn get() -> String {

@@ -393,7 +393,16 @@ async fn attempt(
     scope: &Scope<'_>,
 ) -> Result<StepOutput, StepFailure> {
     if let Some(h) = &step.http {
-        return steps::run_http(&env.http, h, vars, step.timeout.get()).await;
+        let forward = match (&h.forward, &env.cluster) {
+            (None, _) => None,
+            (Some(_), Some(c)) => Some((c, scope.namespace)),
+            (Some(_), None) => {
+                return Err(StepFailure::new(
+                    "http.forward needs the cluster, and this environment has none (none recorded in the state file)",
+                ))
+            }
+        };
+        return steps::run_http(&env.http, h, vars, step.timeout.get(), forward).await;
     }
     if let Some(r) = &step.run {
         return steps::run_host(r, vars, &env.env, step.timeout.get()).await;

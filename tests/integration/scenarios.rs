@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 /// A real HTTP server on 127.0.0.1: `/hello` → text, `/count/<key>` → `{"count": n}` (the
 /// n-th call for that key), anything else → 404. Returns its port.
-fn http_server() -> u16 {
+pub fn http_server() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let counts: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<AtomicUsize>>>> =

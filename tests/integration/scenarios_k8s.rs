@@ -652,3 +652,96 @@ steps:
         down.stdout
     );
 }
+
+/// `http` with `forward:` reaches a pod through `pods/portforward`: a Service's port resolves
+/// to a ready pod and its named container port, a selector to a ready pod, a pod by name; a
+/// port with nothing listening fails with the kubelet's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_through_a_port_forward_to_services_and_pods() {
+    let double = ApiDouble::start().await;
+    let ns = "kt-i7-forward";
+    double.put(
+        "",
+        "namespaces",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+    );
+    let named = |mut pod: Value| {
+        pod["spec"]["containers"][0]["ports"][0]["name"] = json!("http");
+        pod
+    };
+    // Running but not ready first by name: the ready one must be chosen.
+    double.set_pod(pods::running_not_ready(named(pods::deployment_pod(
+        ns,
+        "web",
+        "aaaaa",
+        "localhost/kt-i7:dev",
+    ))));
+    let ready = double.set_pod(pods::ready(pods::running_not_ready(named(
+        pods::deployment_pod(ns, "web", "bbbbb", "localhost/kt-i7:dev"),
+    ))));
+    let ready_name = ready["metadata"]["name"].as_str().unwrap().to_owned();
+    double.put(
+        "",
+        "services",
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": ns},
+               "spec": {"selector": {"app": "web"}, "type": "ClusterIP", "clusterIP": "10.96.12.34",
+                        "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": "http"}]}}),
+    );
+    let port = crate::scenarios::http_server();
+    double.on_portforward(
+        ns,
+        &ready_name,
+        8080,
+        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+    );
+    let scenario = format!(
+        r#"
+- name: forward-ok
+  namespace: {ns}
+  steps:
+    - name: via service
+      http: {{ url: /count/svc, forward: {{ service: web, port: 80 }}, expect: {{ json: {{ count: 1 }} }} }}
+    - name: via selector
+      http: {{ url: /hello, forward: {{ selector: app=web, port: 8080 }}, expect: {{ body_contains: hello }} }}
+    - name: via pod, eventually
+      http: {{ url: /count/pod, forward: {{ pod: {ready_name}, port: 8080 }}, expect: {{ json: {{ count: 3 }} }} }}
+      eventually: 10s
+- name: forward-fails
+  namespace: {ns}
+  steps:
+    - name: nothing listening
+      http: {{ url: /hello, forward: {{ pod: {ready_name}, port: 9999 }} }}
+  cleanup:
+    - name: no such service port
+      http: {{ url: /hello, forward: {{ service: web, port: 443 }} }}
+"#
+    );
+    let tmp = environment(&double, &[("scenarios/f.yaml", &scenario)]);
+    let r = run(tmp.path(), &[]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    for s in ["via service", "via selector", "via pod, eventually"] {
+        assert_eq!(step(&r, s)["outcome"], "ok", "{:#?}", steps(&r));
+    }
+    assert_eq!(step(&r, "via pod, eventually")["attempts"], 3);
+    let m = |s: &str| step(&r, s)["message"].as_str().unwrap().to_owned();
+    let refused = m("nothing listening");
+    assert!(
+        refused.contains(&format!("forwarded to pod {ns}/{ready_name}:9999"))
+            && refused.contains("port-forward failed: error forwarding port 9999 to pod")
+            && refused.contains("connect: connection refused"),
+        "{refused}"
+    );
+    assert_eq!(
+        m("cleanup: no such service port"),
+        "service web has no port 443 (its ports: 80)"
+    );
+    // Scenarios run concurrently: compare the calls as a set. Service port 80 resolved to
+    // the ready pod's port named `http`; the pod step took 3 attempts.
+    let calls = double.forward_calls();
+    let mut ports: Vec<u16> = calls.iter().flat_map(|c| c.ports.clone()).collect();
+    ports.sort();
+    assert_eq!(ports, [8080, 8080, 8080, 8080, 8080, 9999], "{calls:#?}");
+    assert!(calls
+        .iter()
+        .all(|c| c.namespace == ns && c.pod == ready_name));
+}

@@ -3,6 +3,7 @@
 
 use super::{check_output, StepFailure, StepOutput};
 use crate::k8s::apply::server_message;
+use crate::k8s::ready::is_ready;
 use crate::scenario::cluster::Cluster;
 use crate::scenario::model::ExecStep;
 use crate::scenario::template::{render, Vars};
@@ -107,8 +108,12 @@ pub async fn run_exec(
     })
 }
 
-/// The first running pod (by name) of a selector.
-async fn pick_pod(api: &Api<Pod>, selector: &str, ns: &str) -> Result<String, StepFailure> {
+/// The first running pod (by name) of a selector; ready pods first.
+pub(super) async fn pick_pod(
+    api: &Api<Pod>,
+    selector: &str,
+    ns: &str,
+) -> Result<String, StepFailure> {
     let list = api
         .list(&ListParams::default().labels(selector))
         .await
@@ -118,22 +123,27 @@ async fn pick_pod(api: &Api<Pod>, selector: &str, ns: &str) -> Result<String, St
                 server_message(&e)
             ))
         })?;
-    let mut running: Vec<String> = list
+    // Ready pods first (a Service would send traffic only to those), then by name.
+    let mut running: Vec<(bool, String)> = list
         .items
         .iter()
         .filter(|p| {
             p.metadata.deletion_timestamp.is_none()
                 && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
         })
-        .filter_map(|p| p.metadata.name.clone())
+        .filter_map(|p| Some((!is_ready(p), p.metadata.name.clone()?)))
         .collect();
     running.sort();
-    running.into_iter().next().ok_or_else(|| {
-        StepFailure::new(format!(
-            "no running pod matches {selector} in {ns} ({} pod(s) match, none Running)",
-            list.items.len()
-        ))
-    })
+    running
+        .into_iter()
+        .next()
+        .map(|(_, name)| name)
+        .ok_or_else(|| {
+            StepFailure::new(format!(
+                "no running pod matches {selector} in {ns} ({} pod(s) match, none Running)",
+                list.items.len()
+            ))
+        })
 }
 
 #[cfg(test)]

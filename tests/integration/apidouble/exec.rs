@@ -35,13 +35,13 @@ pub struct ExecReply {
 
 pub type ExecHandler = Arc<dyn Fn(&ExecCall) -> ExecReply + Send + Sync>;
 
-type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
 
 fn empty(code: StatusCode) -> hyper::http::response::Builder {
     Response::builder().status(code)
 }
 
-fn json_resp(code: u16, v: &Value) -> Response<Body> {
+pub fn json_resp(code: u16, v: &Value) -> Response<Body> {
     empty(StatusCode::from_u16(code).unwrap())
         .header("content-type", "application/json")
         .body(
@@ -151,31 +151,9 @@ pub fn serve(
             ),
         );
     }
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
-    let offered = header("sec-websocket-protocol");
-    let protocol = ["v5.channel.k8s.io", "v4.channel.k8s.io"]
-        .into_iter()
-        .find(|p| offered.split(',').any(|o| o.trim() == *p));
-    let key = header("sec-websocket-key");
-    let (Some(protocol), false, true) = (
-        protocol,
-        key.is_empty(),
-        header("upgrade").eq_ignore_ascii_case("websocket"),
-    ) else {
-        return json_resp(
-            400,
-            &resources::status(
-                400,
-                "BadRequest",
-                "Upgrade request required (a WebSocket with v5.channel.k8s.io or v4.channel.k8s.io)",
-            ),
-        );
+    let (protocol, key) = match websocket_request(&req) {
+        Ok(agreed) => agreed,
+        Err(refused) => return *refused,
     };
     let call = ExecCall {
         namespace: ns.to_owned(),
@@ -225,6 +203,45 @@ pub fn serve(
         let _ = ws.send(frame(3, &status)).await;
         let _ = ws.close(None).await;
     });
+    switching_protocols(&key, protocol)
+}
+
+/// The subprotocol (`v5.channel.k8s.io` or `v4.channel.k8s.io`) and key of a WebSocket
+/// upgrade request, or the 400 the API server answers to anything else.
+pub fn websocket_request(
+    req: &Request<Incoming>,
+) -> Result<(&'static str, String), Box<Response<Body>>> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let offered = header("sec-websocket-protocol");
+    let protocol = ["v5.channel.k8s.io", "v4.channel.k8s.io"]
+        .into_iter()
+        .find(|p| offered.split(',').any(|o| o.trim() == *p));
+    let key = header("sec-websocket-key");
+    match (
+        protocol,
+        key.is_empty(),
+        header("upgrade").eq_ignore_ascii_case("websocket"),
+    ) {
+        (Some(protocol), false, true) => Ok((protocol, key)),
+        _ => Err(Box::new(json_resp(
+            400,
+            &resources::status(
+                400,
+                "BadRequest",
+                "Upgrade request required (a WebSocket with v5.channel.k8s.io or v4.channel.k8s.io)",
+            ),
+        ))),
+    }
+}
+
+/// The 101 answer that completes the upgrade.
+pub fn switching_protocols(key: &str, protocol: &str) -> Response<Body> {
     empty(StatusCode::SWITCHING_PROTOCOLS)
         .header("upgrade", "websocket")
         .header("connection", "Upgrade")

@@ -209,6 +209,16 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         let (name, ns) = (name.clone(), ns.clone());
         return super::exec::serve(shared, req, &ns, &name);
     }
+    if let (&Method::GET, "pods", Some(name), Some("portforward"), Some(ns)) = (
+        req.method(),
+        def.plural.as_str(),
+        &t.name,
+        t.sub.as_deref(),
+        &t.namespace,
+    ) {
+        let (name, ns) = (name.clone(), ns.clone());
+        return super::portforward::serve(shared, req, &ns, &name);
+    }
     match (req.method().clone(), &t.name, t.sub.as_deref()) {
         (Method::GET, None, None) if q.get("watch").is_some_and(|w| w == "true" || w == "1") => {
             watch(&shared, &def, &t, &q)

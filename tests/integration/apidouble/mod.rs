@@ -1,13 +1,14 @@
 //! A Kubernetes API double: a real HTTP server on 127.0.0.1 that behaves like kube-apiserver
 //! for what kubetest uses — discovery, list/get with selectors, watch streams (ADDED,
 //! MODIFIED, DELETED, BOOKMARK, 410 Gone), server-side apply, CRDs that become Established,
-//! deletion with finalizers, events, pod logs and exec over WebSocket. Tests drive pod status
+//! deletion with finalizers, events, pod logs, exec and port-forward over WebSocket. Tests drive pod status
 //! through [`ApiDouble::set_pod`] and what exec'd commands do through [`ApiDouble::on_exec`].
 #![allow(dead_code)]
 
 pub mod exec;
 mod http;
 pub mod pods;
+pub mod portforward;
 mod resources;
 mod selectors;
 mod store;
@@ -74,6 +75,26 @@ impl ApiDouble {
         handler: impl Fn(&exec::ExecCall) -> exec::ExecReply + Send + Sync + 'static,
     ) {
         self.shared.lock().exec_handler = Some(std::sync::Arc::new(handler));
+    }
+
+    /// Connections to `port` inside pod `namespace/pod` (through `pods/portforward`) reach
+    /// `target`, as the kubelet connects inside the pod's network namespace.
+    pub fn on_portforward(
+        &self,
+        namespace: &str,
+        pod: &str,
+        port: u16,
+        target: std::net::SocketAddr,
+    ) {
+        self.shared
+            .lock()
+            .forwards
+            .insert((namespace.to_owned(), pod.to_owned(), port), target);
+    }
+
+    /// Every portforward request received, in order.
+    pub fn forward_calls(&self) -> Vec<portforward::ForwardCall> {
+        self.shared.lock().forward_calls.clone()
     }
 
     /// Every exec request received, in order.

@@ -48,6 +48,9 @@ pub struct Store {
     /// What exec'd commands do (none: every command is "not found").
     pub exec_handler: Option<super::exec::ExecHandler>,
     pub exec_calls: Vec<super::exec::ExecCall>,
+    /// `(namespace, pod, port)` → where a connection to that port inside the pod goes.
+    pub forwards: HashMap<(String, String, u16), std::net::SocketAddr>,
+    pub forward_calls: Vec<super::portforward::ForwardCall>,
     uid: u64,
 }
 
@@ -84,6 +87,8 @@ impl Shared {
                 fail_pods: 0,
                 exec_handler: None,
                 exec_calls: Vec::new(),
+                forwards: HashMap::new(),
+                forward_calls: Vec::new(),
                 uid: 0,
             }),
             tx,
