@@ -1,6 +1,7 @@
 //! Scenario runner benchmark: kubetest's own time per step (200 trivial steps: `sleep: 0ms`,
-//! `run: [true]`, and `assert` against the Kubernetes API double), in process and through
-//! `kubetest run`; and 50 independent scenarios with `--parallel 1` vs `--parallel 8`.
+//! `run: [true]`, `assert` against the Kubernetes API double, and `http` to a local server,
+//! directly and through a port-forward of the double), in process and through `kubetest run`;
+//! and 50 independent scenarios with `--parallel 1` vs `--parallel 8`.
 //!
 //! `cargo bench --bench scenarios` (add `--profile dev` to skip the release build).
 
@@ -79,6 +80,33 @@ async fn in_process(dir: &Path, label: &str, step: &str, e: &RunEnv) -> f64 {
     let per = best / STEPS as f64;
     println!("in process, {STEPS} × `{step}`: {best:.1} ms total, {per:.3} ms per step");
     per
+}
+
+/// An HTTP server on 127.0.0.1 answering every request with `200 ok` and closing.
+async fn tiny_http_server() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = conn
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    });
+    addr
 }
 
 /// An environment directory whose state records the double as its cluster.
@@ -175,6 +203,28 @@ async fn main() {
         dir,
         "assert-selector",
         "assert: { apiVersion: v1, kind: ConfigMap, selector: app=bench, expect: { data: { mode: fast } } }",
+        &with_cluster,
+    )
+    .await;
+    // http: straight to a local server, and to the same server as a pod's port through the
+    // double's pods/portforward (one forwarded connection per request).
+    let server = tiny_http_server().await;
+    let pod = double.set_pod(apidouble::pods::ready(apidouble::pods::running_not_ready(
+        apidouble::pods::deployment_pod("bench", "web", "b3nch", "localhost/bench:1"),
+    )));
+    let pod = pod["metadata"]["name"].as_str().unwrap().to_owned();
+    double.on_portforward("bench", &pod, 8080, server);
+    in_process(
+        dir,
+        "http",
+        &format!("http: {{ url: \"http://{server}/ok\" }}"),
+        &with_cluster,
+    )
+    .await;
+    in_process(
+        dir,
+        "http-forward",
+        &format!("http: {{ url: /ok, forward: {{ pod: {pod}, port: 8080 }} }}"),
         &with_cluster,
     )
     .await;
