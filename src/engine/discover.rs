@@ -185,14 +185,36 @@ pub async fn connect(
     let var = |k: &str| std::env::var(k).ok();
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
-    let mut list = candidates(choice, &Env { var: &var, uid });
-    if choice != EngineChoice::Docker && cfg!(any(target_os = "macos", target_os = "windows")) {
-        list.extend(podman_machine_sockets().await);
-    }
+    let list = candidates(choice, &Env { var: &var, uid });
     let mut attempts = Vec::new();
+    if let Some(engine) = first_answer(choice, list, known, &mut attempts).await {
+        return Ok(engine);
+    }
+    // The podman machines come last; `podman machine inspect` is a process start (and a VM
+    // query), so it runs only when nothing before them answered.
+    if choice != EngineChoice::Docker && cfg!(any(target_os = "macos", target_os = "windows")) {
+        let machines: Vec<Endpoint> = podman_machine_sockets()
+            .await
+            .into_iter()
+            .filter(|m| !attempts.iter().any(|(tried, _)| tried.url == m.url))
+            .collect();
+        if let Some(engine) = first_answer(choice, machines, known, &mut attempts).await {
+            return Ok(engine);
+        }
+    }
+    Err(NoEngine { choice, attempts })
+}
+
+/// Try `list` in order; the first engine of the wanted kind, else every failure in `attempts`.
+async fn first_answer(
+    choice: EngineChoice,
+    list: Vec<Endpoint>,
+    known: Option<&EngineRecord>,
+    attempts: &mut Vec<(Endpoint, String)>,
+) -> Option<Engine> {
     for ep in list {
         match connect_endpoint(&ep, known).await {
-            Ok(engine) if kind_matches(choice, engine.kind) => return Ok(engine),
+            Ok(engine) if kind_matches(choice, engine.kind) => return Some(engine),
             Ok(engine) => attempts.push((
                 ep,
                 format!(
@@ -204,7 +226,7 @@ pub async fn connect(
             Err(why) => attempts.push((ep, why)),
         }
     }
-    Err(NoEngine { choice, attempts })
+    None
 }
 
 fn kind_matches(choice: EngineChoice, kind: EngineKind) -> bool {
