@@ -10,6 +10,7 @@
 
 use crate::cluster::image_ref::normalize;
 use crate::k8s::manifests::Manifest;
+use crate::state::State;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,6 +31,16 @@ impl ImageIds {
                 .filter(|(_, id)| !id.is_empty())
                 .map(|(name, id)| (normalize(name), short_id(id)))
                 .collect(),
+        )
+    }
+
+    /// The images `up` built, as the state file records them.
+    pub fn built(state: &State) -> Self {
+        Self::new(
+            state
+                .images
+                .iter()
+                .map(|i| (i.name.as_str(), i.id.as_str())),
         )
     }
 

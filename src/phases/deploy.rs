@@ -17,7 +17,7 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
         .await
         .context("reading the manifests stopped")??;
     let state = ctx.state.snapshot();
-    let ids = super::ready::built_image_ids(&state);
+    let ids = image_ids::ImageIds::built(&state);
     let mut stamped = Vec::new();
     for m in &mut objects {
         if let Some(value) = image_ids::stamp(m, &ids) {

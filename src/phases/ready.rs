@@ -8,7 +8,6 @@ use crate::k8s::diagnose;
 use crate::k8s::image_ids::ImageIds;
 use crate::k8s::ready::{judge, JudgeOptions};
 use crate::k8s::wait::{wait_ready, Progress, Target, WaitError, WaitRequest, WorkloadKind};
-use crate::state::State;
 use std::fmt;
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
@@ -67,7 +66,7 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
     let client = connect(&ClusterAccess::from_state_or_plan(&state, &plan.cluster)).await?;
     let mut loaded: Vec<String> = state.images.iter().map(|i| i.name.clone()).collect();
     loaded.extend(plan.cluster.preload.iter().cloned());
-    let images = built_image_ids(&state);
+    let images = ImageIds::built(&state);
     let stop = ctx.cancel.child_token();
     let results = futures::future::join_all(plan.deploy.wait.iter().enumerate().map(|(i, w)| {
         wait_one(
@@ -99,16 +98,6 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
         failures,
     }
     .into())
-}
-
-/// The IDs of the images `up` built, which the deploy phase stamped into pod templates.
-pub fn built_image_ids(state: &State) -> ImageIds {
-    ImageIds::new(
-        state
-            .images
-            .iter()
-            .map(|i| (i.name.as_str(), i.id.as_str())),
-    )
 }
 
 /// The library request for a `deploy.wait` entry.
