@@ -9,6 +9,7 @@ use crate::cmd::Cmd;
 use crate::config::EngineChoice;
 use crate::engine::raw_api;
 use crate::state::EngineRecord;
+use bollard::models::SystemVersion;
 use bollard::Docker;
 use std::fmt;
 use std::path::Path;
@@ -456,6 +457,20 @@ fn is_rootless(security_options: Option<&[String]>) -> bool {
         .any(|o| o.contains("rootless"))
 }
 
+/// What `/version` says: Podman lists a `Podman Engine` component (whose version is
+/// Podman's), Docker does not. The engine's version, when it gives one.
+pub fn identify_from_version(v: &SystemVersion) -> (EngineKind, Option<String>) {
+    let podman = v
+        .components
+        .as_ref()
+        .and_then(|cs| cs.iter().find(|c| c.name == "Podman Engine"))
+        .map(|c| c.version.clone());
+    match podman {
+        Some(p) => (EngineKind::Podman, Some(p)),
+        None => (EngineKind::Docker, v.version.clone()),
+    }
+}
+
 /// The slow way, for engines whose ping says nothing: `/version` and `/info` at once.
 async fn identify_by_version(docker: Docker, endpoint: Endpoint) -> Result<Engine, String> {
     let (version, info) = tokio::join!(
@@ -470,16 +485,7 @@ async fn identify_by_version(docker: Docker, endpoint: Endpoint) -> Result<Engin
             )
         })?
         .map_err(|e| format!("connected, but GET /version failed: {e}"))?;
-    let podman = version
-        .components
-        .as_ref()
-        .and_then(|cs| cs.iter().find(|c| c.name == "Podman Engine"))
-        .map(|c| c.version.clone());
-    let kind = if podman.is_some() {
-        EngineKind::Podman
-    } else {
-        EngineKind::Docker
-    };
+    let (kind, engine_version) = identify_from_version(&version);
     let rootless = match info {
         Ok(Ok(info)) => is_rootless(info.security_options.as_deref()),
         _ => false,
@@ -488,9 +494,7 @@ async fn identify_by_version(docker: Docker, endpoint: Endpoint) -> Result<Engin
         docker,
         kind,
         endpoint,
-        version: podman
-            .or(version.version)
-            .unwrap_or_else(|| "unknown".to_owned()),
+        version: engine_version.unwrap_or_else(|| "unknown".to_owned()),
         api_version: version.api_version.unwrap_or_else(|| "unknown".to_owned()),
         os: version.os.unwrap_or_else(|| "unknown".to_owned()),
         arch: version.arch.unwrap_or_else(|| "unknown".to_owned()),

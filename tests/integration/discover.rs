@@ -2,6 +2,7 @@
 //! or the state file's record) must tell exactly what `/version` tells.
 
 use crate::engines::engines;
+use kubetest::engine::discover::identify_from_version;
 use kubetest::engine::{connect_endpoint, Endpoint, Engine, EngineKind};
 
 fn endpoint(url: &str) -> Endpoint {
@@ -35,23 +36,9 @@ fn ping_identifies_like_version_and_the_record_replaces_info() {
         );
         // The slow truth: /version, asked directly.
         let v = rt.block_on(engine.docker.version()).unwrap();
-        let podman = v
-            .components
-            .as_ref()
-            .and_then(|cs| cs.iter().find(|c| c.name == "Podman Engine"))
-            .map(|c| c.version.clone());
-        let kind = if podman.is_some() {
-            EngineKind::Podman
-        } else {
-            EngineKind::Docker
-        };
+        let (kind, version) = identify_from_version(&v);
         assert_eq!(engine.kind, kind, "{}", te.name);
-        assert_eq!(
-            Some(engine.version.clone()),
-            podman.or(v.version),
-            "{}",
-            te.name
-        );
+        assert_eq!(Some(engine.version.clone()), version, "{}", te.name);
         assert_eq!(
             Some(engine.api_version.clone()),
             v.api_version,

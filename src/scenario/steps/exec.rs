@@ -1,7 +1,7 @@
 //! `exec:` a command in a pod's container (the pod by name, or the first running pod of a
 //! selector) through the API server's exec subresource (WebSocket, v5/v4.channel.k8s.io).
 
-use super::{check_output, StepFailure, StepOutput};
+use super::{check_output, step_namespace, StepFailure, StepOutput};
 use crate::k8s::apply::server_message;
 use crate::k8s::ready::is_ready;
 use crate::scenario::cluster::Cluster;
@@ -44,10 +44,7 @@ pub async fn run_exec(
     vars: &Vars,
 ) -> Result<StepOutput, StepFailure> {
     let r = |t: &str| render(t, vars).map_err(|e| StepFailure::new(e.to_string()));
-    let ns = match &step.namespace {
-        Some(n) => r(n)?,
-        None => namespace.to_owned(),
-    };
+    let ns = step_namespace(step.namespace.as_deref(), namespace, vars)?;
     let argv: Vec<String> = step
         .command
         .iter()
@@ -56,7 +53,7 @@ pub async fn run_exec(
     let api: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
     let pod = match (&step.pod, &step.selector) {
         (Some(p), _) => r(p)?,
-        (None, Some(s)) => pick_pod(&api, &r(s)?, &ns).await?,
+        (None, Some(s)) => pod_name(&pick_pod(&api, &r(s)?, &ns).await?),
         (None, None) => return Err(StepFailure::new("exec: name a `pod` or a `selector`")),
     };
     let mut params = AttachParams::default().stdout(true).stderr(true);
@@ -108,12 +105,12 @@ pub async fn run_exec(
     })
 }
 
+pub(super) fn pod_name(pod: &Pod) -> String {
+    pod.metadata.name.clone().unwrap_or_default()
+}
+
 /// The first running pod (by name) of a selector; ready pods first.
-pub(super) async fn pick_pod(
-    api: &Api<Pod>,
-    selector: &str,
-    ns: &str,
-) -> Result<String, StepFailure> {
+pub(super) async fn pick_pod(api: &Api<Pod>, selector: &str, ns: &str) -> Result<Pod, StepFailure> {
     let list = api
         .list(&ListParams::default().labels(selector))
         .await
@@ -124,24 +121,18 @@ pub(super) async fn pick_pod(
             ))
         })?;
     // Ready pods first (a Service would send traffic only to those), then by name.
-    let mut running: Vec<(bool, String)> = list
-        .items
-        .iter()
+    let total = list.items.len();
+    list.items
+        .into_iter()
         .filter(|p| {
             p.metadata.deletion_timestamp.is_none()
+                && p.metadata.name.is_some()
                 && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
         })
-        .filter_map(|p| Some((!is_ready(p), p.metadata.name.clone()?)))
-        .collect();
-    running.sort();
-    running
-        .into_iter()
-        .next()
-        .map(|(_, name)| name)
+        .min_by(|a, b| (!is_ready(a), &a.metadata.name).cmp(&(!is_ready(b), &b.metadata.name)))
         .ok_or_else(|| {
             StepFailure::new(format!(
-                "no running pod matches {selector} in {ns} ({} pod(s) match, none Running)",
-                list.items.len()
+                "no running pod matches {selector} in {ns} ({total} pod(s) match, none Running)"
             ))
         })
 }

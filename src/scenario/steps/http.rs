@@ -1,6 +1,7 @@
 //! `http:` a request with expectations on status, headers, body text and JSON.
 
-use super::exec::pick_pod;
+use super::exec::{pick_pod, pod_name};
+use super::step_namespace;
 use super::{excerpt, StepFailure, StepOutput};
 use crate::k8s::apply::server_message;
 use crate::k8s::forward::{self, PortForward};
@@ -149,10 +150,7 @@ async fn open_forward(
     vars: &Vars,
 ) -> Result<PortForward, StepFailure> {
     let r = |t: &str| render(t, vars).map_err(|e| StepFailure::new(e.to_string()));
-    let ns = match &target.namespace {
-        Some(n) => r(n)?,
-        None => namespace.to_owned(),
-    };
+    let ns = step_namespace(target.namespace.as_deref(), namespace, vars)?;
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
     let (pod, port) = if let Some(name) = &target.service {
         let name = r(name)?;
@@ -164,18 +162,15 @@ async fn open_forward(
             ))
         })?;
         let selector = forward::service_selector(&svc).map_err(StepFailure::new)?;
-        let pod = pick_pod(&pods, &selector, &ns).await?;
-        let chosen = pods.get(&pod).await.map_err(|e| {
-            StepFailure::new(format!(
-                "http.forward: pod {ns}/{pod}: {}",
-                server_message(&e)
-            ))
-        })?;
+        let chosen = pick_pod(&pods, &selector, &ns).await?;
         let port =
             forward::service_target_port(&svc, &chosen, target.port).map_err(StepFailure::new)?;
-        (pod, port)
+        (pod_name(&chosen), port)
     } else if let Some(sel) = &target.selector {
-        (pick_pod(&pods, &r(sel)?, &ns).await?, target.port)
+        (
+            pod_name(&pick_pod(&pods, &r(sel)?, &ns).await?),
+            target.port,
+        )
     } else if let Some(name) = &target.pod {
         (r(name)?, target.port)
     } else {

@@ -21,7 +21,16 @@ pub use host::run_host;
 pub use http::run_http;
 pub use wait::run_wait;
 
+use crate::scenario::template::{render, Vars};
 use serde_json::Value;
+
+/// The namespace a step names (templated), else the scenario's.
+fn step_namespace(own: Option<&str>, scenario: &str, vars: &Vars) -> Result<String, StepFailure> {
+    match own {
+        Some(n) => render(n, vars).map_err(|e| StepFailure::new(e.to_string())),
+        None => Ok(scenario.to_owned()),
+    }
+}
 
 /// A successful attempt: what later steps may capture from, and a one-line summary.
 #[derive(Debug, Clone, Default)]

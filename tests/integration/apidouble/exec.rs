@@ -75,14 +75,7 @@ pub fn serve(
     ns: &str,
     pod: &str,
 ) -> Response<Body> {
-    let pairs: Vec<(String, String)> = req
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (super::http::decode(k), super::http::decode(v)))
-        .collect();
+    let pairs = query_pairs(&req);
     let command: Vec<String> = pairs
         .iter()
         .filter(|(k, _)| k == "command")
@@ -92,11 +85,9 @@ pub fn serve(
         .iter()
         .find(|(k, _)| k == "container")
         .map(|(_, v)| v.clone());
-    let Some(obj) = shared.lock().get("", "pods", Some(ns), pod) else {
-        return json_resp(
-            404,
-            &resources::status(404, "NotFound", &format!("pods \"{pod}\" not found")),
-        );
+    let obj = match pod_or_not_found(&shared, ns, pod) {
+        Ok(obj) => obj,
+        Err(answer) => return *answer,
     };
     let containers: Vec<String> = obj["spec"]["containers"]
         .as_array()
@@ -204,6 +195,31 @@ pub fn serve(
         let _ = ws.close(None).await;
     });
     switching_protocols(&key, protocol)
+}
+
+/// The decoded `key=value` pairs of the request's query, repeated keys kept in order.
+pub fn query_pairs(req: &Request<Incoming>) -> Vec<(String, String)> {
+    req.uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (super::http::decode(k), super::http::decode(v)))
+        .collect()
+}
+
+/// The pod object, or the 404 the API server answers for a pod that does not exist.
+pub fn pod_or_not_found(
+    shared: &Shared,
+    ns: &str,
+    pod: &str,
+) -> Result<Value, Box<Response<Body>>> {
+    shared.lock().get("", "pods", Some(ns), pod).ok_or_else(|| {
+        Box::new(json_resp(
+            404,
+            &resources::status(404, "NotFound", &format!("pods \"{pod}\" not found")),
+        ))
+    })
 }
 
 /// The subprotocol (`v5.channel.k8s.io` or `v4.channel.k8s.io`) and key of a WebSocket

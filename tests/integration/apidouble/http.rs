@@ -199,7 +199,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             );
         }
     }
-    if let (&Method::GET, "pods", Some(name), Some("exec"), Some(ns)) = (
+    // The WebSocket subresources of a pod.
+    if let (&Method::GET, "pods", Some(name), Some(sub @ ("exec" | "portforward")), Some(ns)) = (
         req.method(),
         def.plural.as_str(),
         &t.name,
@@ -207,17 +208,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         &t.namespace,
     ) {
         let (name, ns) = (name.clone(), ns.clone());
-        return super::exec::serve(shared, req, &ns, &name);
-    }
-    if let (&Method::GET, "pods", Some(name), Some("portforward"), Some(ns)) = (
-        req.method(),
-        def.plural.as_str(),
-        &t.name,
-        t.sub.as_deref(),
-        &t.namespace,
-    ) {
-        let (name, ns) = (name.clone(), ns.clone());
-        return super::portforward::serve(shared, req, &ns, &name);
+        return match sub {
+            "exec" => super::exec::serve(shared, req, &ns, &name),
+            _ => super::portforward::serve(shared, req, &ns, &name),
+        };
     }
     match (req.method().clone(), &t.name, t.sub.as_deref()) {
         (Method::GET, None, None) if q.get("watch").is_some_and(|w| w == "true" || w == "1") => {

@@ -5,7 +5,9 @@
 //! test names with [`super::ApiDouble::on_portforward`]; a port with nothing behind it gets
 //! the kubelet's error on its error channel, as containerd words it, and the stream closes.
 
-use super::exec::{json_resp, switching_protocols, websocket_request, Body};
+use super::exec::{
+    json_resp, pod_or_not_found, query_pairs, switching_protocols, websocket_request, Body,
+};
 use super::resources;
 use super::store::Shared;
 use futures::{SinkExt, StreamExt};
@@ -38,25 +40,18 @@ pub fn serve(
     ns: &str,
     pod: &str,
 ) -> Response<Body> {
-    let ports: Vec<u16> = req
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .filter(|(k, _)| *k == "ports")
+    let ports: Vec<u16> = query_pairs(&req)
+        .into_iter()
+        .filter(|(k, _)| k == "ports")
         .flat_map(|(_, v)| {
-            super::http::decode(v)
-                .split(',')
+            v.split(',')
                 .filter_map(|p| p.trim().parse().ok())
                 .collect::<Vec<u16>>()
         })
         .collect();
-    let Some(obj) = shared.lock().get("", "pods", Some(ns), pod) else {
-        return json_resp(
-            404,
-            &resources::status(404, "NotFound", &format!("pods \"{pod}\" not found")),
-        );
+    let obj = match pod_or_not_found(&shared, ns, pod) {
+        Ok(obj) => obj,
+        Err(answer) => return *answer,
     };
     if ports.is_empty() {
         return json_resp(
