@@ -54,6 +54,7 @@ const OPTS: RunOptions = RunOptions {
     parallel: 1,
     fail_fast: false,
     retries: 0,
+    phase: kubetest::events::Phase::Scenarios,
 };
 
 /// Per-step time of `n` copies of `step` in one scenario, in process (best of 3).

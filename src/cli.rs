@@ -103,6 +103,9 @@ pub struct UpArgs {
     /// Stop at the first failed build instead of letting the others finish.
     #[arg(long)]
     pub fail_fast: bool,
+    /// Run the `setup:` steps even when nothing they depend on changed.
+    #[arg(long)]
+    pub setup: bool,
 }
 
 #[derive(Debug, Args, Default, Clone)]

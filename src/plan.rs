@@ -5,6 +5,7 @@
 
 use crate::cli::UpArgs;
 use crate::config::{DependencySpec, Duration, EngineChoice, LoadedConfig, Provider, WaitSpec};
+use crate::scenario::model::Step;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -23,7 +24,18 @@ pub struct Plan {
     /// In start order: every dependency after everything it needs.
     pub dependencies: Vec<DependencyPlan>,
     pub deploy: DeployPlan,
+    pub setup: SetupPlan,
     pub scenarios_dir: Option<PathBuf>,
+}
+
+/// The `setup:` steps `up` runs after `ready`.
+#[derive(Debug, Clone)]
+pub struct SetupPlan {
+    pub steps: Vec<Step>,
+    /// Line of `setup:` in the config file.
+    pub line: usize,
+    /// `up --setup`: run them even when nothing they depend on changed.
+    pub force: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +157,11 @@ impl Plan {
                 namespace: c.deploy.namespace.clone(),
                 manifests: c.deploy.manifests.iter().map(abs).collect(),
                 wait: c.deploy.wait.clone(),
+            },
+            setup: SetupPlan {
+                steps: c.setup.clone(),
+                line: c.setup_line,
+                force: up.setup,
             },
             scenarios_dir: c.scenarios.as_ref().map(abs),
         }

@@ -4,16 +4,14 @@ use crate::cli::RunArgs;
 use crate::config::{ConfigError, LoadedConfig};
 use crate::events::{Outcome, Phase};
 use crate::exit::Stop;
-use crate::k8s::client::{connect, ClusterAccess};
 use crate::phases::{run_phase, PhaseOutput};
 use crate::plan::Plan;
 use crate::report::{render_annotations, render_junit};
-use crate::scenario::cluster::{needs_cluster, Cluster};
 use crate::scenario::load::{load_dir, Known, LoadedScenario};
 use crate::scenario::results::{totals, ScenarioResult};
-use crate::scenario::runner::{run_all, RunEnv, RunOptions};
+use crate::scenario::runner::{run_all, RunOptions};
 use crate::scenario::shard::{select, Shard};
-use crate::scenario::{artifacts, vars};
+use crate::scenario::{artifacts, env as scenario_env};
 use crate::state::StateStore;
 use crate::Session;
 use anyhow::{bail, Context};
@@ -59,44 +57,12 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
             Stop::Usage("no `scenarios:` directory in the config; nothing to run".into()).into(),
         );
     };
-    let known = Known {
-        dependencies: plan
-            .dependencies
-            .iter()
-            .map(|d| {
-                (
-                    d.name.clone(),
-                    d.spec.ports.iter().map(|p| p.container).collect(),
-                )
-            })
-            .collect(),
-    };
+    let known =
+        Known::of_dependencies(plan.dependencies.iter().map(|d| (d.name.as_str(), &d.spec)));
     let all = load_dir(dir, &known).map_err(InvalidScenarios)?;
     let selected = choose(all, args)?;
 
-    let (vars, env) = vars::from_state(&state);
-    let cluster = if state.cluster.is_some() && selected.iter().any(|s| needs_cluster(&s.scenario))
-    {
-        let access = ClusterAccess::from_state_or_plan(&state, &plan.cluster);
-        Some(Cluster::new(connect(&access).await?, &plan.environment))
-    } else {
-        None
-    };
-    let run_env = RunEnv {
-        cluster,
-        vars,
-        env,
-        http: reqwest::Client::builder()
-            .build()
-            .context("cannot set up the HTTP client")?,
-        events: session.events.clone(),
-        engine: dependency_engine(&selected, &state).await?,
-        dependency_containers: state
-            .containers
-            .iter()
-            .map(|c| (c.dependency.clone(), c.name.clone()))
-            .collect(),
-    };
+    let run_env = scenario_env::for_scenarios(&session.events, &plan, &state, &selected).await?;
     let opts = RunOptions {
         parallel: args.parallel.unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -105,6 +71,7 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
         }),
         fail_fast: args.fail_fast,
         retries: args.retries,
+        phase: Phase::Scenarios,
     };
     let ctx = crate::phases::PhaseCtx {
         plan: std::sync::Arc::new(plan.clone()),
@@ -162,37 +129,6 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
         .into());
     }
     Ok(())
-}
-
-/// The engine `up` recorded, connected only when a selected scenario execs in a dependency.
-async fn dependency_engine(
-    selected: &[LoadedScenario],
-    state: &crate::state::State,
-) -> anyhow::Result<Option<bollard::Docker>> {
-    let wanted = selected
-        .iter()
-        .flat_map(|s| s.scenario.steps.iter().chain(&s.scenario.cleanup))
-        .any(|st| st.exec.as_ref().is_some_and(|e| e.dependency.is_some()));
-    if !wanted {
-        return Ok(None);
-    }
-    let Some(rec) = &state.engine else {
-        bail!("scenarios exec in dependency containers, but `kubetest up` recorded no engine (no dependencies were started)");
-    };
-    let ep = crate::engine::Endpoint {
-        url: rec.endpoint.clone(),
-        source: "recorded by `kubetest up`".into(),
-    };
-    let engine = crate::engine::connect_endpoint(&ep, Some(rec))
-        .await
-        .map_err(|why| {
-            anyhow::anyhow!(
-                "the {} engine at {} that `up` used does not answer: {why}",
-                rec.kind,
-                rec.endpoint
-            )
-        })?;
-    Ok(Some(engine.docker))
 }
 
 /// Names, tags, then the shard.

@@ -1,4 +1,4 @@
-//! `kubetest up`: preflight → build ‖ cluster → load ‖ deps → deploy → ready.
+//! `kubetest up`: preflight → build ‖ cluster → load ‖ deps → deploy → ready → setup.
 
 use crate::cli::UpArgs;
 use crate::config::LoadedConfig;
@@ -59,5 +59,6 @@ pub async fn up(session: &Session, loaded: &LoadedConfig, args: &UpArgs) -> anyh
 
     run_phase(&ctx, Phase::Deploy, phases::deploy::run(&ctx)).await?;
     run_phase(&ctx, Phase::Ready, phases::ready::run(&ctx)).await?;
+    run_phase(&ctx, Phase::Setup, phases::setup::run(&ctx)).await?;
     Ok(())
 }

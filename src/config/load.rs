@@ -79,7 +79,10 @@ pub fn load_str(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErr
         )
         .with_source(text));
     }
-    let (config, index): (Config, _) = from_yaml(text, file)?;
+    let (mut config, index): (Config, _) = from_yaml(text, file)?;
+    if !config.setup.is_empty() {
+        config.setup_line = index.key("setup").line;
+    }
     let problems = validate(&config, &index, dir);
     if problems.is_empty() {
         Ok(config)

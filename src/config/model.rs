@@ -24,6 +24,13 @@ pub struct Config {
     pub dependencies: IndexMap<String, DependencySpec>,
     #[serde(default)]
     pub deploy: DeploySpec,
+    /// Steps in scenario step syntax that `up` runs once after `ready` (seed data, register
+    /// fixtures). See `phases::setup` for when a later `up` runs them again.
+    #[serde(default)]
+    pub setup: Vec<crate::scenario::model::Step>,
+    /// Line of the `setup:` key (set by the loader; 0 when there is none).
+    #[serde(skip)]
+    pub setup_line: usize,
     /// Directory of scenario files.
     #[serde(default)]
     pub scenarios: Option<PathBuf>,

@@ -23,6 +23,16 @@ pub fn validate(config: &Config, idx: &LocationIndex, dir: &Path) -> Vec<Problem
     v.cluster(config);
     v.dependencies(config);
     v.deploy(config);
+    let known = crate::scenario::load::Known::of_dependencies(
+        config.dependencies.iter().map(|(n, d)| (n.as_str(), d)),
+    );
+    v.problems.extend(crate::scenario::load::check_steps(
+        "setup",
+        &config.setup,
+        idx,
+        dir,
+        &known,
+    ));
     if let Some(s) = &config.scenarios {
         v.dir_exists("scenarios", s, "a directory of scenario files");
     }

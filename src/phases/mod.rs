@@ -8,6 +8,7 @@ pub mod deps;
 pub mod load;
 pub mod preflight;
 pub mod ready;
+pub mod setup;
 pub mod teardown;
 
 mod runner;

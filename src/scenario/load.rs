@@ -26,6 +26,23 @@ pub struct Known {
 }
 
 impl Known {
+    /// What the dependencies of a config offer: each one's container ports.
+    pub fn of_dependencies<'a>(
+        deps: impl IntoIterator<Item = (&'a str, &'a crate::config::DependencySpec)>,
+    ) -> Self {
+        Self {
+            dependencies: deps
+                .into_iter()
+                .map(|(name, spec)| {
+                    (
+                        name.to_owned(),
+                        spec.ports.iter().map(|p| p.container).collect(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
     /// The template variables every scenario has.
     pub fn variables(&self) -> BTreeSet<String> {
         let mut v: BTreeSet<String> = ["namespace", "environment", "kubeconfig"]
@@ -166,6 +183,33 @@ pub fn load_file(path: &Path, known: &Known) -> Result<Vec<LoadedScenario>, Conf
         }
         .with_source(&text))
     }
+}
+
+/// Check steps written outside a scenario file — the config's `setup:` — with the same checks
+/// as a scenario's steps, located at `base[i]` of the file `idx` indexes; relative paths
+/// (`apply.file`) are relative to `dir`.
+pub fn check_steps(
+    base: &str,
+    steps: &[Step],
+    idx: &LocationIndex,
+    dir: &Path,
+    known: &Known,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut v = Checker {
+        idx,
+        base: "",
+        problems: &mut problems,
+        dir,
+    };
+    let mut names = known.variables();
+    for (i, step) in steps.iter().enumerate() {
+        // The step as a YAML tree: its strings are the file's, so templates are located.
+        let raw = serde_yaml::to_value(step).ok();
+        v.step(&format!("{base}[{i}]"), step, raw.as_ref(), &names, known);
+        names.extend(step.capture.keys().cloned());
+    }
+    problems
 }
 
 struct Checker<'a> {

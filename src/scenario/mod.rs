@@ -3,6 +3,7 @@
 
 pub mod artifacts;
 pub mod cluster;
+pub mod env;
 pub mod jsonpath;
 pub mod load;
 pub mod matcher;

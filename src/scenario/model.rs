@@ -2,12 +2,12 @@
 
 use crate::config::Duration;
 use indexmap::IndexMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// One scenario. A file holds one (a mapping) or several (a list of mappings).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub name: String,
@@ -35,7 +35,7 @@ fn default_scenario_timeout() -> Duration {
 }
 
 /// One step: common settings plus exactly one action.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     #[serde(default)]
@@ -127,7 +127,7 @@ impl Step {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HttpStep {
     #[serde(default = "get")]
@@ -147,7 +147,7 @@ pub struct HttpStep {
 
 /// A pod port to forward to: a Service's port (to one of its ready pods), a pod's, or the
 /// port of a pod chosen by selector. The namespace defaults to the scenario's.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardTarget {
     #[serde(default)]
@@ -165,7 +165,7 @@ fn get() -> String {
     "GET".to_owned()
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HttpExpect {
     #[serde(default)]
@@ -182,7 +182,7 @@ pub struct HttpExpect {
 }
 
 /// A host command: an argv, or a shell string with `shell: true`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RunStep {
     pub command: Vec<String>,
@@ -195,7 +195,7 @@ pub struct RunStep {
 }
 
 /// A command in a pod (by name or selector) or in a dependency container.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ExecStep {
     #[serde(default)]
@@ -213,7 +213,7 @@ pub struct ExecStep {
     pub expect: OutputExpect,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OutputExpect {
     #[serde(default)]
@@ -232,7 +232,7 @@ pub struct OutputExpect {
 }
 
 /// `apply:` a manifest file (relative to the scenario file) or inline objects.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyStep {
     #[serde(default)]
@@ -242,7 +242,7 @@ pub struct ApplyStep {
 }
 
 /// An object or a set of objects in the cluster.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectRef {
     #[serde(rename = "apiVersion")]
@@ -259,7 +259,7 @@ pub struct ObjectRef {
     pub wait: bool,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WaitStep {
     #[serde(rename = "apiVersion")]
@@ -281,7 +281,7 @@ pub struct WaitStep {
     pub value: Option<Value>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AssertStep {
     #[serde(rename = "apiVersion")]

@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub parallel: usize,
     pub fail_fast: bool,
     pub retries: u32,
+    /// The phase the scenarios' tasks belong to (`scenarios`, or `setup` for `up`'s setup steps).
+    pub phase: Phase,
 }
 
 /// Run every scenario; results come back in the order given.
@@ -101,7 +103,7 @@ async fn run_one(
     };
     if stop.is_cancelled() {
         env.events.emit(Event::TaskFinished {
-            phase: Phase::Scenarios,
+            phase: opts.phase,
             task: s.name.clone(),
             outcome: Outcome::Skipped,
             elapsed_ms: 0,
@@ -109,7 +111,7 @@ async fn run_one(
         });
         return skipped(Vec::new());
     }
-    let task = env.events.task(Phase::Scenarios, &s.name);
+    let task = env.events.task(opts.phase, &s.name);
     let mut runs = 0;
     let mut steps_of_last = Vec::new();
     let mut namespace_of_last = None;

@@ -6,6 +6,8 @@ mod recorder;
 mod store;
 
 pub use lock::{EnvLock, LockBusy};
-pub use model::{ClusterRecord, ContainerRecord, EngineRecord, ImageRecord, NetworkRecord, State};
+pub use model::{
+    ClusterRecord, ContainerRecord, EngineRecord, ImageRecord, NetworkRecord, SetupRecord, State,
+};
 pub use recorder::Recorder;
 pub use store::StateStore;

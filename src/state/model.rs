@@ -19,6 +19,8 @@ pub struct State {
     pub cluster: Option<ClusterRecord>,
     pub containers: Vec<ContainerRecord>,
     pub networks: Vec<NetworkRecord>,
+    /// The last `setup:` run that passed; absent when it never ran or failed.
+    pub setup: Option<SetupRecord>,
 }
 
 impl State {
@@ -94,4 +96,14 @@ pub struct ContainerRecord {
 pub struct NetworkRecord {
     pub name: String,
     pub id: String,
+}
+
+/// What the `setup:` steps last ran against (see `phases::setup`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetupRecord {
+    /// sha256 over the steps, the built image IDs, the dependency containers, the cluster and
+    /// the manifests.
+    pub fingerprint: String,
+    /// Milliseconds since the Unix epoch when the steps passed.
+    pub finished_ms: u64,
 }

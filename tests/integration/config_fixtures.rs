@@ -141,6 +141,23 @@ fn full_fixture_sets_every_key() {
     assert_eq!(c.deploy.wait.len(), 5);
     assert_eq!(c.deploy.wait[0].restarts_allowed, 0);
     assert_eq!(c.artifacts.as_deref(), Some(Path::new("out/artifacts")));
+    let setup: Vec<String> = c
+        .setup
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.title(i))
+        .collect();
+    assert_eq!(
+        setup,
+        [
+            "register the fixtures",
+            "step 2: run echo {{ fixture }} {{ deps.web.port.8080 }}"
+        ]
+    );
+    assert_eq!(
+        c.setup[0].capture.get("fixture").map(String::as_str),
+        Some(".id")
+    );
     let order: Vec<&str> = c.dependencies.keys().map(String::as_str).collect();
     assert_eq!(
         order,
