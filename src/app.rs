@@ -105,6 +105,7 @@ async fn dispatch(
         return Ok(Some(code));
     }
     let loaded = config::load(&cli.file)?;
+    register_secrets(&loaded.config);
     session.events.emit(Event::CommandStarted {
         command: command_name(&cli.command).to_owned(),
         environment: loaded.config.name.clone(),
@@ -122,6 +123,18 @@ async fn dispatch(
     .map(|()| None)
 }
 
+/// Values of secret-looking env keys of the dependencies and the setup steps: masked in every
+/// event, error and bundle from here on (see `crate::secrets`).
+fn register_secrets(c: &config::Config) {
+    let deps = c.dependencies.values().flat_map(|d| d.env.iter());
+    let setup = c
+        .setup
+        .iter()
+        .filter_map(|s| s.run.as_ref())
+        .flat_map(|r| r.env.iter());
+    crate::secrets::register(deps.chain(setup).map(|(k, v)| (k.as_str(), v.as_str())));
+}
+
 fn command_name(c: &Command) -> &'static str {
     match c {
         Command::Up(_) => "up",
@@ -137,9 +150,15 @@ fn command_name(c: &Command) -> &'static str {
 /// for infrastructure failures the likely cause and fix that `doctor` would name.
 fn print_error(e: &anyhow::Error, code: i32, palette: &Palette) {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{} {e}", palette.fail.apply_to("error:"));
+    let mask = |t: String| crate::secrets::mask(&t).into_owned();
+    let _ = writeln!(
+        err,
+        "{} {}",
+        palette.fail.apply_to("error:"),
+        mask(e.to_string())
+    );
     for cause in e.chain().skip(1) {
-        let _ = writeln!(err, "  caused by: {cause}");
+        let _ = writeln!(err, "  caused by: {}", mask(cause.to_string()));
     }
     if code == exit::INFRA {
         if let Some(hint) = render_hint(&classify(&format!("{e:#}")), palette) {

@@ -232,6 +232,7 @@ impl Events {
     }
 
     pub fn emit(&self, event: Event) {
+        let event = crate::secrets::mask_event(event);
         if let Event::PhaseFinished {
             phase,
             outcome,

@@ -17,6 +17,7 @@ pub mod phases;
 pub mod plan;
 pub mod report;
 pub mod scenario;
+pub mod secrets;
 pub mod state;
 
 mod session;

@@ -42,8 +42,7 @@ pub async fn export(
     names: &[&str],
     dir: &Path,
 ) -> anyhow::Result<(tempfile::NamedTempFile, u64)> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+    crate::state::private::create_dir(dir)?;
     let tmp = tempfile::Builder::new()
         .prefix("kubetest-images-")
         .suffix(".tar")

@@ -60,6 +60,20 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
     let known =
         Known::of_dependencies(plan.dependencies.iter().map(|d| (d.name.as_str(), &d.spec)));
     let all = load_dir(dir, &known).map_err(InvalidScenarios)?;
+    // Secret-looking vars and host-command env of the scenarios are masked like the config's.
+    crate::secrets::register(all.iter().flat_map(|s| {
+        let sc = &s.scenario;
+        let env = sc
+            .steps
+            .iter()
+            .chain(&sc.cleanup)
+            .filter_map(|st| st.run.as_ref())
+            .flat_map(|r| r.env.iter());
+        sc.vars
+            .iter()
+            .chain(env)
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }));
     let selected = choose(all, args)?;
 
     let run_env = scenario_env::for_scenarios(&session.events, &plan, &state, &selected).await?;
@@ -97,12 +111,12 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
     }
     if let Some(path) = &args.junit {
         let xml = render_junit(&plan.environment, &results, started.elapsed())?;
-        std::fs::write(path, xml)
+        std::fs::write(path, crate::secrets::mask(&xml).as_bytes())
             .with_context(|| format!("cannot write the JUnit report {}", path.display()))?;
     }
     if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
         let mut out = std::io::stdout().lock();
-        out.write_all(render_annotations(&results).as_bytes())
+        out.write_all(crate::secrets::mask(&render_annotations(&results)).as_bytes())
             .context("cannot write annotations")?;
     }
     let t = totals(&results);

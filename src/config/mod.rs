@@ -4,6 +4,7 @@ mod error;
 mod load;
 mod locate;
 mod model;
+pub mod mounts;
 mod validate;
 pub(crate) use validate::duplicate_keys;
 mod values;

@@ -179,6 +179,11 @@ pub struct DependencySpec {
     pub entrypoint: Option<Vec<String>>,
     #[serde(default)]
     pub volumes: Vec<VolumeMount>,
+    /// Allow bind mounts of sensitive host paths, and read-write mounts outside the config's
+    /// directory (see `config::mounts`). Left out of the serialised form while false, so the
+    /// config hash of existing dependencies does not change.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unsafe_mounts: bool,
     #[serde(default)]
     pub workdir: Option<String>,
     #[serde(default)]

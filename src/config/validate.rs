@@ -3,6 +3,7 @@
 use super::error::{did_you_mean, Problem};
 use super::locate::LocationIndex;
 use super::model::{Config, DependencySpec, Provider};
+use super::mounts::{self, MountRisk};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -303,13 +304,40 @@ impl Validator<'_> {
                     }
                 }
             }
+            let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
             for (i, vol) in dep.volumes.iter().enumerate() {
-                self.path_exists(
-                    &format!("{p}.volumes[{i}]"),
-                    Path::new(&vol.host),
-                    "a host path to mount",
-                    false,
-                );
+                let vp = format!("{p}.volumes[{i}]");
+                self.path_exists(&vp, Path::new(&vol.host), "a host path to mount", false);
+                if dep.unsafe_mounts {
+                    continue;
+                }
+                let host = mounts::resolve(&vol.host, self.dir);
+                let mode = if vol.read_only {
+                    "read-only"
+                } else {
+                    "read-write"
+                };
+                match mounts::risk(&host, vol.read_only, self.dir, home.as_deref()) {
+                    None => {}
+                    Some(MountRisk::Sensitive { path, what }) => self.at(
+                        &vp,
+                        format!(
+                            "{vp}: `{}` mounts {} ({what}) {mode} into the container",
+                            vol.host,
+                            path.display()
+                        ),
+                        &format!("a path of the project, or `unsafe_mounts: true` on `{name}` to allow it"),
+                    ),
+                    Some(MountRisk::WritableOutside { path }) => self.at(
+                        &vp,
+                        format!(
+                            "{vp}: `{}` lets the container write to {}, outside the config's directory",
+                            vol.host,
+                            path.display()
+                        ),
+                        &format!("a path inside the config's directory, `:ro`, or `unsafe_mounts: true` on `{name}` to allow it"),
+                    ),
+                }
             }
         }
         self.cycles(c);

@@ -227,8 +227,7 @@ fn save(
         .artifacts_dir
         .join(format!("ready-{}-{slug}.txt", index + 1));
     let text = format!("wait {name}: {err}\n\n{diagnostics}");
-    let written =
-        std::fs::create_dir_all(&ctx.plan.artifacts_dir).and_then(|()| std::fs::write(&path, text));
+    let written = crate::state::private::write_artifact(&path, &text);
     match written {
         Ok(()) => Some(path),
         Err(e) => {

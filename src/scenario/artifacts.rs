@@ -2,14 +2,12 @@
 //! what it saw, a timeline of the steps, and the pods of its namespace (`namespace.txt`).
 
 use super::results::ScenarioResult;
-use anyhow::Context;
 use std::path::{Path, PathBuf};
 
 /// Write the bundle of a failed or flaky scenario; returns its directory.
 pub fn write_bundle(run_dir: &Path, r: &ScenarioResult) -> anyhow::Result<PathBuf> {
     let dir = run_dir.join(&r.name);
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create the artifacts directory {}", dir.display()))?;
+    crate::state::private::create_dir(&dir)?;
     let mut failure = format!(
         "scenario: {}\nfile: {}:{}\noutcome: {} after {} run(s)\n",
         r.name,
@@ -29,10 +27,8 @@ pub fn write_bundle(run_dir: &Path, r: &ScenarioResult) -> anyhow::Result<PathBu
             failure.push_str(&format!("\nobserved:\n{o}\n"));
         }
     }
-    let write = |name: &str, text: &str| {
-        let p = dir.join(name);
-        std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))
-    };
+    let write =
+        |name: &str, text: &str| crate::state::private::write_artifact(&dir.join(name), text);
     write("failure.txt", &failure)?;
     write("timeline.txt", &crate::report::steps_text(r))?;
     if let Some(report) = &r.namespace_report {

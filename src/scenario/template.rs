@@ -64,6 +64,73 @@ pub fn render(text: &str, vars: &Vars) -> Result<String, TemplateError> {
     Ok(out)
 }
 
+/// Render a `sh -c` script so that no value can become shell code: each `{{ name }}` becomes a
+/// reference to an environment variable (`KUBETEST_VAR_<n>`, returned with its value), quoted
+/// for where it stands — `"${V}"` outside quotes, `${V}` inside "…", `'"${V}"'` inside '…'.
+/// The shell never parses an expansion's result as code, so even a misjudged quote context
+/// can only change word splitting, never run what a value holds.
+pub fn render_shell(
+    text: &str,
+    vars: &Vars,
+) -> Result<(String, Vec<(String, String)>), TemplateError> {
+    let mut out = String::with_capacity(text.len());
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut quote = Quote::None;
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        quote = quote.after(&rest[..start]);
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find("}}").ok_or_else(|| TemplateError::Unclosed {
+            text: text.to_owned(),
+        })?;
+        let name = after[..end].trim();
+        let value = vars.get(name).ok_or_else(|| TemplateError::Unknown {
+            name: name.to_owned(),
+            known: vars.keys().cloned().collect(),
+        })?;
+        let var = format!("KUBETEST_VAR_{}", env.len() + 1);
+        out.push_str(&match quote {
+            Quote::None => format!("\"${{{var}}}\""),
+            Quote::Double => format!("${{{var}}}"),
+            Quote::Single => format!("'\"${{{var}}}\"'"),
+        });
+        env.push((var, value.clone()));
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok((out, env))
+}
+
+/// Where a `sh` script stands after some text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quote {
+    None,
+    Single,
+    Double,
+}
+
+impl Quote {
+    fn after(self, text: &str) -> Quote {
+        let mut q = self;
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            q = match (q, c) {
+                (Quote::None | Quote::Double, '\\') => {
+                    chars.next();
+                    q
+                }
+                (Quote::None, '\'') => Quote::Single,
+                (Quote::Single, '\'') => Quote::None,
+                (Quote::None, '"') => Quote::Double,
+                (Quote::Double, '"') => Quote::None,
+                _ => q,
+            };
+        }
+        q
+    }
+}
+
 /// Render every string inside a JSON tree (keys stay as written).
 pub fn render_value(
     v: &serde_json::Value,
@@ -123,6 +190,20 @@ mod tests {
             Err(TemplateError::Unclosed { .. })
         ));
         assert_eq!(references("a {{x}} b {{ y.z }}").unwrap(), vec!["x", "y.z"]);
+        let (script, env) =
+            render_shell("echo {{token}} \"id={{namespace}}\" 'x={{token}}'", &v).unwrap();
+        assert_eq!(
+            script,
+            "echo \"${KUBETEST_VAR_1}\" \"id=${KUBETEST_VAR_2}\" 'x='\"${KUBETEST_VAR_3}\"''"
+        );
+        assert_eq!(
+            env,
+            [
+                ("KUBETEST_VAR_1".to_owned(), "abc".to_owned()),
+                ("KUBETEST_VAR_2".to_owned(), "kt-a-1".to_owned()),
+                ("KUBETEST_VAR_3".to_owned(), "abc".to_owned())
+            ]
+        );
         let tree = serde_json::json!({"metadata": {"namespace": "{{namespace}}"}, "n": 1});
         assert_eq!(
             render_value(&tree, &v).unwrap()["metadata"]["namespace"],

@@ -6,6 +6,7 @@
 use anyhow::Context;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Another process holds the lock.
@@ -29,14 +30,14 @@ pub struct EnvLock {
 impl EnvLock {
     /// Take the lock at once or fail with [`LockBusy`]; `what` (e.g. `kubetest up`) is recorded.
     pub fn acquire(dir: &Path, what: &str) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
+        super::private::create_dir(dir)?;
         let path = dir.join("lock");
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(&path)
             .with_context(|| format!("cannot open the lock file {}", path.display()))?;
         match file.try_lock() {

@@ -2,6 +2,7 @@
 
 mod lock;
 mod model;
+pub mod private;
 mod recorder;
 mod store;
 

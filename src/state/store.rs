@@ -45,8 +45,9 @@ impl StateStore {
     /// Write to a temporary file in the same directory, flush it to disk, then rename over the
     /// old file: a reader (or a crash) sees either the old or the new state, never a mix.
     pub fn save(&self, state: &State) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("cannot create the state directory {}", self.dir.display()))?;
+        // 0700: the state names the environment's containers and kubeconfig; tempfile's own
+        // files are 0600.
+        super::private::create_dir(&self.dir)?;
         let mut state = state.clone();
         state.updated_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -17,6 +17,7 @@ mod reporters;
 mod scenarios;
 mod scenarios_deps;
 mod scenarios_k8s;
+mod security;
 mod setup_steps;
 mod state_lock;
 mod support;

@@ -1,10 +1,11 @@
 //! `run:` a host command — an argv, or one string for `sh -c` with `shell: true` — with the
-//! environment's kubeconfig and dependency ports in its environment.
+//! environment's kubeconfig and dependency ports in its environment. In a `shell: true`
+//! script, `{{ x }}` is passed as a variable, so a captured value is never run as shell code.
 
 use super::{check_output, StepFailure, StepOutput};
 use crate::cmd::Cmd;
 use crate::scenario::model::RunStep;
-use crate::scenario::template::{render, Vars};
+use crate::scenario::template::{render, render_shell, Vars};
 use std::time::Duration;
 
 pub async fn run_host(
@@ -13,12 +14,24 @@ pub async fn run_host(
     env: &[(String, String)],
     timeout: Duration,
 ) -> Result<StepOutput, StepFailure> {
+    let fail = |e: crate::scenario::template::TemplateError| StepFailure::new(e.to_string());
+    let mut script_env = Vec::new();
     let argv: Vec<String> = step
         .command
         .iter()
-        .map(|a| render(a, vars))
+        .enumerate()
+        .map(|(i, a)| {
+            // The script of `shell: true` gets its values as variables, never spliced in.
+            if step.shell && i == 0 {
+                let (script, env) = render_shell(a, vars)?;
+                script_env = env;
+                Ok(script)
+            } else {
+                render(a, vars)
+            }
+        })
         .collect::<Result<_, _>>()
-        .map_err(|e| StepFailure::new(e.to_string()))?;
+        .map_err(fail)?;
     let mut cmd = if step.shell {
         Cmd::new("sh").arg("-c").args(&argv)
     } else {
@@ -27,7 +40,7 @@ pub async fn run_host(
             .ok_or_else(|| StepFailure::new("empty command"))?;
         Cmd::new(program).args(args)
     };
-    for (k, v) in env {
+    for (k, v) in env.iter().chain(&script_env) {
         cmd = cmd.env(k, v);
     }
     for (k, v) in &step.env {
