@@ -2,11 +2,12 @@
 
 use crate::cli::DownArgs;
 use crate::config::LoadedConfig;
+use crate::config::Provider;
 use crate::events::Phase;
 use crate::phases::teardown::{self, TeardownOptions};
 use crate::phases::{run_phase, PhaseCtx};
 use crate::plan::Plan;
-use crate::state::{EnvLock, Recorder, State, StateStore};
+use crate::state::{ClusterRecord, EnvLock, Recorder, State, StateStore, STATE_VERSION};
 use crate::Session;
 use std::sync::Arc;
 
@@ -14,9 +15,41 @@ pub async fn down(session: &Session, loaded: &LoadedConfig, args: &DownArgs) -> 
     let plan = Arc::new(Plan::from_config(loaded));
     let _lock = EnvLock::acquire(&plan.state_dir, "kubetest down")?;
     let store = StateStore::new(&plan.state_dir);
-    let state = store
-        .load()?
-        .unwrap_or_else(|| State::new(&plan.environment));
+    // A state file `down` cannot use must not leave everything running: clean up by the
+    // environment's labels instead, and keep the file for a person to read.
+    let unusable = match store.load() {
+        Ok(Some(s)) if s.version <= STATE_VERSION => Ok(s),
+        Ok(Some(s)) => Err(format!(
+            "it was written by a newer kubetest (state version {}, this one reads {STATE_VERSION})",
+            s.version
+        )),
+        Ok(None) => Ok(State::new(&plan.environment)),
+        Err(e) => Err(format!("{e:#}")),
+    };
+    let (state, by_labels) = match unusable {
+        Ok(s) => (s, false),
+        Err(why) => {
+            let aside = store.move_aside()?;
+            session.events.warn(
+                Some(Phase::Teardown),
+                format!(
+                    "the state file cannot be used: {why}; moved it to {}. Cleaning up by the environment's labels instead; a kind cluster is deleted only with `kubetest down --cluster`",
+                    aside.display()
+                ),
+            );
+            let mut s = State::new(&plan.environment);
+            if args.cluster && plan.cluster.provider == Provider::Kind {
+                s.cluster = Some(ClusterRecord {
+                    provider: "kind".into(),
+                    name: plan.cluster.name.clone(),
+                    created: false,
+                    kubeconfig: None,
+                    context: None,
+                });
+            }
+            (s, true)
+        }
+    };
     let ctx = PhaseCtx {
         plan,
         events: session.events.clone(),
@@ -26,6 +59,7 @@ pub async fn down(session: &Session, loaded: &LoadedConfig, args: &DownArgs) -> 
     let opts = TeardownOptions {
         images: args.images,
         cluster: args.cluster,
+        by_labels,
     };
     run_phase(&ctx, Phase::Teardown, teardown::run(&ctx, opts)).await?;
     Ok(())

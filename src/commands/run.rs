@@ -12,7 +12,7 @@ use crate::scenario::results::{totals, ScenarioResult};
 use crate::scenario::runner::{run_all, RunOptions};
 use crate::scenario::shard::{select, Shard};
 use crate::scenario::{artifacts, env as scenario_env};
-use crate::state::StateStore;
+use crate::state::{EnvLock, StateStore};
 use crate::Session;
 use anyhow::{bail, Context};
 use std::fmt;
@@ -45,7 +45,15 @@ impl PhaseOutput for Ran {
 
 pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> anyhow::Result<()> {
     let plan = Plan::from_config(loaded);
-    let Some(state) = StateStore::new(&plan.state_dir).load()? else {
+    let store = StateStore::new(&plan.state_dir);
+    // Shared with other runs, never beside an `up` or `down` that is changing the environment
+    // (exit 4 naming it). Taken only where an environment exists, so `run` creates nothing.
+    let _lock = if store.path().exists() {
+        Some(EnvLock::acquire_shared(&plan.state_dir, "kubetest run")?)
+    } else {
+        None
+    };
+    let Some(state) = store.load()? else {
         bail!(
             "no environment `{}` is up (no state file in {}); run `kubetest up` first",
             plan.environment,

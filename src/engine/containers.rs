@@ -401,30 +401,52 @@ fn label_filter(env: &str) -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_owned(), vec![format!("{ENV_LABEL}={env}")])])
 }
 
-/// (id, name) of every container, running or not, labelled with environment `env`.
-pub async fn labelled_containers(
-    docker: &Docker,
-    env: &str,
-) -> anyhow::Result<Vec<(String, String)>> {
-    let opts = ListContainersOptions {
-        all: true,
-        filters: Some(label_filter(env)),
-        ..Default::default()
-    };
-    let list = docker
-        .list_containers(Some(opts))
+/// (id, name) of every container, running or not, labelled with environment `env`, on the
+/// engine at `url`.
+pub async fn labelled_containers(url: &str, env: &str) -> anyhow::Result<Vec<(String, String)>> {
+    containers_with_label(url, ENV_LABEL, env)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot list the containers of environment {env}: {e}"))?;
-    Ok(list
-        .into_iter()
+        .map_err(|e| anyhow::anyhow!("cannot list the containers of environment {env}: {e:#}"))
+}
+
+/// How long a container listing may take.
+const LIST_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// (id, name) of every container, running or not, with label `key=value` (for example kind's
+/// `io.x-k8s.kind.cluster=<name>` on a cluster's nodes), on the engine at `url`.
+///
+/// Read as raw JSON, not through bollard's model: Podman 4.3 lists a container whose process
+/// just exited, before its cleanup ran, in state `stopped`, a value the Docker API (and so
+/// bollard's enum) does not have, and the whole listing would fail to parse — seen when `up`
+/// was killed while a one-shot job finished.
+pub async fn containers_with_label(
+    url: &str,
+    key: &str,
+    value: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let filters = serde_json::json!({ "label": [format!("{key}={value}")] }).to_string();
+    let path = format!(
+        "/containers/json?all=1&filters={}",
+        super::raw_api::query_escape(&filters)
+    );
+    let (status, body) = super::raw_api::get(url, &path, LIST_LIMIT)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot list the containers labelled {key}={value}: {e}"))?;
+    if status != 200 {
+        anyhow::bail!("cannot list the containers labelled {key}={value}: HTTP {status}: {body}");
+    }
+    Ok(body
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
         .map(|c| {
-            let name = c
-                .names
+            let name = c["Names"][0]
+                .as_str()
                 .unwrap_or_default()
-                .first()
-                .map(|n| n.trim_start_matches('/').to_owned())
-                .unwrap_or_default();
-            (c.id.unwrap_or_default(), name)
+                .trim_start_matches('/')
+                .to_owned();
+            (c["Id"].as_str().unwrap_or_default().to_owned(), name)
         })
         .collect())
 }

@@ -14,6 +14,9 @@ use anyhow::Context;
 pub struct TeardownOptions {
     pub images: bool,
     pub cluster: bool,
+    /// The state file could not be used: look for the environment's containers and networks
+    /// by label even when the config names no dependencies.
+    pub by_labels: bool,
 }
 
 pub async fn run(ctx: &PhaseCtx, opts: TeardownOptions) -> anyhow::Result<Outcome> {
@@ -25,7 +28,7 @@ pub async fn run(ctx: &PhaseCtx, opts: TeardownOptions) -> anyhow::Result<Outcom
     if recorded {
         let engine = recorded_engine(ctx).await?;
         removed = remove_dependencies(ctx, &engine).await?;
-    } else if !ctx.plan.dependencies.is_empty() {
+    } else if !ctx.plan.dependencies.is_empty() || opts.by_labels {
         match recorded_engine(ctx).await {
             Ok(engine) => removed = remove_dependencies(ctx, &engine).await?,
             Err(e) => ctx.events.note(
@@ -108,25 +111,43 @@ async fn remove_dependencies(ctx: &PhaseCtx, engine: &Engine) -> anyhow::Result<
         .iter()
         .map(|c| (c.id.clone(), c.name.clone()))
         .collect();
-    for (id, name) in containers::labelled_containers(docker, env).await? {
+    for (id, name) in containers::labelled_containers(&engine.endpoint.url, env).await? {
         if !targets.iter().any(|(i, n)| *i == id || *n == name) {
             targets.push((id, name));
         }
     }
-    for (id, name) in targets {
-        let task = ctx
-            .events
-            .task(Phase::Teardown, format!("container {name}"));
-        // By name when the state has no id yet (created, not answered), else by id.
-        let target = if id.is_empty() { &name } else { &id };
-        if let Err(e) = containers::remove(docker, target).await {
-            task.finish(Outcome::Failed, Some(format!("{e:#}")));
-            return Err(e);
+    // Settle: a killed `up` can leave a create in flight that the engine finishes after the
+    // first listing (seen: 1 of 22 kills left a `Created` container). Each round removes what
+    // it found, then lists again; a listing that finds nothing ends it.
+    for round in 0..SETTLE_ROUNDS {
+        if round > 0 {
+            targets = containers::labelled_containers(&engine.endpoint.url, env).await?;
+            if targets.is_empty() {
+                break;
+            }
         }
-        ctx.state
-            .update(|s| s.containers.retain(|c| c.name != name))?;
-        removed += 1;
-        task.finish(Outcome::Ok, Some("removed".into()));
+        for (id, name) in std::mem::take(&mut targets) {
+            let task = ctx
+                .events
+                .task(Phase::Teardown, format!("container {name}"));
+            // By name when the state has no id yet (created, not answered), else by id.
+            let target = if id.is_empty() { &name } else { &id };
+            if let Err(e) = containers::remove(docker, target).await {
+                task.finish(Outcome::Failed, Some(format!("{e:#}")));
+                return Err(e);
+            }
+            ctx.state
+                .update(|s| s.containers.retain(|c| c.name != name))?;
+            removed += 1;
+            task.finish(
+                Outcome::Ok,
+                Some(if round == 0 {
+                    "removed".into()
+                } else {
+                    "removed (created while down ran)".into()
+                }),
+            );
+        }
     }
     let mut nets: Vec<(String, String)> = ctx
         .state
@@ -153,6 +174,9 @@ async fn remove_dependencies(ctx: &PhaseCtx, engine: &Engine) -> anyhow::Result<
     }
     Ok(removed)
 }
+
+/// Rounds of remove-then-list-again in [`remove_dependencies`].
+const SETTLE_ROUNDS: usize = 5;
 
 const NAMESPACE_LOOKUP_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -202,6 +226,30 @@ async fn remove_scenario_namespaces(ctx: &PhaseCtx, rec: &ClusterRecord) {
     }
 }
 
+/// Remove the node containers of kind cluster `name` (label `io.x-k8s.kind.cluster`), on the
+/// engine `up` used; returns how many it removed.
+async fn remove_kind_nodes(ctx: &PhaseCtx, name: &str) -> anyhow::Result<usize> {
+    let engine = recorded_engine(ctx).await?;
+    let nodes =
+        containers::containers_with_label(&engine.endpoint.url, KIND_CLUSTER_LABEL, name).await?;
+    for (id, node) in &nodes {
+        containers::remove(&engine.docker, id)
+            .await
+            .with_context(|| format!("cannot remove kind node {node}"))?;
+    }
+    if !nodes.is_empty() {
+        let names: Vec<&str> = nodes.iter().map(|(_, n)| n.as_str()).collect();
+        ctx.events.note(
+            Some(Phase::Teardown),
+            format!("removed node container(s) kind left: {}", names.join(", ")),
+        );
+    }
+    Ok(nodes.len())
+}
+
+/// The label kind puts on every node container of a cluster (value: the cluster name).
+const KIND_CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
+
 /// Delete the recorded kind cluster when `up` created it (or `--cluster` asks); a cluster
 /// that is already gone is success. An existing (`provider: existing`) cluster is never deleted.
 async fn delete_cluster(
@@ -249,9 +297,30 @@ async fn delete_cluster(
             });
         let user = std::env::var(kind::PROVIDER_ENV).ok();
         let provider = kind::provider_for(engine_kind, user.as_deref()).value;
-        Kind::new(binary, provider)
+        let deleted = Kind::new(binary, provider)
             .delete(&rec.name, rec.kubeconfig.as_deref())
-            .await?;
+            .await;
+        // kind deletes the nodes it finds through its provider; nodes of a killed create, or on
+        // the other engine than kind's provider probe picked, are found by kind's own label.
+        let swept = remove_kind_nodes(ctx, &rec.name).await;
+        match (deleted, swept) {
+            (Ok(()), Ok(_)) => {}
+            (Ok(()), Err(e)) => ctx.events.warn(
+                Some(Phase::Teardown),
+                format!("kind deleted cluster {}, but looking for its leftover node containers failed: {e:#}", rec.name),
+            ),
+            // kind failed (missing binary, provider trouble), but its nodes are gone: what
+            // is left is at most a kubeconfig entry.
+            (Err(e), Ok(n)) => ctx.events.warn(
+                Some(Phase::Teardown),
+                format!(
+                    "`kind delete cluster` failed ({}); removed {n} node container(s) of {} by kind's label instead",
+                    format!("{e:#}").lines().next().unwrap_or(""),
+                    rec.name
+                ),
+            ),
+            (Err(e), Err(_)) => return Err(e),
+        }
         // kubetest's own kubeconfig goes with the cluster; any other file kind edited itself.
         if let Some(k) = &rec.kubeconfig {
             if k.starts_with(&ctx.plan.state_dir) {

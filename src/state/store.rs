@@ -70,6 +70,19 @@ impl StateStore {
         Ok(())
     }
 
+    /// Rename an unusable state file to `state.json.unreadable-<ms>` (kept for a person to
+    /// read); returns the new path.
+    pub fn move_aside(&self) -> anyhow::Result<PathBuf> {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let to = self.dir.join(format!("state.json.unreadable-{ms}"));
+        std::fs::rename(self.path(), &to)
+            .with_context(|| format!("cannot move {} aside", self.path().display()))?;
+        Ok(to)
+    }
+
     /// Remove the state file (after a complete `down`).
     pub fn remove(&self) -> anyhow::Result<()> {
         match std::fs::remove_file(self.path()) {

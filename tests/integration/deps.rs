@@ -24,7 +24,7 @@ pub fn engine_get(url: &str, path: &str) -> serde_json::Value {
 }
 
 /// Names of the containers (all states) and networks labelled with environment `env`.
-fn labelled(engine: &TestEngine, env: &str) -> (Vec<String>, Vec<String>) {
+pub fn labelled(engine: &TestEngine, env: &str) -> (Vec<String>, Vec<String>) {
     let filter = format!("%7B%22label%22%3A%5B%22dev.kubetest.env%3D{env}%22%5D%7D");
     let names = |v: serde_json::Value, key: &str| -> Vec<String> {
         v.as_array()
@@ -94,7 +94,7 @@ fn note_value(run: &Run, var: &str) -> Option<String> {
     })
 }
 
-const CHAIN: &str = r#"  web:
+pub const CHAIN: &str = r#"  web:
     image: IMAGE
     command: [/bin/busybox, sh, -c, "mkdir -p /www && echo ok > /www/healthz && sleep 1 && exec /bin/busybox httpd -f -p 8080 -h /www"]
     ports: ["0:8080"]

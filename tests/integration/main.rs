@@ -21,5 +21,6 @@ mod security;
 mod setup_steps;
 mod state_lock;
 mod support;
+mod teardown_faults;
 #[path = "../common/test_engines.rs"]
 mod test_engines;

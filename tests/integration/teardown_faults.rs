@@ -1,0 +1,281 @@
+//! `down` after faults, against real Podman and Docker: SIGKILLs at random points of `up`,
+//! kind node containers left behind, a corrupt state file; and `run` refusing to run beside
+//! an `up` that holds the environment.
+
+use crate::deps::{labelled, CHAIN};
+use crate::engines::{busybox_context, engines, TestEngine};
+use crate::fake_kind::{binary as fake_kind, FakeKind};
+use crate::support::{kubetest, unique, Run};
+use kubetest::state::EnvLock;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Kills of `up` per engine.
+const KILLS: usize = 20;
+
+/// A small deterministic generator (xorshift), so a failing kill can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+/// An environment of the dependency chain of the deps tests, its busybox image built by `up`.
+fn chain_environment(engine: &TestEngine, env: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = format!("localhost/kt-kill-bb-{}:1", engine.name);
+    busybox_context(&tmp.path().join("bb"), "kill", None);
+    std::fs::create_dir(tmp.path().join("out")).unwrap();
+    let yaml = format!(
+        "name: {env}\nengine: {}\ncluster: {{ provider: none }}\nimages:\n  - {{ name: {image}, context: bb }}\ndependencies:\n{}",
+        engine.name,
+        CHAIN.replace("IMAGE", &image)
+    );
+    std::fs::write(tmp.path().join("kubetest.yaml"), yaml).unwrap();
+    tmp
+}
+
+fn down(engine: &TestEngine, dir: &Path, extra: &[&str]) -> Run {
+    Run::new(
+        engine
+            .kubetest(dir)
+            .args(["down", "--output", "json"])
+            .args(extra),
+    )
+}
+
+#[test]
+fn sigkill_at_random_points_of_up_then_down_leaves_nothing() {
+    for engine in engines() {
+        let env = unique(&format!("kill-{}", engine.name));
+        let tmp = chain_environment(&engine, &env);
+        let dir = tmp.path();
+        // One whole `up` first: builds the image and says how long an `up` takes here.
+        let started = Instant::now();
+        let full = Run::new(engine.kubetest(dir).args(["up", "--output", "json"]));
+        assert_eq!(full.code, 0, "{}: {}", engine.name, full.stderr);
+        let full_ms = started.elapsed().as_millis() as u64;
+        assert_eq!(down(&engine, dir, &[]).code, 0);
+
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ engine.name.len() as u64);
+        let (mut alive_at_kill, mut settled, mut down_ms) = (0, 0, Vec::new());
+        for k in 0..KILLS {
+            let delay = rng.below(full_ms + 200);
+            let mut child = engine
+                .kubetest(dir)
+                .args(["up", "--output", "json"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(delay));
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+            alive_at_kill += labelled(&engine, &env).0.len();
+
+            let t = Instant::now();
+            let d = down(&engine, dir, &[]);
+            down_ms.push(t.elapsed().as_millis() as u64);
+            assert_eq!(
+                d.code, 0,
+                "{} kill {k} at {delay} ms: down: {}",
+                engine.name, d.stderr
+            );
+            settled += d
+                .events
+                .iter()
+                .filter(|e| e["detail"] == "removed (created while down ran)")
+                .count();
+            let (containers, networks) = labelled(&engine, &env);
+            assert!(
+                containers.is_empty() && networks.is_empty(),
+                "{} kill {k} at {delay} ms left {containers:?} {networks:?}",
+                engine.name
+            );
+            // The killed `up` took its lock with it.
+            EnvLock::acquire(&dir.join(".kubetest"), "test")
+                .unwrap_or_else(|e| panic!("{} kill {k}: lock still held: {e}", engine.name));
+        }
+        down_ms.sort_unstable();
+        eprintln!(
+            "{}: {KILLS} SIGKILLs of `up` at 0..{} ms: {alive_at_kill} containers existed at the kills, \
+             {settled} were created while `down` ran and removed by its settle rounds, 0 left; \
+             down took median {} ms, max {} ms",
+            engine.name,
+            full_ms + 200,
+            down_ms[down_ms.len() / 2],
+            down_ms[down_ms.len() - 1]
+        );
+    }
+}
+
+#[test]
+fn down_on_a_corrupt_state_file_cleans_up_by_label() {
+    for engine in engines() {
+        let env = unique(&format!("corrupt-{}", engine.name));
+        let tmp = chain_environment(&engine, &env);
+        let dir = tmp.path();
+        let up = Run::new(engine.kubetest(dir).args(["up", "--output", "json"]));
+        assert_eq!(up.code, 0, "{}", up.stderr);
+        assert_eq!(labelled(&engine, &env).0.len(), 3);
+        std::fs::write(
+            dir.join(".kubetest/state.json"),
+            "{\"version\": 1, \"containers\": [tru",
+        )
+        .unwrap();
+
+        let d = down(&engine, dir, &[]);
+        assert_eq!(d.code, 0, "{}: {}", engine.name, d.stderr);
+        let warning = d
+            .events
+            .iter()
+            .find(|e| e["event"] == "warning")
+            .and_then(|e| e["message"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            warning.contains("the state file cannot be used")
+                && warning.contains("state.json.unreadable-"),
+            "{warning}"
+        );
+        assert_eq!(labelled(&engine, &env), (vec![], vec![]), "{}", engine.name);
+        let kept = std::fs::read_dir(dir.join(".kubetest"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("state.json.unreadable-")
+            });
+        assert!(kept, "the unreadable state is kept for a person to read");
+    }
+}
+
+#[test]
+fn down_removes_kind_nodes_left_behind() {
+    for engine in engines() {
+        let cluster = unique(&format!("kt-nodes-{}", engine.name));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        // An image for the "node" containers, built by kubetest itself (no cluster yet).
+        let image = format!("localhost/kt-kill-bb-{}:1", engine.name);
+        busybox_context(&dir.join("bb"), "kill", None);
+        std::fs::write(
+            dir.join("kubetest.yaml"),
+            format!(
+                "name: {cluster}\nengine: {}\ncluster: {{ provider: none }}\nimages:\n  - {{ name: {image}, context: bb }}\n",
+                engine.name
+            ),
+        )
+        .unwrap();
+        let built = Run::new(engine.kubetest(dir).args(["up", "--output", "json"]));
+        assert_eq!(built.code, 0, "{}: {}", engine.name, built.stderr);
+        // The cluster kubetest creates (through the fake kind), then its nodes.
+        std::fs::write(
+            dir.join("kubetest.yaml"),
+            format!(
+                "name: {cluster}\nengine: {}\ncluster: {{ provider: kind, kind_binary: {} }}\n",
+                engine.name,
+                fake_kind().display()
+            ),
+        )
+        .unwrap();
+        let fake = FakeKind::new();
+        let mut up = engine.kubetest(dir);
+        fake.apply(&mut up);
+        let up = Run::new(up.args(["up", "--output", "json"]));
+        assert_eq!(up.code, 0, "{}: {}", engine.name, up.stderr);
+
+        // Node containers as kind labels them, which the fake kind does not know about: as
+        // when `kind create` was killed, or kind's provider probe picked the other engine.
+        let nodes = ["control-plane", "worker"].map(|role| format!("{cluster}-{role}"));
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let docker = bollard::Docker::connect_with_unix(
+            engine.url.strip_prefix("unix://").unwrap(),
+            60,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .unwrap();
+        for (node, role) in nodes.iter().zip(["control-plane", "worker"]) {
+            let body = bollard::models::ContainerCreateBody {
+                image: Some(image.clone()),
+                cmd: Some(vec!["/bin/busybox".into(), "sleep".into(), "600".into()]),
+                labels: Some(
+                    [
+                        ("io.x-k8s.kind.cluster".to_owned(), cluster.clone()),
+                        ("io.x-k8s.kind.role".to_owned(), role.to_owned()),
+                    ]
+                    .into(),
+                ),
+                ..Default::default()
+            };
+            let opts = bollard::query_parameters::CreateContainerOptions {
+                name: Some(node.clone()),
+                ..Default::default()
+            };
+            rt.block_on(docker.create_container(Some(opts), body))
+                .unwrap_or_else(|e| panic!("{}: create {node}: {e}", engine.name));
+        }
+
+        let mut d = engine.kubetest(dir);
+        fake.apply(&mut d);
+        let d = Run::new(d.args(["down", "--output", "json"]));
+        assert_eq!(d.code, 0, "{}: {}", engine.name, d.stderr);
+        let left: Vec<&String> = nodes
+            .iter()
+            .filter(|n| {
+                rt.block_on(docker.inspect_container(
+                    n,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                ))
+                .is_ok()
+            })
+            .collect();
+        assert!(left.is_empty(), "{}: nodes left: {left:?}", engine.name);
+        assert!(
+            d.stdout.contains("removed node container(s) kind left"),
+            "{}",
+            d.stdout
+        );
+    }
+}
+
+#[test]
+fn run_beside_an_up_exits_4_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir(dir.join("scenarios")).unwrap();
+    std::fs::write(
+        dir.join("scenarios/s.yaml"),
+        "name: s\nsteps:\n  - sleep: 0s\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("kubetest.yaml"),
+        "name: locked\ncluster: { provider: none }\nscenarios: scenarios/\n",
+    )
+    .unwrap();
+    let up = Run::new(kubetest().current_dir(dir).args(["up", "--output", "json"]));
+    assert_eq!(up.code, 0, "{}", up.stderr);
+
+    let held = EnvLock::acquire(&dir.join(".kubetest"), "kubetest up").unwrap();
+    let r = Run::new(kubetest().current_dir(dir).args(["run"]));
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("pid {}, `kubetest up`", std::process::id())),
+        "{}",
+        r.stderr
+    );
+    drop(held);
+    // Two runs share it.
+    let a = EnvLock::acquire_shared(&dir.join(".kubetest"), "kubetest run").unwrap();
+    let r = Run::new(kubetest().current_dir(dir).args(["run"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    drop(a);
+}
