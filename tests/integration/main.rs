@@ -13,6 +13,7 @@ mod k8s_ready;
 mod k8s_support;
 mod kind;
 mod load;
+mod reporter_frames;
 mod reporters;
 mod scenarios;
 mod scenarios_deps;
