@@ -7,6 +7,7 @@ mod deps;
 mod discover;
 mod doctor;
 mod engines;
+mod events_schema;
 mod fake_kind;
 mod k8s_apply;
 mod k8s_ready;
