@@ -184,7 +184,8 @@ impl Reporter for InteractiveReporter {
                         want: *want,
                         deadline: Instant::now() + Duration::from_millis(*left_ms),
                     });
-                    t.bar.tick();
+                    // Redraw now (`tick()` does nothing while a steady ticker runs).
+                    t.bar.set_message(t.bar.message());
                 }
             }
             Event::StepRetrying {

@@ -178,3 +178,90 @@ fn build_failure_leaves_no_spinner_line_with_ticking_on() {
     );
     assert_clean_end(&frames, "up");
 }
+
+/// No frame ever shows two live lines for one phase or task (a stale copy of a line).
+fn assert_no_duplicate_live_lines(frames: &Frames) {
+    for f in &frames.frames {
+        let mut names: Vec<String> = spinner_rows(f)
+            .iter()
+            .filter_map(|r| r.split_whitespace().nth(1).map(str::to_owned))
+            .collect();
+        let all = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all, "a live line twice:\n{}", f.join("\n"));
+    }
+}
+
+/// Every distinct live line of every frame, in order.
+fn live_lines(frames: &Frames) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for f in &frames.frames {
+        for r in spinner_rows(f) {
+            let r = r.trim_end().to_owned();
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+fn any_frame(frames: &Frames, want: &str) -> bool {
+    frames
+        .frames
+        .iter()
+        .any(|f| f.iter().any(|r| r.contains(SPINNER) && r.contains(want)))
+}
+
+#[test]
+fn up_shows_kinds_steps_and_wait_counts_then_ends_clean() {
+    let frames = on_pty(&fixture("up-ready.jsonl"));
+    for want in [
+        "kind cluster demo kind: Preparing nodes",
+        "kind cluster demo kind: Installing CNI",
+        "demo/app=web 0/2 ready, 2m59s left · watching pods app=web",
+        "demo/app=web 0/2 ready, 2m59s left · demo/web-7d4b9c6f5-b2 Pending (ContainerCreating)",
+        "demo/app=web 1/2 ready, 2m5",
+        "demo/app=worker 0/1 ready, 2m59s left",
+    ] {
+        assert!(
+            any_frame(&frames, want),
+            "no live line with `{want}` in any of {} frames; the live lines seen:\n{}",
+            frames.frames.len(),
+            live_lines(&frames).join("\n")
+        );
+    }
+    assert_no_duplicate_live_lines(&frames);
+    assert_clean_end(&frames, "up");
+    let rows = frames.last();
+    assert!(
+        rows.iter().any(|r| r.contains("✔ ready demo/app=web ok")),
+        "{}",
+        rows.join("\n")
+    );
+}
+
+#[test]
+fn run_shows_eventually_attempts_then_ends_clean() {
+    let frames = on_pty(&fixture("run-eventually.jsonl"));
+    for want in [
+        "web-works counter reaches 3: attempt 1, last: body JSON .count: expected 3, found 1",
+        "web-works counter reaches 3: attempt 3, last: connection refused (127.0.0.1:18080)",
+    ] {
+        assert!(
+            any_frame(&frames, want),
+            "no live line with `{want}`; last:\n{}",
+            frames.last().join("\n")
+        );
+    }
+    assert_no_duplicate_live_lines(&frames);
+    assert_clean_end(&frames, "run");
+    let rows = frames.last().join("\n");
+    for want in [
+        "scenarios web-fails: failure bundle in .kubetest/artifacts/run-1795000000000/web-fails",
+        "scenarios: 2 scenarios: 1 passed, 1 failed, 0 flaky, 0 not run",
+    ] {
+        assert!(rows.contains(want), "missing `{want}`:\n{rows}");
+    }
+}
