@@ -70,6 +70,8 @@ impl InteractiveReporter {
     }
 
     /// A spinner that draws nowhere until [`Self::show`] puts it in the `MultiProgress`.
+    /// Task lines (indented) get `wait`, the cell their `deploy.wait` count is read from;
+    /// phase lines get `None`.
     fn spinner(&self, prefix: String, wait: Option<&Arc<Mutex<Option<WaitView>>>>) -> ProgressBar {
         let template = if wait.is_some() {
             "  {spinner} {prefix} {wait}{wide_msg} {elapsed:>4}"
