@@ -128,11 +128,17 @@ async fn kind_cluster(
         } else {
             format!("kind create cluster (attempt {attempt} of {attempts})")
         });
+        let which = if attempt == 1 {
+            String::new()
+        } else {
+            format!(" (attempt {attempt} of {attempts})")
+        };
         let created = kind.create(&req, |line| match line {
-            KindLine::Started(step) => task.progress(format!("kind: {step}")),
+            KindLine::Started(step) => task.progress(format!("kind{which}: {step}")),
             KindLine::Failed(step) => task.log(format!("failed: {step}")),
             KindLine::Done(step) => task.log(format!("done: {step}")),
-            KindLine::Other(text) => task.log(text),
+            KindLine::Other(text) if !text.trim().is_empty() => task.log(text),
+            KindLine::Other(_) => {}
         });
         let Err(e) = created.await else {
             break;

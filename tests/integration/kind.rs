@@ -301,6 +301,26 @@ fn transient_failure_is_retried_after_deleting_the_half_made_cluster() {
         w[0].contains("attempt 1 of 3 failed with a known transient error"),
         "{w:?}"
     );
+    // kind's steps of a later attempt say which attempt they belong to.
+    let steps: Vec<&str> = run
+        .events
+        .iter()
+        .filter(|e| e["event"] == "task_progress" && e["phase"] == "cluster")
+        .filter_map(|e| e["message"].as_str())
+        .filter(|m| m.starts_with("kind") && m.contains(": "))
+        .collect();
+    assert!(
+        steps.contains(&"kind: Ensuring node image (kindest/node:v1.30.0)"),
+        "{steps:?}"
+    );
+    assert!(
+        steps.contains(&"kind (attempt 3 of 3): Installing StorageClass"),
+        "{steps:?}"
+    );
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e["event"] == "task_log" && e["line"] == "failed: Preparing nodes"));
     assert!(env.fake.has_cluster(n));
     env.kubetest(&["down"]);
 }
