@@ -62,6 +62,8 @@ pub async fn run(cli: Cli, cancel: CancellationToken) -> i32 {
         exit_code: code,
         elapsed_ms: events.elapsed_ms(),
         phases: events.phase_summaries(),
+        scenarios: events.scenario_counts(),
+        bundles: events.bundles(),
         error: result.as_ref().err().map(|e| format!("{e:#}")),
     });
     if let Err(e) = &result {

@@ -1,11 +1,14 @@
 //! The one way kubetest runs external programs (kind, podman machine): an argv, never a
-//! shell string; stdout, stderr and the exit status are captured and carried into errors.
+//! shell string; stdout, stderr and the exit status are captured and carried into errors,
+//! and each line can be handed to a callback the moment the program prints it.
 
+use futures::StreamExt;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 /// A command to run.
 #[derive(Debug, Clone)]
@@ -23,6 +26,13 @@ pub struct Output {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+}
+
+/// Which stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
 }
 
 impl Output {
@@ -122,6 +132,15 @@ impl Cmd {
 
     /// Run to completion; a non-zero exit is an `Ok` output (the caller decides).
     pub async fn output(&self) -> Result<Output, CmdError> {
+        self.output_with_lines(|_, _| {}).await
+    }
+
+    /// Like [`Self::output`], and each line (without its end) goes to `on_line` as soon as the
+    /// program has printed it, while both streams are still captured whole.
+    pub async fn output_with_lines(
+        &self,
+        mut on_line: impl FnMut(Stream, &str),
+    ) -> Result<Output, CmdError> {
         let mut c = tokio::process::Command::new(&self.program);
         c.args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -129,7 +148,7 @@ impl Cmd {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let child = c.spawn().map_err(|e| {
+        let mut child = c.spawn().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 CmdError::NotFound {
                     program: self.program.display().to_string(),
@@ -141,30 +160,43 @@ impl Cmd {
                 }
             }
         })?;
-        let wait = child.wait_with_output();
-        let out = match self.timeout {
-            Some(t) => tokio::time::timeout(t, wait)
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let work = async {
+            let streams = read_lines(stdout, stderr, &mut on_line).await?;
+            let status = child.wait().await?;
+            Ok::<_, std::io::Error>((status, streams))
+        };
+        let (status, (stdout, stderr)) = match self.timeout {
+            Some(t) => tokio::time::timeout(t, work)
                 .await
                 .map_err(|_| CmdError::TimedOut {
                     cmdline: self.cmdline(),
                     after: t,
                 })?,
-            None => wait.await,
+            None => work.await,
         }
         .map_err(|e| CmdError::Spawn {
             cmdline: self.cmdline(),
             source: e,
         })?;
         Ok(Output {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: status.code(),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
         })
     }
 
     /// Run; a non-zero exit is [`CmdError::Failed`] carrying both streams.
     pub async fn run(&self) -> Result<Output, CmdError> {
-        let out = self.output().await?;
+        self.run_with_lines(|_, _| {}).await
+    }
+
+    /// [`Self::run`] with each line handed to `on_line` as it is printed.
+    pub async fn run_with_lines(
+        &self,
+        on_line: impl FnMut(Stream, &str),
+    ) -> Result<Output, CmdError> {
+        let out = self.output_with_lines(on_line).await?;
         if out.success() {
             Ok(out)
         } else {
@@ -176,6 +208,44 @@ impl Cmd {
             })
         }
     }
+}
+
+/// Read both pipes to their end at once, line by line; returns everything read.
+async fn read_lines(
+    stdout: Option<impl AsyncRead + Unpin>,
+    stderr: Option<impl AsyncRead + Unpin>,
+    on_line: &mut impl FnMut(Stream, &str),
+) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    let both =
+        futures::stream::select(lines(stdout, Stream::Stdout), lines(stderr, Stream::Stderr));
+    let mut both = std::pin::pin!(both);
+    let (mut all_out, mut all_err) = (Vec::new(), Vec::new());
+    while let Some(item) = both.next().await {
+        let (which, line) = item?;
+        let text = String::from_utf8_lossy(&line);
+        on_line(which, text.trim_end_matches(['\n', '\r']));
+        match which {
+            Stream::Stdout => all_out.extend_from_slice(&line),
+            Stream::Stderr => all_err.extend_from_slice(&line),
+        }
+    }
+    Ok((all_out, all_err))
+}
+
+/// The lines of one pipe (each with its `\n`, the last one perhaps without).
+fn lines(
+    pipe: Option<impl AsyncRead + Unpin>,
+    which: Stream,
+) -> impl futures::Stream<Item = std::io::Result<(Stream, Vec<u8>)>> {
+    futures::stream::unfold(pipe.map(BufReader::new), move |reader| async move {
+        let mut reader = reader?;
+        let mut line = Vec::new();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) => None,
+            Ok(_) => Some((Ok((which, line)), Some(reader))),
+            Err(e) => Some((Err(e), None)),
+        }
+    })
 }
 
 impl fmt::Display for Cmd {
@@ -225,6 +295,45 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("--- stderr ---\nERROR: boom"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn lines_arrive_while_the_program_runs() {
+        let started = std::time::Instant::now();
+        let mut seen = Vec::new();
+        let out = Cmd::new("sh")
+            .args([
+                "-c",
+                "echo one >&2; echo out; sleep 0.5; printf 'two\\r\\nlast' >&2",
+            ])
+            .run_with_lines(|which, line| seen.push((which, line.to_owned(), started.elapsed())))
+            .await
+            .unwrap();
+        let lines: Vec<(Stream, &str)> = seen.iter().map(|(w, l, _)| (*w, l.as_str())).collect();
+        assert!(
+            lines.contains(&(Stream::Stderr, "one")) && lines.contains(&(Stream::Stdout, "out"))
+        );
+        assert_eq!(
+            lines[2..],
+            [(Stream::Stderr, "two"), (Stream::Stderr, "last")]
+        );
+        let first = seen.iter().find(|(_, l, _)| l == "one").unwrap().2;
+        let later = seen.iter().find(|(_, l, _)| l == "two").unwrap().2;
+        assert!(
+            later >= first + Duration::from_millis(400),
+            "`one` came as printed ({first:?}), not at the end ({later:?})"
+        );
+        assert_eq!(
+            (out.stdout.as_str(), out.stderr.as_str()),
+            ("out\n", "one\ntwo\r\nlast")
+        );
+        // Failures still carry everything printed.
+        let err = Cmd::new("sh")
+            .args(["-c", "echo progress >&2; echo 'ERROR: boom' >&2; exit 1"])
+            .run_with_lines(|_, _| {})
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("progress\nERROR: boom"), "{err}");
     }
 
     #[tokio::test]

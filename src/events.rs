@@ -85,7 +85,31 @@ pub struct PhaseSummary {
     pub elapsed_ms: u64,
 }
 
-/// Something that happened. Field names are stable: they are the JSON output.
+/// How the scenarios of a `run` ended (the selected ones, after retries).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioCounts {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    /// Failed, then passed on a retry.
+    pub flaky: usize,
+    /// Not run (`--fail-fast` stopped the run first).
+    pub skipped: usize,
+}
+
+/// A failure bundle: what a failed (or flaky) scenario or wait left for a person to read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleRef {
+    pub phase: Phase,
+    /// The scenario, or the `deploy.wait` entry (`namespace/target`).
+    pub task: String,
+    pub outcome: Outcome,
+    /// Where it was written (a directory or a file).
+    pub path: String,
+}
+
+/// Something that happened. Field names are stable: they are the JSON output, documented
+/// in `docs/events.schema.json` (a test checks every variant against it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -135,6 +159,19 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ready_latency_ms: Option<u64>,
     },
+    /// A `deploy.wait` entry's count, sent on every pod change the watch delivers.
+    WaitStatus {
+        phase: Phase,
+        task: String,
+        /// Matching pods that are ready (not terminating, not of an older build).
+        ready: u32,
+        /// Pods wanted: the matching live pods, at least the entry's `min`.
+        want: u32,
+        /// Matching pods, terminating ones included.
+        pods: u32,
+        /// Time left before the wait's timeout, when this was sent.
+        left_ms: u64,
+    },
     /// A fact worth a line of its own (which engine answered, where the kubeconfig is).
     Note {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,6 +182,18 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         phase: Option<Phase>,
         message: String,
+    },
+    /// An attempt of an `eventually` step failed; another follows after `next_in_ms`.
+    StepRetrying {
+        scenario: String,
+        /// 0-based position in the scenario, as in `step_finished`.
+        index: usize,
+        step: String,
+        /// The attempt that failed (1-based).
+        attempt: u32,
+        /// Why it failed (the first line of the step's message).
+        reason: String,
+        next_in_ms: u64,
     },
     /// One step of a scenario ended (after all its `eventually` attempts).
     StepFinished {
@@ -157,6 +206,21 @@ pub enum Event {
         elapsed_ms: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
+    },
+    /// A failure bundle was written (a failed scenario, a failed `deploy.wait`).
+    BundleSaved {
+        phase: Phase,
+        task: String,
+        outcome: Outcome,
+        path: String,
+    },
+    /// `run`: how the selected scenarios ended.
+    ScenariosFinished {
+        total: usize,
+        passed: usize,
+        failed: usize,
+        flaky: usize,
+        skipped: usize,
     },
     PhaseFinished {
         phase: Phase,
@@ -171,6 +235,12 @@ pub enum Event {
         exit_code: i32,
         elapsed_ms: u64,
         phases: Vec<PhaseSummary>,
+        /// `run`: the scenario counts (as in `scenarios_finished`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scenarios: Option<ScenarioCounts>,
+        /// Every failure bundle this command wrote (as in `bundle_saved`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        bundles: Vec<BundleRef>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
@@ -204,6 +274,14 @@ struct Inner {
     start_unix_ms: u64,
     reporter: Mutex<Box<dyn Reporter>>,
     phases: Mutex<Vec<PhaseSummary>>,
+    results: Mutex<Results>,
+}
+
+/// What the end-of-command event repeats from earlier events.
+#[derive(Default)]
+struct Results {
+    scenarios: Option<ScenarioCounts>,
+    bundles: Vec<BundleRef>,
 }
 
 impl Events {
@@ -218,6 +296,7 @@ impl Events {
                 start_unix_ms,
                 reporter: Mutex::new(reporter),
                 phases: Mutex::new(Vec::new()),
+                results: Mutex::new(Results::default()),
             }),
         }
     }
@@ -250,6 +329,35 @@ impl Events {
                     elapsed_ms: *elapsed_ms,
                 });
         }
+        match &event {
+            Event::ScenariosFinished {
+                total,
+                passed,
+                failed,
+                flaky,
+                skipped,
+            } => {
+                self.results().scenarios = Some(ScenarioCounts {
+                    total: *total,
+                    passed: *passed,
+                    failed: *failed,
+                    flaky: *flaky,
+                    skipped: *skipped,
+                });
+            }
+            Event::BundleSaved {
+                phase,
+                task,
+                outcome,
+                path,
+            } => self.results().bundles.push(BundleRef {
+                phase: *phase,
+                task: task.clone(),
+                outcome: *outcome,
+                path: path.clone(),
+            }),
+            _ => {}
+        }
         let at_ms = self.elapsed_ms();
         let stamped = Stamped {
             ts_ms: self.inner.start_unix_ms + at_ms,
@@ -275,6 +383,23 @@ impl Events {
             phase,
             message: message.into(),
         });
+    }
+
+    fn results(&self) -> std::sync::MutexGuard<'_, Results> {
+        self.inner
+            .results
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The scenario counts a `scenarios_finished` event carried, for the end of the command.
+    pub fn scenario_counts(&self) -> Option<ScenarioCounts> {
+        self.results().scenarios
+    }
+
+    /// The bundles `bundle_saved` events named so far, for the end of the command.
+    pub fn bundles(&self) -> Vec<BundleRef> {
+        self.results().bundles.clone()
     }
 
     /// The phases finished so far, for the command summary.
@@ -342,6 +467,28 @@ impl TaskEvents {
             status: status.into(),
             ready,
             ready_latency_ms,
+        });
+    }
+
+    /// A `deploy.wait` entry's count changed (or a pod of it did).
+    pub fn wait_status(&self, ready: u32, want: u32, pods: u32, left_ms: u64) {
+        self.events.emit(Event::WaitStatus {
+            phase: self.phase,
+            task: self.task.clone(),
+            ready,
+            want,
+            pods,
+            left_ms,
+        });
+    }
+
+    /// A failure bundle of this task was written.
+    pub fn bundle_saved(&self, outcome: Outcome, path: &std::path::Path) {
+        self.events.emit(Event::BundleSaved {
+            phase: self.phase,
+            task: self.task.clone(),
+            outcome,
+            path: path.display().to_string(),
         });
     }
 

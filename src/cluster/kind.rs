@@ -1,7 +1,7 @@
 //! The `kind` CLI: every call goes through [`crate::cmd::Cmd`]; failures carry kind's own
 //! `ERROR:` lines and `Command Output:` and say what to do.
 
-use crate::cmd::{Cmd, CmdError, Output};
+use crate::cmd::{Cmd, CmdError, Output, Stream};
 use crate::engine::EngineKind;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -106,6 +106,40 @@ pub fn provider_for(engine: Option<EngineKind>, user: Option<&str>) -> ProviderC
     }
 }
 
+/// A line kind printed while creating a cluster.
+///
+/// kind's status logger (`pkg/internal/cli/status.go`) writes, when stderr is not a terminal
+/// (as under kubetest), ` • {step}  ...` when a step starts, ` ✓ {step}` when it ends and
+/// ` ✗ {step}` when it fails; every other line is plain log text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KindLine<'a> {
+    Started(&'a str),
+    Done(&'a str),
+    Failed(&'a str),
+    Other(&'a str),
+}
+
+impl<'a> KindLine<'a> {
+    pub fn parse(line: &'a str) -> Self {
+        let step = |rest: &'a str| {
+            rest.trim_end()
+                .trim_end_matches("...")
+                // The trailing emoji (and its variation selector): they are decoration, and
+                // terminals disagree on their width.
+                .trim_end_matches(|c: char| !c.is_ascii() || c.is_whitespace())
+        };
+        if let Some(rest) = line.strip_prefix(" \u{2022} ") {
+            KindLine::Started(step(rest))
+        } else if let Some(rest) = line.strip_prefix(" \u{2713} ") {
+            KindLine::Done(step(rest))
+        } else if let Some(rest) = line.strip_prefix(" \u{2717} ") {
+            KindLine::Failed(step(rest))
+        } else {
+            KindLine::Other(line)
+        }
+    }
+}
+
 /// What `kind create cluster` gets.
 #[derive(Debug, Clone)]
 pub struct CreateRequest<'a> {
@@ -141,7 +175,21 @@ impl Kind {
     }
 
     async fn call(&self, cmd: Cmd) -> anyhow::Result<Output> {
-        match cmd.run().await {
+        self.call_with_lines(cmd, |_| {}).await
+    }
+
+    /// Run, handing each line kind prints on stderr to `on_line` as it comes.
+    async fn call_with_lines(
+        &self,
+        cmd: Cmd,
+        mut on_line: impl FnMut(&str),
+    ) -> anyhow::Result<Output> {
+        let run = cmd.run_with_lines(|which, line| {
+            if which == Stream::Stderr {
+                on_line(line);
+            }
+        });
+        match run.await {
             Ok(out) => Ok(out),
             Err(CmdError::Failed {
                 cmdline,
@@ -191,7 +239,13 @@ impl Kind {
             .collect())
     }
 
-    pub async fn create(&self, req: &CreateRequest<'_>) -> anyhow::Result<()> {
+    /// Create the cluster; each line kind prints goes to `on_line` as it comes (its steps
+    /// take 30–90 s in all).
+    pub async fn create(
+        &self,
+        req: &CreateRequest<'_>,
+        mut on_line: impl FnMut(KindLine<'_>),
+    ) -> anyhow::Result<()> {
         let mut args: Vec<std::ffi::OsString> = vec![
             "create".into(),
             "cluster".into(),
@@ -210,7 +264,9 @@ impl Kind {
             "--kubeconfig".into(),
             req.kubeconfig.into(),
         ]);
-        self.call(self.cmd(args)).await.map(drop)
+        self.call_with_lines(self.cmd(args), |l| on_line(KindLine::parse(l)))
+            .await
+            .map(drop)
     }
 
     /// Delete; a cluster that does not exist is success (kind's own behaviour).
@@ -437,6 +493,33 @@ mod tests {
     fn unusual_failure_shows_the_tail() {
         let e = err("panic: runtime error\ngoroutine 1 [running]:\n");
         assert!(e.to_string().contains("| panic: runtime error"));
+    }
+
+    #[test]
+    fn status_lines_become_steps() {
+        // status.go without a terminal: " • %s  ...\n" at Start, " ✓ %s\n" / " ✗ %s\n" at End.
+        assert_eq!(
+            KindLine::parse(" \u{2022} Ensuring node image (kindest/node:v1.30.0) \u{1f5bc}  ..."),
+            KindLine::Started("Ensuring node image (kindest/node:v1.30.0)")
+        );
+        assert_eq!(
+            KindLine::parse(" \u{2713} Starting control-plane \u{1f579}\u{fe0f}"),
+            KindLine::Done("Starting control-plane")
+        );
+        assert_eq!(
+            KindLine::parse(" \u{2717} Preparing nodes \u{1f4e6}"),
+            KindLine::Failed("Preparing nodes")
+        );
+        assert_eq!(
+            KindLine::parse(
+                " \u{2022} Waiting \u{2264} 1m0s for control-plane = Ready \u{23f3}  ..."
+            ),
+            KindLine::Started("Waiting \u{2264} 1m0s for control-plane = Ready")
+        );
+        assert_eq!(
+            KindLine::parse("Creating cluster \"demo\" ..."),
+            KindLine::Other("Creating cluster \"demo\" ...")
+        );
     }
 
     #[test]

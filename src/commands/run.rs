@@ -2,7 +2,7 @@
 
 use crate::cli::RunArgs;
 use crate::config::{ConfigError, LoadedConfig};
-use crate::events::{Outcome, Phase};
+use crate::events::{Event, Outcome, Phase};
 use crate::exit::Stop;
 use crate::phases::{run_phase, PhaseOutput};
 use crate::plan::Plan;
@@ -115,7 +115,14 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
         .iter_mut()
         .filter(|r| matches!(r.outcome, Outcome::Failed | Outcome::Flaky))
     {
-        r.artifacts = Some(artifacts::write_bundle(&run_dir, r)?);
+        let path = artifacts::write_bundle(&run_dir, r)?;
+        session.events.emit(Event::BundleSaved {
+            phase: Phase::Scenarios,
+            task: r.name.clone(),
+            outcome: r.outcome,
+            path: path.display().to_string(),
+        });
+        r.artifacts = Some(path);
     }
     if let Some(path) = &args.junit {
         let xml = render_junit(&plan.environment, &results, started.elapsed())?;
@@ -128,21 +135,13 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
             .context("cannot write annotations")?;
     }
     let t = totals(&results);
-    session.events.note(
-        Some(Phase::Scenarios),
-        format!(
-            "{count} scenarios: {} passed, {} failed, {} flaky, {} not run",
-            t.passed, t.failed, t.flaky, t.skipped
-        ),
-    );
-    for r in results.iter().filter(|r| r.artifacts.is_some()) {
-        if let Some(a) = &r.artifacts {
-            session.events.note(
-                Some(Phase::Scenarios),
-                format!("{}: failure bundle in {}", r.name, a.display()),
-            );
-        }
-    }
+    session.events.emit(Event::ScenariosFinished {
+        total: count,
+        passed: t.passed,
+        failed: t.failed,
+        flaky: t.flaky,
+        skipped: t.skipped,
+    });
     if t.failed > 0 || t.skipped > 0 {
         return Err(Stop::ScenariosFailed {
             failed: t.failed + t.skipped,

@@ -78,6 +78,20 @@ pub enum Progress {
     Pod(PodChange),
     /// The watch failed for a moment and is being restarted; the wait goes on.
     Retrying { error: String, after: Duration },
+    /// How many pods are ready of how many wanted, and the time left: sent when the watch
+    /// starts and after every pod change it delivers.
+    Count(Count),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count {
+    /// Live pods (not terminating, not of an older build) that are ready.
+    pub ready: u32,
+    /// The live pods, at least the request's `min`.
+    pub want: u32,
+    /// Every matching pod the watch holds.
+    pub pods: u32,
+    pub left: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -142,6 +156,12 @@ pub async fn wait_ready(
     on(Progress::Watching {
         selector: selector.clone(),
     });
+    on(Progress::Count(Count {
+        ready: 0,
+        want: req.min,
+        pods: 0,
+        left: deadline.saturating_duration_since(Instant::now()),
+    }));
     let api: Api<Pod> = Api::namespaced(client.clone(), &req.namespace);
     let config = watcher::Config::default().labels(&selector);
     let mut stream = watcher::watcher(api, config).boxed();
@@ -192,6 +212,10 @@ pub async fn wait_ready(
         for change in seen.transitions(&req.judge) {
             on(Progress::Pod(change));
         }
+        on(Progress::Count(seen.count(
+            req,
+            deadline.saturating_duration_since(Instant::now()),
+        )));
         match seen.verdict(req) {
             Verdict::Ready => return Ok(seen.pods()),
             Verdict::Failed { pod, reason } => {
@@ -320,6 +344,23 @@ impl Seen {
             Verdict::Ready
         } else {
             Verdict::Waiting
+        }
+    }
+
+    fn count(&self, req: &WaitRequest, left: Duration) -> Count {
+        let (mut live, mut ready) = (0u32, 0u32);
+        for pod in self.pods.values() {
+            if is_terminating(pod) || req.judge.images.is_stale(pod) {
+                continue;
+            }
+            live += 1;
+            ready += u32::from(judge(pod, &req.judge).ready);
+        }
+        Count {
+            ready,
+            want: live.max(req.min),
+            pods: u32::try_from(self.pods.len()).unwrap_or(u32::MAX),
+            left,
         }
     }
 

@@ -2,7 +2,7 @@
 //! record it in the state the moment it may exist.
 
 use super::PhaseCtx;
-use crate::cluster::kind::{CreateRequest, Kind, KindError};
+use crate::cluster::kind::{CreateRequest, Kind, KindError, KindLine};
 use crate::cluster::kubeconfig::{self, api_answers, kind_context};
 use crate::config::Provider;
 use crate::events::{Outcome, Phase, TaskEvents};
@@ -128,7 +128,19 @@ async fn kind_cluster(
         } else {
             format!("kind create cluster (attempt {attempt} of {attempts})")
         });
-        let Err(e) = kind.create(&req).await else {
+        let which = if attempt == 1 {
+            String::new()
+        } else {
+            format!(" (attempt {attempt} of {attempts})")
+        };
+        let created = kind.create(&req, |line| match line {
+            KindLine::Started(step) => task.progress(format!("kind{which}: {step}")),
+            KindLine::Failed(step) => task.log(format!("failed: {step}")),
+            KindLine::Done(step) => task.log(format!("done: {step}")),
+            KindLine::Other(text) if !text.trim().is_empty() => task.log(text),
+            KindLine::Other(_) => {}
+        });
+        let Err(e) = created.await else {
             break;
         };
         let transient = e

@@ -160,6 +160,9 @@ async fn wait_one(
             "watch interrupted ({error}); retrying in {} ms",
             after.as_millis()
         )),
+        Progress::Count(c) => {
+            task.wait_status(c.ready, c.want, c.pods, c.left.as_millis() as u64);
+        }
     });
     let result = tokio::select! {
         r = wait => r,
@@ -186,6 +189,9 @@ async fn wait_one(
         .collect();
     let diagnostics = diagnose::pods_report(client, &not_ready).await;
     let artifact = save(ctx, index, &name, &err, &diagnostics);
+    if let Some(path) = &artifact {
+        task.bundle_saved(Outcome::Failed, path);
+    }
     let short = match &err {
         WaitError::Failed { pod, .. } => format!("pod {pod} cannot become ready"),
         WaitError::TimedOut { after, .. } => {

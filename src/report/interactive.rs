@@ -1,19 +1,54 @@
 //! Interactive terminal: one live spinner per running phase and task; finished ones become lines.
+//!
+//! A bar is drawn only once it belongs to the `MultiProgress`: created on a hidden target,
+//! added, then ticked. (A bar made with `ProgressBar::new_spinner()` draws to stderr, and its
+//! steady ticker draws at once, so a tick landing before `add` left a line the
+//! `MultiProgress` never knew of and never cleared: the frozen `⠙ build 0s`.)
 
-use super::style::{secs, Palette, Verbosity};
+use super::style::{left, scenario_totals, secs, Palette, Verbosity};
 use super::summary::render_summary;
 use crate::events::{Event, Outcome, Phase, Reporter, Stamped};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 pub struct InteractiveReporter {
     mp: MultiProgress,
     verbosity: Verbosity,
     p: Palette,
     phases: HashMap<Phase, ProgressBar>,
-    tasks: HashMap<(Phase, String), ProgressBar>,
+    tasks: HashMap<(Phase, String), Task>,
     tick: bool,
+}
+
+/// A task's live line and, for a `deploy.wait`, its count and deadline.
+struct Task {
+    bar: ProgressBar,
+    wait: Arc<Mutex<Option<WaitView>>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct WaitView {
+    ready: u32,
+    want: u32,
+    deadline: Instant,
+}
+
+/// The `{wait}` template key: `0/1 ready, 2m13s left · `, counting down on every tick.
+fn wait_key(
+    cell: Arc<Mutex<Option<WaitView>>>,
+) -> impl Fn(&ProgressState, &mut dyn std::fmt::Write) + Send + Sync + Clone + 'static {
+    move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+        let view = *cell.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(v) = view {
+            let ms = v
+                .deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as u64;
+            let _ = write!(w, "{}/{} ready, {} left · ", v.ready, v.want, left(ms));
+        }
+    }
 }
 
 impl InteractiveReporter {
@@ -34,22 +69,42 @@ impl InteractiveReporter {
         self
     }
 
-    fn spinner(&self, prefix: String, indent: bool) -> ProgressBar {
-        let template = if indent {
-            "  {spinner} {prefix} {wide_msg} {elapsed:>4}"
+    /// A spinner that draws nowhere until [`Self::show`] puts it in the `MultiProgress`.
+    /// Task lines (indented) get `wait`, the cell their `deploy.wait` count is read from;
+    /// phase lines get `None`.
+    fn spinner(&self, prefix: String, wait: Option<&Arc<Mutex<Option<WaitView>>>>) -> ProgressBar {
+        let template = if wait.is_some() {
+            "  {spinner} {prefix} {wait}{wide_msg} {elapsed:>4}"
         } else {
             "{spinner} {prefix} {wide_msg} {elapsed:>4}"
         };
-        let style = ProgressStyle::with_template(template)
+        let mut style = ProgressStyle::with_template(template)
             .unwrap_or_else(|_| ProgressStyle::default_spinner())
             .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ");
-        let bar = ProgressBar::new_spinner()
+        if let Some(cell) = wait {
+            style = style.with_key("wait", wait_key(cell.clone()));
+        }
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
             .with_style(style)
-            .with_prefix(prefix);
+            .with_prefix(prefix)
+    }
+
+    /// Draw a bar that is already in the `MultiProgress`, and keep it ticking.
+    fn show(&self, bar: &ProgressBar) {
         if self.tick {
             bar.enable_steady_tick(Duration::from_millis(100));
         }
-        bar
+        bar.tick();
+    }
+
+    /// Stop a bar and take its line off the screen.
+    fn clear(&self, bar: &ProgressBar) {
+        bar.finish_and_clear();
+        self.mp.remove(bar);
+    }
+
+    fn task(&self, phase: Phase, task: &str) -> Option<&Task> {
+        self.tasks.get(&(phase, task.to_owned()))
     }
 
     fn mark(&self, o: Outcome) -> String {
@@ -86,26 +141,88 @@ impl Reporter for InteractiveReporter {
                 }
             }
             Event::PhaseStarted { phase } => {
-                let bar = self.mp.add(self.spinner(phase.as_str().to_owned(), false));
-                bar.tick();
-                self.phases.insert(*phase, bar);
+                let bar = self.mp.add(self.spinner(phase.as_str().to_owned(), None));
+                self.show(&bar);
+                if let Some(old) = self.phases.insert(*phase, bar) {
+                    self.clear(&old);
+                }
             }
             Event::TaskStarted { phase, task } => {
-                let bar = self.spinner(task.clone(), true);
+                let wait = Arc::new(Mutex::new(None));
+                let bar = self.spinner(task.clone(), Some(&wait));
                 let bar = match self.phases.get(phase) {
                     Some(parent) => self.mp.insert_after(parent, bar),
                     None => self.mp.add(bar),
                 };
-                bar.tick();
-                self.tasks.insert((*phase, task.clone()), bar);
+                self.show(&bar);
+                // A task of the same name started again replaces the old line.
+                if let Some(old) = self
+                    .tasks
+                    .insert((*phase, task.clone()), Task { bar, wait })
+                {
+                    self.clear(&old.bar);
+                }
             }
             Event::TaskProgress {
                 phase,
                 task,
                 message,
             } => {
-                if let Some(bar) = self.tasks.get(&(*phase, task.clone())) {
-                    bar.set_message(message.clone());
+                if let Some(t) = self.task(*phase, task) {
+                    t.bar.set_message(message.clone());
+                }
+            }
+            Event::WaitStatus {
+                phase,
+                task,
+                ready,
+                want,
+                left_ms,
+                ..
+            } => {
+                if let Some(t) = self.task(*phase, task) {
+                    *t.wait.lock().unwrap_or_else(PoisonError::into_inner) = Some(WaitView {
+                        ready: *ready,
+                        want: *want,
+                        deadline: Instant::now() + Duration::from_millis(*left_ms),
+                    });
+                    // Redraw now (`tick()` does nothing while a steady ticker runs).
+                    t.bar.set_message(t.bar.message());
+                }
+            }
+            Event::StepRetrying {
+                scenario,
+                step,
+                attempt,
+                reason,
+                ..
+            } => {
+                if let Some(t) = self.task(Phase::Scenarios, scenario) {
+                    t.bar
+                        .set_message(format!("{step}: attempt {attempt}, last: {reason}"));
+                }
+            }
+            Event::BundleSaved {
+                phase, task, path, ..
+            } => {
+                self.line(format!(
+                    "  {} {task}: failure bundle in {path}",
+                    self.p.dim.apply_to(phase.as_str())
+                ));
+            }
+            Event::ScenariosFinished {
+                total,
+                passed,
+                failed,
+                flaky,
+                skipped,
+            } => {
+                if !quiet {
+                    self.line(format!(
+                        "  {}{}",
+                        self.p.dim.apply_to("scenarios: "),
+                        scenario_totals(*total, *passed, *failed, *flaky, *skipped)
+                    ));
                 }
             }
             Event::TaskLog { phase, task, line } => {
@@ -123,9 +240,8 @@ impl Reporter for InteractiveReporter {
                 elapsed_ms,
                 detail,
             } => {
-                if let Some(bar) = self.tasks.remove(&(*phase, task.clone())) {
-                    bar.finish_and_clear();
-                    self.mp.remove(&bar);
+                if let Some(t) = self.tasks.remove(&(*phase, task.clone())) {
+                    self.clear(&t.bar);
                 }
                 if !quiet || outcome.is_failure() {
                     let detail = detail
@@ -180,8 +296,8 @@ impl Reporter for InteractiveReporter {
             } => {
                 // The task's live line shows the latest pod; each pod that becomes ready
                 // gets a line of its own.
-                if let Some(bar) = self.tasks.get(&(*phase, task.clone())) {
-                    bar.set_message(format!("{pod} {status}"));
+                if let Some(t) = self.task(*phase, task) {
+                    t.bar.set_message(format!("{pod} {status}"));
                 }
                 if *ready && !quiet {
                     self.line(format!(
@@ -215,8 +331,7 @@ impl Reporter for InteractiveReporter {
                 error,
             } => {
                 if let Some(bar) = self.phases.remove(phase) {
-                    bar.finish_and_clear();
-                    self.mp.remove(&bar);
+                    self.clear(&bar);
                 }
                 if !quiet || outcome.is_failure() {
                     let err = error
@@ -240,13 +355,14 @@ impl Reporter for InteractiveReporter {
                 phases,
                 ..
             } => {
-                for bar in self
+                let bars: Vec<ProgressBar> = self
                     .tasks
                     .drain()
-                    .map(|(_, b)| b)
+                    .map(|(_, t)| t.bar)
                     .chain(self.phases.drain().map(|(_, b)| b))
-                {
-                    bar.finish_and_clear();
+                    .collect();
+                for bar in &bars {
+                    self.clear(bar);
                 }
                 self.line(render_summary(
                     command,

@@ -1,19 +1,37 @@
 //! Plain lines for CI logs and pipes: one line per event, prefixed with the time since start.
 
-use super::style::{secs, Palette, Verbosity};
+use super::style::{scenario_totals, secs, wait_counts, Palette, Verbosity};
 use super::summary::render_summary;
 use crate::events::{Event, Outcome, Reporter, Stamped};
+use std::collections::HashMap;
 use std::io::Write;
 
 pub struct PlainReporter {
     out: Box<dyn Write + Send>,
     verbosity: Verbosity,
     p: Palette,
+    /// The last (ready, want) printed per wait: a log gets a line when the count changes.
+    counts: HashMap<String, (u32, u32)>,
 }
 
 impl PlainReporter {
     pub fn new(out: Box<dyn Write + Send>, verbosity: Verbosity, p: Palette) -> Self {
-        Self { out, verbosity, p }
+        Self {
+            out,
+            verbosity,
+            p,
+            counts: HashMap::new(),
+        }
+    }
+
+    /// Whether the event repeats what the log already says (a wait count that did not change).
+    fn repeats(&mut self, ev: &Stamped) -> bool {
+        match &ev.event {
+            Event::WaitStatus {
+                task, ready, want, ..
+            } => self.counts.insert(task.clone(), (*ready, *want)) == Some((*ready, *want)),
+            _ => false,
+        }
     }
 
     /// The line for an event, or `None` when this verbosity hides it.
@@ -93,6 +111,52 @@ impl PlainReporter {
                     ..
                 } => (v > Verbosity::Quiet)
                     .then(|| format!("{}: {task}: pod {pod} {status}", phase.as_str())),
+                Event::WaitStatus {
+                    phase,
+                    task,
+                    ready,
+                    want,
+                    left_ms,
+                    ..
+                } => (v > Verbosity::Quiet).then(|| {
+                    format!(
+                        "{}: {task}: {}",
+                        phase.as_str(),
+                        wait_counts(*ready, *want, *left_ms)
+                    )
+                }),
+                Event::StepRetrying {
+                    scenario,
+                    index,
+                    step,
+                    attempt,
+                    reason,
+                    next_in_ms,
+                } => (v >= Verbosity::Verbose).then(|| {
+                    format!(
+                        "scenarios: {scenario}: step {} `{step}`: attempt {attempt} failed: {reason}; next in {}",
+                        index + 1,
+                        secs(*next_in_ms)
+                    )
+                }),
+                Event::BundleSaved {
+                    phase, task, path, ..
+                } => Some(format!(
+                    "{}: {task}: failure bundle in {path}",
+                    phase.as_str()
+                )),
+                Event::ScenariosFinished {
+                    total,
+                    passed,
+                    failed,
+                    flaky,
+                    skipped,
+                } => (v > Verbosity::Quiet).then(|| {
+                    format!(
+                        "scenarios: {}",
+                        scenario_totals(*total, *passed, *failed, *flaky, *skipped)
+                    )
+                }),
                 Event::Note { phase, message } => (v > Verbosity::Quiet).then(|| match phase {
                     Some(ph) => format!("{}: {message}", ph.as_str()),
                     None => message.clone(),
@@ -144,6 +208,9 @@ fn first_line(s: &str) -> &str {
 
 impl Reporter for PlainReporter {
     fn handle(&mut self, ev: &Stamped) {
+        if self.repeats(ev) {
+            return;
+        }
         if let Some(line) = self.line(ev) {
             let _ = writeln!(self.out, "{line}");
             let _ = self.out.flush();

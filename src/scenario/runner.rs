@@ -338,8 +338,15 @@ async fn run_step(
         match (r, deadline) {
             (Ok(ok), _) => break Ok(ok),
             (Err(f), Some(d)) if Instant::now() + step.interval.get() < d => {
+                env.events.emit(Event::StepRetrying {
+                    scenario: s.name.clone(),
+                    index,
+                    step: title.to_owned(),
+                    attempt: attempts,
+                    reason: f.message.lines().next().unwrap_or_default().to_owned(),
+                    next_in_ms: step.interval.get().as_millis() as u64,
+                });
                 tokio::time::sleep(step.interval.get()).await;
-                let _ = f;
             }
             (Err(f), _) => break Err(f),
         }

@@ -109,6 +109,45 @@ async fn each_transition_is_reported_and_ready_ends_the_wait() {
     assert_eq!(pods.len(), 1);
 }
 
+/// Every pod change the watch delivers comes with the wait's count and time left: what the
+/// live view shows as `0/2 ready, 29s left`.
+#[tokio::test]
+async fn counts_and_time_left_follow_each_pod_change() {
+    let (double, _dir, c) = setup().await;
+    let mut req = request(Target::Selector("app=web".into()), Duration::from_secs(30));
+    req.min = 2;
+    let a = double.set_pod(pods::deployment_pod("demo", "web", "a", IMAGE));
+    let (h, mut rx) = start(c, req);
+    let mut counts = Vec::new();
+    let next_count = async |rx: &mut mpsc::UnboundedReceiver<Progress>| loop {
+        let p = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("a count within 5 s")
+            .expect("wait still running");
+        if let Progress::Count(c) = p {
+            return c;
+        }
+    };
+    // Before the first list: nothing seen, the full timeout left.
+    let first = next_count(&mut rx).await;
+    assert_eq!((first.ready, first.want, first.pods), (0, 2, 0));
+    assert!(first.left > Duration::from_secs(29), "{first:?}");
+    counts.push(next_count(&mut rx).await);
+    double.set_pod(pods::ready(a));
+    counts.push(next_count(&mut rx).await);
+    let b = double.set_pod(pods::deployment_pod("demo", "web", "b", IMAGE));
+    counts.push(next_count(&mut rx).await);
+    double.set_pod(pods::ready(b));
+    counts.push(next_count(&mut rx).await);
+    let seen: Vec<(u32, u32, u32)> = counts.iter().map(|c| (c.ready, c.want, c.pods)).collect();
+    assert_eq!(seen, [(0, 2, 1), (1, 2, 1), (1, 2, 2), (2, 2, 2)]);
+    assert!(
+        counts.windows(2).all(|w| w[1].left <= w[0].left),
+        "time left only goes down: {counts:?}"
+    );
+    assert_eq!(h.await.unwrap().expect("ready").len(), 2);
+}
+
 #[tokio::test]
 async fn waits_for_min_pods() {
     let (double, _dir, c) = setup().await;
@@ -466,6 +505,26 @@ async fn timeout_diagnostics_printed_and_saved() {
     assert!(text.contains(&artifact.display().to_string()), "{text}");
 
     let events = rec.events();
+    // The bundle is a field of its own, and each wait's count was shown.
+    assert!(
+        events.iter().any(|e| matches!(e, Event::BundleSaved { task, path, outcome, .. }
+            if task == "demo/app=web" && *path == artifact.display().to_string() && outcome.is_failure())),
+        "bundle_saved names {}: {events:#?}",
+        artifact.display()
+    );
+    let counts = |name: &str| -> Vec<(u32, u32)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::WaitStatus {
+                    task, ready, want, ..
+                } if task == name => Some((*ready, *want)),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(counts("demo/app=api").last(), Some(&(1, 1)));
+    assert_eq!(counts("demo/app=web").last(), Some(&(0, 1)));
     let ready_api = events.iter().find_map(|e| match e {
         Event::PodStatus {
             pod,

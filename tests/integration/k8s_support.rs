@@ -24,6 +24,8 @@ pub struct Recording(pub Arc<Mutex<Vec<Event>>>);
 
 impl Reporter for Recording {
     fn handle(&mut self, ev: &Stamped) {
+        // What the phases emit is what docs/events.schema.json documents.
+        crate::events_schema::assert_valid(&serde_json::to_value(ev).unwrap());
         self.0.lock().unwrap().push(ev.event.clone());
     }
 }

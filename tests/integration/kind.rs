@@ -40,8 +40,13 @@ impl Env {
     }
 
     fn kubetest(&self, args: &[&str]) -> Run {
+        self.kubetest_env(args, &[])
+    }
+
+    fn kubetest_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut c = self.engine.kubetest(self.dir.path());
         self.fake.apply(&mut c);
+        c.envs(env.iter().copied());
         c.env("HOME", self.home.path())
             .args(args)
             .args(["--output", "json"]);
@@ -173,6 +178,54 @@ fn create_reuse_recreate_and_down() {
 }
 
 #[test]
+fn kinds_steps_stream_into_the_cluster_task_as_they_happen() {
+    let Some(env) = Env::new("steps", "") else {
+        return;
+    };
+    // Each step of the fake takes 0.3 s, as kind's take seconds.
+    let run = env.kubetest_env(&["up"], &[("FAKE_KIND_STEP_DELAY", "0.3")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let steps: Vec<(String, u64)> = run
+        .events
+        .iter()
+        .filter(|e| e["event"] == "task_progress" && e["phase"] == "cluster")
+        .filter_map(|e| {
+            let m = e["message"].as_str()?.strip_prefix("kind: ")?;
+            Some((m.to_owned(), e["at_ms"].as_u64()?))
+        })
+        .collect();
+    let names: Vec<&str> = steps.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Ensuring node image (kindest/node:v1.30.0)",
+            "Preparing nodes",
+            "Writing configuration",
+            "Starting control-plane",
+            "Installing CNI",
+            "Installing StorageClass",
+        ]
+    );
+    for pair in steps.windows(2) {
+        assert!(
+            pair[1].1 >= pair[0].1 + 250,
+            "each step shows when kind starts it, not when kind exits: {steps:?}"
+        );
+    }
+    let finished = run.positions("task_finished", "cluster")[0];
+    let last_step = run
+        .events
+        .iter()
+        .rposition(|e| e["event"] == "task_progress" && e["phase"] == "cluster")
+        .unwrap();
+    assert!(last_step < finished);
+    // kind's other lines are the task's log (shown with -v).
+    assert!(run.events.iter().any(|e| e["event"] == "task_log"
+        && e["phase"] == "cluster"
+        && e["line"] == "done: Installing StorageClass"));
+}
+
+#[test]
 fn foreign_cluster_needs_reuse_and_is_kept_by_down() {
     let Some(env) = Env::new("foreign", "") else {
         return;
@@ -248,6 +301,26 @@ fn transient_failure_is_retried_after_deleting_the_half_made_cluster() {
         w[0].contains("attempt 1 of 3 failed with a known transient error"),
         "{w:?}"
     );
+    // kind's steps of a later attempt say which attempt they belong to.
+    let steps: Vec<&str> = run
+        .events
+        .iter()
+        .filter(|e| e["event"] == "task_progress" && e["phase"] == "cluster")
+        .filter_map(|e| e["message"].as_str())
+        .filter(|m| m.starts_with("kind") && m.contains(": "))
+        .collect();
+    assert!(
+        steps.contains(&"kind: Ensuring node image (kindest/node:v1.30.0)"),
+        "{steps:?}"
+    );
+    assert!(
+        steps.contains(&"kind (attempt 3 of 3): Installing StorageClass"),
+        "{steps:?}"
+    );
+    assert!(run
+        .events
+        .iter()
+        .any(|e| e["event"] == "task_log" && e["line"] == "failed: Preparing nodes"));
     assert!(env.fake.has_cluster(n));
     env.kubetest(&["down"]);
 }

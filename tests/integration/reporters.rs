@@ -149,3 +149,41 @@ fn pod_status_lines_and_json_latency() {
     let v: serde_json::Value = serde_json::from_str(buf.text().trim()).unwrap();
     assert_eq!(v["ready_latency_ms"], 412);
 }
+
+fn replay(name: &str, r: &mut dyn Reporter) {
+    let text = std::fs::read_to_string(golden(name)).unwrap();
+    for l in text.lines() {
+        r.handle(&serde_json::from_str(l).unwrap());
+    }
+}
+
+/// The plain log of a wait prints a count when it changes (not on every pod change), kind's
+/// steps only with -v, and a run's bundles and counts as lines of their own.
+#[test]
+fn plain_reporter_wait_counts_retries_bundles_and_totals() {
+    for (input, v, name) in [
+        ("up-ready.jsonl", Verbosity::Normal, "up-ready.plain"),
+        (
+            "up-ready.jsonl",
+            Verbosity::Verbose,
+            "up-ready.plain-verbose",
+        ),
+        (
+            "run-eventually.jsonl",
+            Verbosity::Normal,
+            "run-eventually.plain",
+        ),
+        (
+            "run-eventually.jsonl",
+            Verbosity::Verbose,
+            "run-eventually.plain-verbose",
+        ),
+    ] {
+        let buf = Buffer::default();
+        replay(
+            input,
+            &mut PlainReporter::new(Box::new(buf.clone()), v, Palette::new(false)),
+        );
+        assert_golden(&golden(name), &buf.text());
+    }
+}

@@ -169,6 +169,53 @@ fn http_and_run_steps_with_eventually_capture_and_reports() {
         counter["attempts"], 3,
         "eventually: held on the 3rd attempt: {counter}"
     );
+    // While it retried, each failed attempt was an event (the live view's `attempt N, last: …`).
+    let retries: Vec<(u64, String)> = r
+        .events
+        .iter()
+        .filter(|e| e["event"] == "step_retrying" && e["step"] == "counter reaches 3")
+        .map(|e| {
+            assert_eq!(
+                (e["scenario"].as_str(), e["next_in_ms"].as_u64()),
+                (Some("web-works"), Some(50))
+            );
+            (
+                e["attempt"].as_u64().unwrap(),
+                e["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(retries.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2]);
+    assert!(
+        !retries[0].1.is_empty() && !retries[0].1.contains('\n'),
+        "{retries:?}"
+    );
+
+    // The run ends with the counts and each failed scenario's bundle as fields.
+    let last = r.events.last().unwrap();
+    assert_eq!(last["event"], "command_finished");
+    assert_eq!(
+        last["scenarios"],
+        serde_json::json!({"total": 2, "passed": 1, "failed": 1, "flaky": 0, "skipped": 0})
+    );
+    let bundles = last["bundles"].as_array().unwrap();
+    assert_eq!(bundles.len(), 1, "{bundles:?}");
+    assert_eq!(
+        (
+            bundles[0]["phase"].as_str(),
+            bundles[0]["task"].as_str(),
+            bundles[0]["outcome"].as_str()
+        ),
+        (Some("scenarios"), Some("web-fails"), Some("failed"))
+    );
+    let bundle = Path::new(bundles[0]["path"].as_str().unwrap());
+    assert!(bundle.join("failure.txt").is_file(), "{}", bundle.display());
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e["event"] == "bundle_saved" && e["path"] == bundles[0]["path"]),
+        "the bundle was also announced when written"
+    );
     let failed = steps
         .iter()
         .find(|e| e["scenario"] == "web-fails" && e["outcome"] == "failed")

@@ -60,10 +60,14 @@ impl Run {
     pub fn new(cmd: &mut Command) -> Self {
         let out = cmd.output().expect("run kubetest");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let events = stdout
+        let events: Vec<serde_json::Value> = stdout
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect();
+        // Every event a real run prints is what docs/events.schema.json documents.
+        for e in events.iter().filter(|e| e.get("event").is_some()) {
+            crate::events_schema::assert_valid(e);
+        }
         Self {
             code: out.status.code().unwrap_or(-1),
             stdout,
