@@ -1,0 +1,169 @@
+//! `doctor --explain` scored on the error-text corpus: the rule-writing set and the held-out set.
+//!
+//! `cargo test --test integration doctor_corpus -- --nocapture --test-threads 1` prints the
+//! figures. For the held-out set only aggregates are printed (per-category accuracy, right /
+//! confidently-wrong / unknown rates, confusion counts), never a text or an id: the set
+//! measures whether the rules generalise and must not be read for writing them
+//! (fixtures/doctor/corpus/README.md).
+
+use kubetest::doctor::classify::{classify, classify_with_rule, Category};
+use kubetest::doctor::rules::TABLE;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+
+// The classifier's own real cases and look-alikes (the rules' first training data) run
+// here as well, so this one test target shows that they still pass. The file names only
+// `super::` items: `classify`, `classify_with_rule`, `Category`, `TABLE` imported above.
+#[path = "../../src/doctor/classify_cases.rs"]
+mod classify_cases;
+
+/// One corpus case (fields as in /work/corpus/FORMAT.md; `fix` and `tool` are not scored).
+#[derive(Debug, Deserialize)]
+struct Case {
+    id: String,
+    source: String,
+    tracker: String,
+    category: String,
+    text: String,
+}
+
+fn corpus(file: &str) -> Vec<Case> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/doctor/corpus")
+        .join(file);
+    let raw = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_yaml::from_str(&raw)
+        .unwrap_or_else(|e| panic!("{} is not a case list: {e}", path.display()))
+}
+
+/// How the classifier did on one set.
+#[derive(Default)]
+struct Score {
+    total: usize,
+    right: usize,
+    unknown: usize,
+    /// Confidently wrong: a category other than the expected one, and not `unknown`.
+    wrong: usize,
+    /// expected category → (cases, right).
+    per_category: BTreeMap<String, (usize, usize)>,
+    /// (expected, got) → count, for misses only.
+    confusion: BTreeMap<(String, String), usize>,
+    /// (id, expected, got, text) of every miss; printed for the rule-writing set only.
+    misses: Vec<(String, String, String, String)>,
+}
+
+impl Score {
+    fn of(cases: &[Case]) -> Score {
+        let mut s = Score::default();
+        for case in cases {
+            let got = classify(&case.text).category;
+            let got = got.as_str().to_string();
+            s.total += 1;
+            let entry = s.per_category.entry(case.category.clone()).or_default();
+            entry.0 += 1;
+            if got == case.category {
+                s.right += 1;
+                entry.1 += 1;
+                continue;
+            }
+            if got == Category::Unknown.as_str() {
+                s.unknown += 1;
+            } else {
+                s.wrong += 1;
+            }
+            *s.confusion
+                .entry((case.category.clone(), got.clone()))
+                .or_default() += 1;
+            s.misses.push((
+                case.id.clone(),
+                case.category.clone(),
+                got,
+                case.text.clone(),
+            ));
+        }
+        s
+    }
+
+    fn pct(&self, n: usize) -> f64 {
+        100.0 * n as f64 / self.total.max(1) as f64
+    }
+
+    /// Aggregate figures only: no text, no id.
+    fn print_aggregates(&self, name: &str) {
+        println!(
+            "{name}: {} cases; right {} ({:.1}%), confidently wrong {} ({:.1}%), unknown {} ({:.1}%)",
+            self.total,
+            self.right,
+            self.pct(self.right),
+            self.wrong,
+            self.pct(self.wrong),
+            self.unknown,
+            self.pct(self.unknown)
+        );
+        println!("  per category (right/cases):");
+        for (category, (n, right)) in &self.per_category {
+            println!(
+                "    {category:<24} {right:>3}/{n:<3} {:>5.1}%",
+                100.0 * *right as f64 / *n as f64
+            );
+        }
+        println!("  confusion (expected -> got: count):");
+        for ((expected, got), n) in &self.confusion {
+            println!("    {expected} -> {got}: {n}");
+        }
+    }
+}
+
+#[test]
+fn split_is_disjoint_and_held_out_is_at_least_30_percent() {
+    let train = corpus("train.yaml");
+    let held = corpus("heldout.yaml");
+    let train_ids: HashSet<&str> = train.iter().map(|c| c.id.as_str()).collect();
+    let train_texts: HashSet<&str> = train.iter().map(|c| c.text.trim()).collect();
+    assert_eq!(train_ids.len(), train.len(), "duplicate id in train.yaml");
+    let shared_ids = held
+        .iter()
+        .filter(|c| train_ids.contains(c.id.as_str()))
+        .count();
+    let shared_texts = held
+        .iter()
+        .filter(|c| train_texts.contains(c.text.trim()))
+        .count();
+    // Counts only: the held-out cases are not printed.
+    assert_eq!(
+        shared_ids, 0,
+        "{shared_ids} held-out ids also in train.yaml"
+    );
+    assert_eq!(
+        shared_texts, 0,
+        "{shared_texts} held-out texts also in train.yaml"
+    );
+    let share = held.len() as f64 / (held.len() + train.len()) as f64;
+    assert!(share >= 0.30, "held-out share {share:.3} < 0.30");
+    assert!(held.len() + train.len() >= 300);
+    for case in train.iter().chain(&held) {
+        assert!(case.source.starts_with("http"), "a case without a source");
+        assert!(!case.tracker.is_empty(), "a case without a tracker");
+        assert!(
+            Category::all().iter().any(|c| c.as_str() == case.category),
+            "a case with a category the classifier does not know: {}",
+            case.category
+        );
+    }
+}
+
+/// The rule-writing set: every miss is printed, so rules can be written from it.
+#[test]
+fn train_set_score() {
+    let train = corpus("train.yaml");
+    let s = Score::of(&train);
+    for (id, expected, got, text) in &s.misses {
+        println!(
+            "MISS {id}: expected {expected}, got {got}\n    {}",
+            text.replace('\n', "\n    ")
+        );
+    }
+    s.print_aggregates("train");
+}
