@@ -18,7 +18,9 @@
 //!    in cause and fix are filled from the pattern's named captures.
 //! 4. If top hits name different categories, the signals conflict: the result is
 //!    [`Category::Unknown`] naming every candidate and the check that decides — never a
-//!    confident guess, because a wrong category sends the user to the wrong fix.
+//!    confident guess, because a wrong category sends the user to the wrong fix. When the
+//!    winner is only a generic combination (priority below 60), a hit of another specific
+//!    category within 10 priority points also conflicts with it.
 //! 5. No hit: [`Category::Unknown`].
 //!
 //! [`Category::Other`] means "recognised as an infrastructure error of a known tool, with
@@ -243,10 +245,7 @@ pub fn classify_with_rule(text: &str) -> (Classification, Option<&'static str>) 
     let Some(best) = hits.first() else {
         return (unknown(), None);
     };
-    let top: Vec<&Hit> = hits
-        .iter()
-        .filter(|h| h.rule.priority == best.rule.priority)
-        .collect();
+    let top = contenders(&hits, best);
     let mut categories: Vec<Category> = Vec::new();
     for hit in &top {
         if !categories.contains(&hit.rule.category) {
@@ -285,6 +284,27 @@ pub fn from_rule(id: &str, captures: &[(&str, &str)]) -> Option<Classification> 
         matched: None,
         decided_by: rule.decided_by.as_deref(),
     })
+}
+
+/// Below this priority a rule is a combination of generic signals, not a tool's own phrase.
+const GENERIC_BELOW: u8 = 60;
+/// How close (in priority) a hit of another category must come to a generic winner for the
+/// two to count as conflicting signals.
+const CONFLICT_MARGIN: u8 = 10;
+
+/// The hits that compete with `best`: those of equal priority, and — when `best` is only a
+/// generic signal combination — hits of another specific category within
+/// [`CONFLICT_MARGIN`] of it. More than one category among them means the signals conflict.
+fn contenders<'a>(hits: &'a [Hit], best: &'a Hit) -> Vec<&'a Hit> {
+    let generic = best.rule.priority < GENERIC_BELOW;
+    hits.iter()
+        .filter(|h| {
+            h.rule.priority == best.rule.priority
+                || (generic
+                    && h.rule.category != Category::Other
+                    && h.rule.priority + CONFLICT_MARGIN >= best.rule.priority)
+        })
+        .collect()
 }
 
 fn unknown() -> Classification {
@@ -489,6 +509,21 @@ mod tests {
         assert!(c.cause.contains("storage-exhausted"), "{}", c.cause);
         assert!(c.matched.is_none());
         assert!(c.decided_by.is_some());
+    }
+
+    #[test]
+    fn close_generic_signals_of_different_categories_are_ambiguous() {
+        // A refused socket alone is a stopped engine (a generic combination, priority 45)...
+        let refused = "error dialing /var/run/docker.sock: connection refused";
+        assert_eq!(classify(refused).category, Category::DaemonNotRunning);
+        // ...but next to a timed-out call on the same socket (engine-busy, 40) the
+        // signals conflict, and the classifier says so instead of guessing.
+        let both = format!("request to unix:///var/run/docker.sock timed out after 30s\n{refused}");
+        let c = classify(&both);
+        assert_eq!(c.category, Category::Unknown, "{}", c.cause);
+        assert!(c.cause.contains("engine-busy"), "{}", c.cause);
+        assert!(c.cause.contains("daemon-not-running"), "{}", c.cause);
+        assert_eq!(c.decided_by, Some("engine-endpoints"));
     }
 
     #[test]

@@ -81,8 +81,9 @@ pub struct Rule {
     /// The doctor check that tells this cause apart from a look-alike.
     #[serde(default)]
     pub decided_by: Option<String>,
-    /// Texts in a tool's documented wording, for a rule no cited thread gave a text for;
-    /// the rule must classify each of them (tested).
+    /// Texts for a rule that wins no real text: a tool's documented wording, or (for the
+    /// low-priority signal combinations that more specific rules always shadow on real
+    /// texts) a line showing the combination. The rule must win each of them (tested).
     #[serde(default)]
     pub examples: Vec<String>,
 }

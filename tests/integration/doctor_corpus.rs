@@ -117,7 +117,7 @@ impl Score {
 }
 
 #[test]
-fn split_is_disjoint_and_held_out_is_at_least_30_percent() {
+fn split_is_disjoint_and_holds_out_30_percent() {
     let train = corpus("train.yaml");
     let held = corpus("heldout.yaml");
     let train_ids: HashSet<&str> = train.iter().map(|c| c.id.as_str()).collect();
@@ -166,4 +166,59 @@ fn train_set_score() {
         );
     }
     s.print_aggregates("train");
+}
+
+/// Regression floors on the rule-writing set, as measured when the rules last changed
+/// (81.2% right, 6.1% confidently wrong), rounded conservatively.
+const TRAIN_RIGHT_AT_LEAST: f64 = 80.0;
+const TRAIN_WRONG_AT_MOST: f64 = 7.0;
+
+#[test]
+fn train_set_floor() {
+    let s = Score::of(&corpus("train.yaml"));
+    assert!(
+        s.pct(s.right) >= TRAIN_RIGHT_AT_LEAST,
+        "train accuracy {:.1}% < {TRAIN_RIGHT_AT_LEAST}%",
+        s.pct(s.right)
+    );
+    assert!(
+        s.pct(s.wrong) <= TRAIN_WRONG_AT_MOST,
+        "train confidently wrong {:.1}% > {TRAIN_WRONG_AT_MOST}%",
+        s.pct(s.wrong)
+    );
+}
+
+/// The goals of issue #16 on the held-out set.
+const GOAL_RIGHT_AT_LEAST: f64 = 90.0;
+const GOAL_WRONG_AT_MOST: f64 = 3.0;
+/// Regression floors on the held-out set: the figures last measured, rounded conservatively.
+/// They are raised only by a new measurement, never tuned towards.
+const HELD_OUT_RIGHT_AT_LEAST: f64 = 0.0;
+const HELD_OUT_WRONG_AT_MOST: f64 = 100.0;
+/// Whether the goals were met when the floors were last measured; only then are they asserted.
+const GOALS_MET_WHEN_MEASURED: bool = false;
+
+/// The held-out set: aggregate figures only (see the module docs).
+#[test]
+fn held_out_figures() {
+    let s = Score::of(&corpus("heldout.yaml"));
+    s.print_aggregates("held-out");
+    let (right, wrong) = (s.pct(s.right), s.pct(s.wrong));
+    if right >= GOAL_RIGHT_AT_LEAST && wrong <= GOAL_WRONG_AT_MOST {
+        println!("held-out: the goals of issue #16 are met (>= {GOAL_RIGHT_AT_LEAST}% right, <= {GOAL_WRONG_AT_MOST}% confidently wrong)");
+    } else {
+        println!("held-out: GOALS NOT MET YET — {right:.1}% right (goal >= {GOAL_RIGHT_AT_LEAST}%), {wrong:.1}% confidently wrong (goal <= {GOAL_WRONG_AT_MOST}%)");
+    }
+    // Messages carry figures only, never a held-out text or id.
+    assert!(
+        right >= HELD_OUT_RIGHT_AT_LEAST,
+        "held-out accuracy {right:.1}% fell below the floor {HELD_OUT_RIGHT_AT_LEAST}%"
+    );
+    assert!(
+        wrong <= HELD_OUT_WRONG_AT_MOST,
+        "held-out confidently wrong {wrong:.1}% rose above the ceiling {HELD_OUT_WRONG_AT_MOST}%"
+    );
+    if GOALS_MET_WHEN_MEASURED {
+        assert!(right >= GOAL_RIGHT_AT_LEAST && wrong <= GOAL_WRONG_AT_MOST);
+    }
 }
