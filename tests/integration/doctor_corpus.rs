@@ -191,10 +191,11 @@ fn train_set_floor() {
 /// The goals of issue #16 on the held-out set.
 const GOAL_RIGHT_AT_LEAST: f64 = 90.0;
 const GOAL_WRONG_AT_MOST: f64 = 3.0;
-/// Regression floors on the held-out set: the figures last measured, rounded conservatively.
-/// They are raised only by a new measurement, never tuned towards.
-const HELD_OUT_RIGHT_AT_LEAST: f64 = 0.0;
-const HELD_OUT_WRONG_AT_MOST: f64 = 100.0;
+/// Regression floors on the held-out set: the figures last measured (2026-12-04, after
+/// commit f50f7ff: 58.5% right, 10.4% confidently wrong, 31.1% unknown), rounded
+/// conservatively. They are raised only by a new measurement, never tuned towards.
+const HELD_OUT_RIGHT_AT_LEAST: f64 = 55.0;
+const HELD_OUT_WRONG_AT_MOST: f64 = 12.0;
 /// Whether the goals were met when the floors were last measured; only then are they asserted.
 const GOALS_MET_WHEN_MEASURED: bool = false;
 
