@@ -3,7 +3,7 @@
 use crate::cli::{Cli, Command};
 use crate::commands::doctor::DoctorReport;
 use crate::doctor::checks::Status;
-use crate::doctor::classify::classify;
+use crate::doctor::failure::explain_failure;
 use crate::events::{Event, Events, Outcome};
 use crate::exit::{self, Stop};
 use crate::report::{
@@ -86,7 +86,14 @@ async fn dispatch(
             (DoctorReport::Explanation(c), OutputMode::Json) => {
                 (serde_json::to_string(c)? + "\n", exit::OK)
             }
-            (DoctorReport::Explanation(c), _) => (render_explanation(c, palette), exit::OK),
+            (DoctorReport::Explanation(c), _) => {
+                let mut text = render_explanation(&c.classification, palette);
+                if let Some(live) = &c.live {
+                    text.push_str("live check on this machine:\n");
+                    text.push_str(&render_checks(std::slice::from_ref(live), palette));
+                }
+                (text, exit::OK)
+            }
             (DoctorReport::Checks(r), mode) => {
                 let code = if r.iter().any(|c| c.status == Status::Fail) {
                     exit::INFRA
@@ -163,7 +170,7 @@ fn print_error(e: &anyhow::Error, code: i32, palette: &Palette) {
         let _ = writeln!(err, "  caused by: {}", mask(cause.to_string()));
     }
     if code == exit::INFRA {
-        if let Some(hint) = render_hint(&classify(&format!("{e:#}")), palette) {
+        if let Some(hint) = render_hint(&explain_failure(e), palette) {
             let _ = writeln!(err, "{hint}");
         }
     }

@@ -70,7 +70,7 @@ pub enum Command {
     Down(DownArgs),
     /// Diagnose the container engine, podman machine, kind and cluster; or explain an error.
     #[command(
-        after_help = "Example:\n  kubetest doctor\n  kubetest doctor --json --timeout 5s\n  kubetest doctor --explain 'machine did not transition into running state'\n  podman machine start 2>&1 | kubetest doctor --explain -"
+        after_help = "Example:\n  kubetest doctor\n  kubetest doctor --json --timeout 5s\n  kubetest doctor --explain 'machine did not transition into running state'\n  kubetest doctor --live --explain 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock'\n  podman machine start 2>&1 | kubetest doctor --explain -"
     )]
     Doctor(DoctorArgs),
     /// Show what the state file records and whether each thing still exists.
@@ -147,6 +147,10 @@ pub struct DoctorArgs {
     /// Classify an error message (`-` reads standard input) instead of running the checks.
     #[arg(long, value_name = "TEXT")]
     pub explain: Option<String>,
+    /// With `--explain`: also run the doctor check that decides between the look-alike
+    /// causes of the text (socket missing vs daemon stopped vs engine busy…).
+    #[arg(long, requires = "explain")]
+    pub live: bool,
     /// JSON output (same as `--output json`).
     #[arg(long)]
     pub json: bool,

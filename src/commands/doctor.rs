@@ -6,6 +6,7 @@ use crate::doctor::classify::{classify, Classification};
 use crate::exit::Stop;
 use crate::Session;
 use anyhow::Context;
+use serde::Serialize;
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
@@ -15,8 +16,18 @@ pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What `doctor` produced, for the caller to render.
 pub enum DoctorReport {
-    Explanation(Classification),
+    Explanation(Explanation),
     Checks(Vec<CheckResult>),
+}
+
+/// `doctor --explain`: the verdict on the text and, with `--live`, the check that decides it.
+#[derive(Debug, Serialize)]
+pub struct Explanation {
+    #[serde(flatten)]
+    pub classification: Classification,
+    /// The result of the `decided_by` check, run on this machine (`--live`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<CheckResult>,
 }
 
 pub async fn doctor(
@@ -41,11 +52,24 @@ pub async fn doctor(
             )
             .into());
         }
-        return Ok(DoctorReport::Explanation(classify(&text)));
+        let classification = classify(&text);
+        let live = match (args.live, classification.decided_by) {
+            (true, Some(check)) => checks::run_one(&context(args, config), check).await,
+            _ => None,
+        };
+        return Ok(DoctorReport::Explanation(Explanation {
+            classification,
+            live,
+        }));
     }
-    let ctx = checks::Context::new(Settings {
+    Ok(DoctorReport::Checks(
+        checks::run_all(&context(args, config)).await,
+    ))
+}
+
+fn context(args: &DoctorArgs, config: &Path) -> checks::Context {
+    checks::Context::new(Settings {
         check_timeout: args.timeout.unwrap_or(DEFAULT_CHECK_TIMEOUT),
         config: config.to_path_buf(),
-    });
-    Ok(DoctorReport::Checks(checks::run_all(&ctx).await))
+    })
 }

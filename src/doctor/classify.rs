@@ -1,33 +1,41 @@
 //! Classifies a raw infrastructure error message into a category, cause and fix.
-//
-// The knowledge lives in the rule table (`super::rules`); this module only matches it.
-//
-// How a text is decided:
-// 1. Every rule is tried; a rule *hits* with the first of its patterns that matches
-//    somewhere in the text on a line none of the rule's `excludes` matches.
-// 2. The hits with the highest priority are kept. If they all share one category, the
-//    first of them in table order wins and `matched` is the exact substring its
-//    pattern matched; `<group>` placeholders in cause and fix are filled from the
-//    pattern's named captures.
-// 3. If hits of equal top priority name different categories, the result is
-//    [`Category::Unknown`] with a cause naming every candidate — never a confident guess.
-// 4. No hit: [`Category::Unknown`].
-//
-// [`Category::Other`] means "recognised as an infrastructure error of a known tool, with
-// a cause outside the specific categories" (podman's lock table, inotify limits, an
-// expired certificate, another VM already running, leftover volumes, kind's generic
-// `failed to create cluster`). [`Category::Unknown`] means nothing (or nothing
-// unambiguous) matched.
+//!
+//! The knowledge lives in the rule table (`rules.yaml`, see [`super::rules`]); this module
+//! only combines its signals.
+//!
+//! How signals combine into a verdict:
+//! 1. A rule is a *primary* signal (`patterns`: a tool's own phrase, or a combination
+//!    such as "dial unix" + an engine socket shape + "no such file or directory"), plus
+//!    optional co-signals (`with`: each must appear somewhere in the text — e.g. the
+//!    tool that printed it, or an errno word on another line), minus `excludes` (a
+//!    primary match is ignored when its line matches one). Shared fragments such as
+//!    socket-path shapes and errno words are named `signals` of the table.
+//! 2. Every rule is tried; the hits with the highest priority are kept. Specific phrases
+//!    have high priorities, generic signal combinations low ones, so a precise phrase
+//!    always beats a generic combination.
+//! 3. If the top hits share one category, the first of them in table order wins;
+//!    `matched` is the exact substring its pattern matched, and `<group>` placeholders
+//!    in cause and fix are filled from the pattern's named captures.
+//! 4. If top hits name different categories, the signals conflict: the result is
+//!    [`Category::Unknown`] naming every candidate and the check that decides — never a
+//!    confident guess, because a wrong category sends the user to the wrong fix. When the
+//!    winner is only a generic combination (priority below 60), a hit of another specific
+//!    category within 10 priority points also conflicts with it.
+//! 5. No hit: [`Category::Unknown`].
+//!
+//! [`Category::Other`] means "recognised as an infrastructure error of a known tool, with
+//! a cause outside the specific categories". [`Category::Unknown`] means nothing (or
+//! nothing unambiguous) matched.
 
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::rules::{Rule, RULES};
+use super::rules::{Rule, TABLE};
 
 /// What went wrong, in kubetest's terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Category {
     MachineNotRunning,
@@ -37,7 +45,9 @@ pub enum Category {
     SocketMissing,
     SocketPermission,
     DaemonNotRunning,
+    EngineBusy,
     StorageExhausted,
+    HostLimits,
     KindNodeExists,
     KindPodmanLogsRace,
     KindRootlessCgroup,
@@ -61,7 +71,9 @@ impl Category {
             Category::SocketMissing => "socket-missing",
             Category::SocketPermission => "socket-permission",
             Category::DaemonNotRunning => "daemon-not-running",
+            Category::EngineBusy => "engine-busy",
             Category::StorageExhausted => "storage-exhausted",
+            Category::HostLimits => "host-limits",
             Category::KindNodeExists => "kind-node-exists",
             Category::KindPodmanLogsRace => "kind-podman-logs-race",
             Category::KindRootlessCgroup => "kind-rootless-cgroup",
@@ -85,7 +97,9 @@ impl Category {
             Category::SocketMissing,
             Category::SocketPermission,
             Category::DaemonNotRunning,
+            Category::EngineBusy,
             Category::StorageExhausted,
+            Category::HostLimits,
             Category::KindNodeExists,
             Category::KindPodmanLogsRace,
             Category::KindRootlessCgroup,
@@ -119,10 +133,11 @@ pub struct Classification {
     pub decided_by: Option<&'static str>,
 }
 
-/// A rule with its regexes compiled.
+/// A rule with its regexes compiled (signals expanded).
 struct CompiledRule {
     rule: &'static Rule,
     patterns: Vec<Regex>,
+    with: Vec<Regex>,
     excludes: Vec<Regex>,
 }
 
@@ -130,16 +145,23 @@ struct CompiledRule {
 /// guarantees this cannot fail at run time.
 #[allow(clippy::expect_used)]
 fn compile(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("rule table patterns are constant and compile (tested)")
+    Regex::new(&TABLE.expand(pattern))
+        .expect("rule table patterns are constant and compile (tested)")
+}
+
+fn compile_all(patterns: &[String]) -> Vec<Regex> {
+    patterns.iter().map(|p| compile(p)).collect()
 }
 
 static COMPILED: LazyLock<Vec<CompiledRule>> = LazyLock::new(|| {
-    RULES
+    TABLE
+        .rules
         .iter()
         .map(|rule| CompiledRule {
             rule,
-            patterns: rule.patterns.iter().map(|p| compile(p)).collect(),
-            excludes: rule.excludes.iter().map(|p| compile(p)).collect(),
+            patterns: compile_all(&rule.patterns),
+            with: compile_all(&rule.with),
+            excludes: compile_all(&rule.excludes),
         })
         .collect()
 });
@@ -161,6 +183,9 @@ fn line_span(text: &str, start: usize, end: usize) -> (usize, usize) {
 
 impl CompiledRule {
     fn hit(&self, index: usize, text: &str) -> Option<Hit> {
+        if !self.with.iter().all(|w| w.is_match(text)) {
+            return None;
+        }
         for pattern in &self.patterns {
             for caps in pattern.captures_iter(text) {
                 let Some(whole) = caps.get(0) else { continue };
@@ -204,7 +229,7 @@ pub fn classify(text: &str) -> Classification {
 }
 
 /// [`classify`], also naming the winning rule (for tests and debugging).
-fn classify_with_rule(text: &str) -> (Classification, Option<&'static str>) {
+pub fn classify_with_rule(text: &str) -> (Classification, Option<&'static str>) {
     let mut hits: Vec<Hit> = COMPILED
         .iter()
         .enumerate()
@@ -220,10 +245,7 @@ fn classify_with_rule(text: &str) -> (Classification, Option<&'static str>) {
     let Some(best) = hits.first() else {
         return (unknown(), None);
     };
-    let top: Vec<&Hit> = hits
-        .iter()
-        .filter(|h| h.rule.priority == best.rule.priority)
-        .collect();
+    let top = contenders(&hits, best);
     let mut categories: Vec<Category> = Vec::new();
     for hit in &top {
         if !categories.contains(&hit.rule.category) {
@@ -238,13 +260,51 @@ fn classify_with_rule(text: &str) -> (Classification, Option<&'static str>) {
     (
         Classification {
             category: rule.category,
-            cause: fill(rule.cause, &best.captures),
+            cause: fill(&rule.cause, &best.captures),
             fix: rule.fix.iter().map(|f| fill(f, &best.captures)).collect(),
             matched: Some(best.matched.clone()),
-            decided_by: rule.decided_by,
+            decided_by: rule.decided_by.as_deref(),
         },
-        Some(rule.id),
+        Some(rule.id.as_str()),
     )
+}
+
+/// The verdict of the rule `id` without matching any text (for errors kubetest recognises
+/// by their type); `captures` fill its placeholders. `None` if there is no such rule.
+pub fn from_rule(id: &str, captures: &[(&str, &str)]) -> Option<Classification> {
+    let rule = TABLE.rules.iter().find(|r| r.id == id)?;
+    let captures: Vec<(String, String)> = captures
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect();
+    Some(Classification {
+        category: rule.category,
+        cause: fill(&rule.cause, &captures),
+        fix: rule.fix.iter().map(|f| fill(f, &captures)).collect(),
+        matched: None,
+        decided_by: rule.decided_by.as_deref(),
+    })
+}
+
+/// Below this priority a rule is a combination of generic signals, not a tool's own phrase.
+const GENERIC_BELOW: u8 = 60;
+/// How close (in priority) a hit of another category must come to a generic winner for the
+/// two to count as conflicting signals.
+const CONFLICT_MARGIN: u8 = 10;
+
+/// The hits that compete with `best`: those of equal priority, and — when `best` is only a
+/// generic signal combination — hits of another specific category within
+/// [`CONFLICT_MARGIN`] of it. More than one category among them means the signals conflict.
+fn contenders<'a>(hits: &'a [Hit], best: &'a Hit) -> Vec<&'a Hit> {
+    let generic = best.rule.priority < GENERIC_BELOW;
+    hits.iter()
+        .filter(|h| {
+            h.rule.priority == best.rule.priority
+                || (generic
+                    && h.rule.category != Category::Other
+                    && h.rule.priority + CONFLICT_MARGIN >= best.rule.priority)
+        })
+        .collect()
 }
 
 fn unknown() -> Classification {
@@ -273,7 +333,7 @@ fn ambiguous(top: &[&Hit]) -> Classification {
         ),
         fix: vec!["kubetest doctor".to_string()],
         matched: None,
-        decided_by: top.iter().find_map(|h| h.rule.decided_by),
+        decided_by: top.iter().find_map(|h| h.rule.decided_by.as_deref()),
     }
 }
 
@@ -285,36 +345,56 @@ mod cases;
 mod tests {
     use std::collections::HashSet;
 
-    use super::super::rules::{CHECK_IDS, RULES};
+    use super::super::rules::{Table, CHECK_IDS, RULES_YAML};
     use super::*;
 
     #[test]
     fn every_rule_compiles() {
-        for rule in RULES {
-            for p in rule.patterns.iter().chain(rule.excludes) {
-                assert!(Regex::new(p).is_ok(), "rule {}: bad regex {p}", rule.id);
+        for rule in &TABLE.rules {
+            for p in rule.patterns.iter().chain(&rule.with).chain(&rule.excludes) {
+                let expanded = TABLE.expand(p);
+                assert!(
+                    !expanded.contains("{{"),
+                    "rule {}: unknown signal in {p}",
+                    rule.id
+                );
+                assert!(
+                    Regex::new(&expanded).is_ok(),
+                    "rule {}: bad regex {p}",
+                    rule.id
+                );
             }
         }
-        assert_eq!(COMPILED.len(), RULES.len());
+        for (name, regex) in &TABLE.signals {
+            let expanded = TABLE.expand(regex);
+            assert!(Regex::new(&expanded).is_ok(), "signal {name}: bad regex");
+        }
+        assert_eq!(COMPILED.len(), TABLE.rules.len());
     }
 
     #[test]
     fn rule_table_is_well_formed() {
+        let table = Table::parse(RULES_YAML).unwrap();
         let mut ids = HashSet::new();
-        for rule in RULES {
-            assert!(ids.insert(rule.id), "duplicate rule id {}", rule.id);
+        for rule in &table.rules {
+            assert!(
+                ids.insert(rule.id.as_str()),
+                "duplicate rule id {}",
+                rule.id
+            );
             assert!(!rule.patterns.is_empty(), "rule {} has no pattern", rule.id);
             assert!(!rule.fix.is_empty(), "rule {} has no fix", rule.id);
             assert!(!rule.cause.is_empty(), "rule {} has no cause", rule.id);
+            assert!(!rule.cites.is_empty(), "rule {} cites nothing", rule.id);
             assert_ne!(
                 rule.category,
                 Category::Unknown,
                 "rule {} is unknown",
                 rule.id
             );
-            if let Some(check) = rule.decided_by {
+            if let Some(check) = &rule.decided_by {
                 assert!(
-                    CHECK_IDS.contains(&check),
+                    CHECK_IDS.contains(&check.as_str()),
                     "rule {}: unknown check {check}",
                     rule.id
                 );
@@ -328,13 +408,13 @@ mod tests {
     #[test]
     fn placeholders_are_backed_by_captures() {
         let placeholder = Regex::new(r"<([a-z_]+)>").unwrap();
-        let user_filled = ["name", "pid", "pod", "machine"];
-        for rule in RULES {
+        let user_filled = ["name", "pid", "pod", "machine", "image", "instance"];
+        for rule in &TABLE.rules {
             let per_pattern: Vec<HashSet<String>> = rule
                 .patterns
                 .iter()
                 .map(|p| {
-                    Regex::new(p)
+                    Regex::new(&TABLE.expand(p))
                         .unwrap()
                         .capture_names()
                         .flatten()
@@ -342,7 +422,7 @@ mod tests {
                         .collect()
                 })
                 .collect();
-            for c in placeholder.captures_iter(rule.cause) {
+            for c in placeholder.captures_iter(&rule.cause) {
                 let g = &c[1];
                 assert!(
                     per_pattern.iter().all(|s| s.contains(g)),
@@ -350,7 +430,7 @@ mod tests {
                     rule.id
                 );
             }
-            for f in rule.fix {
+            for f in &rule.fix {
                 for c in placeholder.captures_iter(f) {
                     let g = &c[1];
                     assert!(
@@ -364,8 +444,18 @@ mod tests {
     }
 
     #[test]
+    fn documented_examples_classify_by_their_rule() {
+        for rule in &TABLE.rules {
+            for text in &rule.examples {
+                let (c, winner) = classify_with_rule(text);
+                assert_eq!(winner, Some(rule.id.as_str()), "{text}: {}", c.cause);
+            }
+        }
+    }
+
+    #[test]
     fn category_names_match_serde() {
-        assert_eq!(Category::all().len(), 18);
+        assert_eq!(Category::all().len(), 20);
         for c in Category::all() {
             let json = serde_json::to_string(c).unwrap();
             assert_eq!(json, format!("\"{}\"", c.as_str()));
@@ -419,6 +509,21 @@ mod tests {
         assert!(c.cause.contains("storage-exhausted"), "{}", c.cause);
         assert!(c.matched.is_none());
         assert!(c.decided_by.is_some());
+    }
+
+    #[test]
+    fn close_generic_signals_of_different_categories_are_ambiguous() {
+        // A refused socket alone is a stopped engine (a generic combination, priority 45)...
+        let refused = "error dialing /var/run/docker.sock: connection refused";
+        assert_eq!(classify(refused).category, Category::DaemonNotRunning);
+        // ...but next to a timed-out call on the same socket (engine-busy, 40) the
+        // signals conflict, and the classifier says so instead of guessing.
+        let both = format!("request to unix:///var/run/docker.sock timed out after 30s\n{refused}");
+        let c = classify(&both);
+        assert_eq!(c.category, Category::Unknown, "{}", c.cause);
+        assert!(c.cause.contains("engine-busy"), "{}", c.cause);
+        assert!(c.cause.contains("daemon-not-running"), "{}", c.cause);
+        assert_eq!(c.decided_by, Some("engine-endpoints"));
     }
 
     #[test]

@@ -3,4 +3,5 @@
 
 pub mod checks;
 pub mod classify;
+pub mod failure;
 pub mod rules;

@@ -12,7 +12,7 @@ pub fn render_explanation(c: &Classification, p: &Palette) -> String {
     out.push_str(&format!("{} {}\n", p.bold.apply_to("cause:"), c.cause));
     if let Some(check) = c.decided_by {
         out.push_str(&format!(
-            "{} the `{check}` check of `kubetest doctor` tells this apart from a look-alike\n",
+            "{} the `{check}` check of `kubetest doctor` tells this apart from a look-alike (`--live` runs it)\n",
             p.bold.apply_to("decided by:")
         ));
     }

@@ -219,3 +219,99 @@ fn hung_podman_becomes_a_failed_check_within_its_limit() {
         "{machine:#}"
     );
 }
+
+/// `doctor --explain … --live` runs the check named by `decided_by` on this machine: here
+/// the engine-endpoints check, which sees the DOCKER_HOST the test points at a socket
+/// that does not exist.
+#[test]
+fn explain_live_runs_the_deciding_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.sock");
+    let text = format!(
+        "Cannot connect to the Docker daemon at unix://{}. Is the docker daemon running?",
+        missing.display()
+    );
+    let mut cmd = kubetest();
+    cmd.current_dir(dir.path())
+        .args([
+            "doctor",
+            "--json",
+            "--live",
+            "--timeout",
+            "10s",
+            "--explain",
+            &text,
+        ])
+        .env("DOCKER_HOST", format!("unix://{}", missing.display()))
+        .env_remove("CONTAINER_HOST");
+    let (code, doc) = doctor_json(&mut cmd);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["category"], "daemon-not-running", "{doc:#}");
+    assert_eq!(doc["decided_by"], "engine-endpoints", "{doc:#}");
+    let live = &doc["live"];
+    assert_eq!(live["id"], "engine-endpoints", "{doc:#}");
+    let evidence = strings(&live["evidence"]).join("\n");
+    assert!(
+        evidence.contains(&missing.display().to_string()),
+        "the live check probed the DOCKER_HOST socket: {evidence}"
+    );
+}
+
+/// Without `--live`, or for a text no check decides, `--explain` runs nothing live.
+#[test]
+fn explain_without_live_or_without_deciding_check_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?";
+    let mut cmd = kubetest();
+    cmd.current_dir(dir.path())
+        .args(["doctor", "--json", "--explain", text]);
+    let (_, doc) = doctor_json(&mut cmd);
+    assert!(doc.get("live").is_none(), "{doc:#}");
+
+    let mut cmd = kubetest();
+    cmd.current_dir(dir.path()).args([
+        "doctor",
+        "--json",
+        "--live",
+        "--explain",
+        "everything is fine",
+    ]);
+    let (_, doc) = doctor_json(&mut cmd);
+    assert_eq!(doc["category"], "unknown");
+    assert!(doc.get("live").is_none(), "{doc:#}");
+
+    let out = kubetest()
+        .current_dir(dir.path())
+        .args(["doctor", "--live"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "--live needs --explain");
+}
+
+/// The human form names the deciding check and prints its live result under the verdict.
+#[test]
+fn explain_live_human_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.sock");
+    let out = kubetest()
+        .current_dir(dir.path())
+        .args([
+            "doctor",
+            "--live",
+            "--timeout",
+            "10s",
+            "--explain",
+            &format!(
+                "dial unix {}: connect: no such file or directory",
+                missing.display()
+            ),
+        ])
+        .env("DOCKER_HOST", format!("unix://{}", missing.display()))
+        .env_remove("CONTAINER_HOST")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("category: socket-missing"), "{stdout}");
+    assert!(stdout.contains("live check on this machine:"), "{stdout}");
+    assert!(stdout.contains("engine-endpoints"), "{stdout}");
+}

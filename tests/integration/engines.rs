@@ -353,6 +353,21 @@ fn no_engine_lists_every_endpoint_tried() {
         "{}",
         r.stderr
     );
+    // The hint under the failure comes from the error's type (doctor::failure): the
+    // verdict of the strongest reason among the endpoints tried, naming its socket.
+    assert!(r.stderr.contains("likely cause:"), "{}", r.stderr);
+    assert!(r.stderr.contains("then: kubetest doctor"), "{}", r.stderr);
+    if !std::path::Path::new("/var/run/docker.sock").exists() {
+        // Every endpoint tried is missing: the socket-missing verdict, first socket named.
+        assert!(
+            r.stderr.contains(&format!(
+                "No engine socket exists where kubetest looked (first: {})",
+                sock.display()
+            )),
+            "{}",
+            r.stderr
+        );
+    }
 }
 
 #[test]

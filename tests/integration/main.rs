@@ -6,6 +6,7 @@ mod config_fixtures;
 mod deps;
 mod discover;
 mod doctor;
+mod doctor_corpus;
 mod engines;
 mod events_schema;
 mod fake_kind;

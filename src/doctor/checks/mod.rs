@@ -23,10 +23,10 @@ pub const CHECK_STATE: &str = "state";
 
 type CheckFuture<'a> = Pin<Box<dyn Future<Output = CheckResult> + Send + 'a>>;
 
-/// Run every check concurrently, each under its own time limit; results in a fixed order.
-pub async fn run_all(ctx: &Context) -> Vec<CheckResult> {
+/// Every check, in report order, not yet started.
+fn all_checks(ctx: &Context) -> Vec<(&'static str, CheckFuture<'_>)> {
     use crate::doctor::rules::*;
-    let checks: Vec<(&'static str, CheckFuture<'_>)> = vec![
+    vec![
         (CHECK_ENGINE_ENDPOINTS, Box::pin(endpoints::check(ctx))),
         (CHECK_PODMAN_MACHINE, Box::pin(machine::check(ctx))),
         (CHECK_STORAGE, Box::pin(storage::check(ctx))),
@@ -34,16 +34,34 @@ pub async fn run_all(ctx: &Context) -> Vec<CheckResult> {
         (CHECK_HOST_LIMITS, Box::pin(limits::check(ctx))),
         (CHECK_CLOCK, Box::pin(clock::check(ctx))),
         (CHECK_STATE, Box::pin(state::check(ctx))),
-    ];
+    ]
+}
+
+/// Runs one check under the time limit, timing it.
+async fn timed(id: &'static str, fut: CheckFuture<'_>, limit: std::time::Duration) -> CheckResult {
+    let started = Instant::now();
+    let mut result = match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r,
+        Err(_) => CheckResult::hung(id, limit),
+    };
+    result.elapsed_ms = started.elapsed().as_millis() as u64;
+    result
+}
+
+/// Run every check concurrently, each under its own time limit; results in a fixed order.
+pub async fn run_all(ctx: &Context) -> Vec<CheckResult> {
     let limit = ctx.settings.check_timeout;
-    join_all(checks.into_iter().map(|(id, fut)| async move {
-        let started = Instant::now();
-        let mut result = match tokio::time::timeout(limit, fut).await {
-            Ok(r) => r,
-            Err(_) => CheckResult::hung(id, limit),
-        };
-        result.elapsed_ms = started.elapsed().as_millis() as u64;
-        result
-    }))
+    join_all(
+        all_checks(ctx)
+            .into_iter()
+            .map(|(id, fut)| timed(id, fut, limit)),
+    )
     .await
+}
+
+/// Run the one check named `id` (`doctor --explain --live`); `None` for an unknown id.
+pub async fn run_one(ctx: &Context, id: &str) -> Option<CheckResult> {
+    let limit = ctx.settings.check_timeout;
+    let (id, fut) = all_checks(ctx).into_iter().find(|(c, _)| *c == id)?;
+    Some(timed(id, fut, limit).await)
 }

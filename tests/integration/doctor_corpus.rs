@@ -1,0 +1,225 @@
+//! `doctor --explain` scored on the error-text corpus: the rule-writing set and the held-out set.
+//!
+//! `cargo test --test integration doctor_corpus -- --nocapture --test-threads 1` prints the
+//! figures. For the held-out set only aggregates are printed (per-category accuracy, right /
+//! confidently-wrong / unknown rates, confusion counts), never a text or an id: the set
+//! measures whether the rules generalise and must not be read for writing them
+//! (fixtures/doctor/corpus/README.md).
+
+use kubetest::doctor::classify::{classify, classify_with_rule, Category};
+use kubetest::doctor::rules::TABLE;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+
+// The classifier's own real cases and look-alikes (the rules' first training data) run
+// here as well, so this one test target shows that they still pass. The file names only
+// `super::` items: `classify`, `classify_with_rule`, `Category`, `TABLE` imported above.
+#[path = "../../src/doctor/classify_cases.rs"]
+mod classify_cases;
+
+/// One corpus case (fields as in /work/corpus/FORMAT.md; `fix` and `tool` are not scored).
+#[derive(Debug, Deserialize)]
+struct Case {
+    id: String,
+    source: String,
+    tracker: String,
+    category: String,
+    text: String,
+}
+
+fn corpus(file: &str) -> Vec<Case> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/doctor/corpus")
+        .join(file);
+    let raw = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_yaml::from_str(&raw)
+        .unwrap_or_else(|e| panic!("{} is not a case list: {e}", path.display()))
+}
+
+/// How the classifier did on one set.
+#[derive(Default)]
+struct Score {
+    total: usize,
+    right: usize,
+    unknown: usize,
+    /// Confidently wrong: a category other than the expected one, and not `unknown`.
+    wrong: usize,
+    /// expected category → (cases, right).
+    per_category: BTreeMap<String, (usize, usize)>,
+    /// (expected, got) → count, for misses only.
+    confusion: BTreeMap<(String, String), usize>,
+    /// (id, expected, got, text) of every miss; printed for the rule-writing set only.
+    misses: Vec<(String, String, String, String)>,
+}
+
+impl Score {
+    fn of(cases: &[Case]) -> Score {
+        let mut s = Score::default();
+        for case in cases {
+            let got = classify(&case.text).category;
+            let got = got.as_str().to_string();
+            s.total += 1;
+            let entry = s.per_category.entry(case.category.clone()).or_default();
+            entry.0 += 1;
+            if got == case.category {
+                s.right += 1;
+                entry.1 += 1;
+                continue;
+            }
+            if got == Category::Unknown.as_str() {
+                s.unknown += 1;
+            } else {
+                s.wrong += 1;
+            }
+            *s.confusion
+                .entry((case.category.clone(), got.clone()))
+                .or_default() += 1;
+            s.misses.push((
+                case.id.clone(),
+                case.category.clone(),
+                got,
+                case.text.clone(),
+            ));
+        }
+        s
+    }
+
+    fn pct(&self, n: usize) -> f64 {
+        100.0 * n as f64 / self.total.max(1) as f64
+    }
+
+    /// Aggregate figures only: no text, no id.
+    fn print_aggregates(&self, name: &str) {
+        println!(
+            "{name}: {} cases; right {} ({:.1}%), confidently wrong {} ({:.1}%), unknown {} ({:.1}%)",
+            self.total,
+            self.right,
+            self.pct(self.right),
+            self.wrong,
+            self.pct(self.wrong),
+            self.unknown,
+            self.pct(self.unknown)
+        );
+        println!("  per category (right/cases):");
+        for (category, (n, right)) in &self.per_category {
+            println!(
+                "    {category:<24} {right:>3}/{n:<3} {:>5.1}%",
+                100.0 * *right as f64 / *n as f64
+            );
+        }
+        println!("  confusion (expected -> got: count):");
+        for ((expected, got), n) in &self.confusion {
+            println!("    {expected} -> {got}: {n}");
+        }
+    }
+}
+
+#[test]
+fn split_is_disjoint_and_holds_out_30_percent() {
+    let train = corpus("train.yaml");
+    let held = corpus("heldout.yaml");
+    let train_ids: HashSet<&str> = train.iter().map(|c| c.id.as_str()).collect();
+    let train_texts: HashSet<&str> = train.iter().map(|c| c.text.trim()).collect();
+    assert_eq!(train_ids.len(), train.len(), "duplicate id in train.yaml");
+    let shared_ids = held
+        .iter()
+        .filter(|c| train_ids.contains(c.id.as_str()))
+        .count();
+    let shared_texts = held
+        .iter()
+        .filter(|c| train_texts.contains(c.text.trim()))
+        .count();
+    // Counts only: the held-out cases are not printed.
+    assert_eq!(
+        shared_ids, 0,
+        "{shared_ids} held-out ids also in train.yaml"
+    );
+    assert_eq!(
+        shared_texts, 0,
+        "{shared_texts} held-out texts also in train.yaml"
+    );
+    let share = held.len() as f64 / (held.len() + train.len()) as f64;
+    assert!(share >= 0.30, "held-out share {share:.3} < 0.30");
+    assert!(held.len() + train.len() >= 300);
+    for case in train.iter().chain(&held) {
+        assert!(case.source.starts_with("http"), "a case without a source");
+        assert!(!case.tracker.is_empty(), "a case without a tracker");
+        assert!(
+            Category::all().iter().any(|c| c.as_str() == case.category),
+            "a case with a category the classifier does not know: {}",
+            case.category
+        );
+    }
+}
+
+/// The rule-writing set: every miss is printed, so rules can be written from it.
+#[test]
+fn train_set_score() {
+    let train = corpus("train.yaml");
+    let s = Score::of(&train);
+    for (id, expected, got, text) in &s.misses {
+        println!(
+            "MISS {id}: expected {expected}, got {got}\n    {}",
+            text.replace('\n', "\n    ")
+        );
+    }
+    s.print_aggregates("train");
+}
+
+/// Regression floors on the rule-writing set, as measured when the rules last changed
+/// (81.2% right, 6.1% confidently wrong), rounded conservatively.
+const TRAIN_RIGHT_AT_LEAST: f64 = 80.0;
+const TRAIN_WRONG_AT_MOST: f64 = 7.0;
+
+#[test]
+fn train_set_floor() {
+    let s = Score::of(&corpus("train.yaml"));
+    assert!(
+        s.pct(s.right) >= TRAIN_RIGHT_AT_LEAST,
+        "train accuracy {:.1}% < {TRAIN_RIGHT_AT_LEAST}%",
+        s.pct(s.right)
+    );
+    assert!(
+        s.pct(s.wrong) <= TRAIN_WRONG_AT_MOST,
+        "train confidently wrong {:.1}% > {TRAIN_WRONG_AT_MOST}%",
+        s.pct(s.wrong)
+    );
+}
+
+/// The goals of issue #16 on the held-out set.
+const GOAL_RIGHT_AT_LEAST: f64 = 90.0;
+const GOAL_WRONG_AT_MOST: f64 = 3.0;
+/// Regression floors on the held-out set: the figures last measured (2026-12-04, after
+/// commit f50f7ff: 58.5% right, 10.4% confidently wrong, 31.1% unknown), rounded
+/// conservatively. They are raised only by a new measurement, never tuned towards.
+const HELD_OUT_RIGHT_AT_LEAST: f64 = 55.0;
+const HELD_OUT_WRONG_AT_MOST: f64 = 12.0;
+/// Whether the goals were met when the floors were last measured; only then are they asserted.
+const GOALS_MET_WHEN_MEASURED: bool = false;
+
+/// The held-out set: aggregate figures only (see the module docs).
+#[test]
+fn held_out_figures() {
+    let s = Score::of(&corpus("heldout.yaml"));
+    s.print_aggregates("held-out");
+    let (right, wrong) = (s.pct(s.right), s.pct(s.wrong));
+    if right >= GOAL_RIGHT_AT_LEAST && wrong <= GOAL_WRONG_AT_MOST {
+        println!("held-out: the goals of issue #16 are met (>= {GOAL_RIGHT_AT_LEAST}% right, <= {GOAL_WRONG_AT_MOST}% confidently wrong)");
+    } else {
+        println!("held-out: GOALS NOT MET YET — {right:.1}% right (goal >= {GOAL_RIGHT_AT_LEAST}%), {wrong:.1}% confidently wrong (goal <= {GOAL_WRONG_AT_MOST}%)");
+    }
+    // Messages carry figures only, never a held-out text or id.
+    assert!(
+        right >= HELD_OUT_RIGHT_AT_LEAST,
+        "held-out accuracy {right:.1}% fell below the floor {HELD_OUT_RIGHT_AT_LEAST}%"
+    );
+    assert!(
+        wrong <= HELD_OUT_WRONG_AT_MOST,
+        "held-out confidently wrong {wrong:.1}% rose above the ceiling {HELD_OUT_WRONG_AT_MOST}%"
+    );
+    if GOALS_MET_WHEN_MEASURED {
+        assert!(right >= GOAL_RIGHT_AT_LEAST && wrong <= GOAL_WRONG_AT_MOST);
+    }
+}
