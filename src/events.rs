@@ -16,6 +16,8 @@ pub enum Phase {
     Cluster,
     Load,
     Deps,
+    /// Dependencies made reachable from the cluster by name (kind nodes attached, Services).
+    Connect,
     Deploy,
     Ready,
     Scenarios,
@@ -31,6 +33,7 @@ impl Phase {
             Phase::Cluster => "cluster",
             Phase::Load => "load",
             Phase::Deps => "deps",
+            Phase::Connect => "connect",
             Phase::Deploy => "deploy",
             Phase::Ready => "ready",
             Phase::Scenarios => "scenarios",

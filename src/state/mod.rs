@@ -6,6 +6,9 @@ mod recorder;
 mod store;
 
 pub use lock::{EnvLock, LockBusy};
-pub use model::{ClusterRecord, ContainerRecord, EngineRecord, ImageRecord, NetworkRecord, State};
+pub use model::{
+    AttachmentRecord, ClusterObjectRecord, ClusterRecord, ContainerRecord, EngineRecord,
+    ImageRecord, NetworkRecord, State,
+};
 pub use recorder::Recorder;
 pub use store::StateStore;
