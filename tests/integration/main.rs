@@ -3,6 +3,7 @@
 mod apidouble;
 mod cli;
 mod config_fixtures;
+mod connect;
 mod deps;
 mod discover;
 mod doctor;

@@ -1,0 +1,329 @@
+//! The connect phase on real Podman and Docker, with the Kubernetes side on the API double:
+//! a dependency started by the deps phase; a busybox container playing a kind node (kind's
+//! labels, on its own network as kind's nodes are on `kind`); the connect phase joins it to
+//! the environment's network and publishes Service, EndpointSlice and ConfigMap; from inside
+//! the "node" the dependency answers at the address the EndpointSlice holds. A recreated
+//! dependency gets a new address and the slice follows; `down` detaches the node, so the
+//! network is removed, and deletes the objects of the kept cluster.
+
+use crate::apidouble::ApiDouble;
+use crate::engines::{busybox_context, engines, TestEngine};
+use crate::k8s_support::phase_ctx;
+use crate::support::unique;
+use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest};
+use kubetest::engine::{attach, connect_endpoint, containers, Endpoint, Engine};
+use kubetest::events::Outcome;
+use kubetest::phases::{self, PhaseCtx};
+use std::collections::HashMap;
+
+const NS: &str = "shop";
+
+fn config(engine: &TestEngine, env: &str, cluster: &str, image: &str) -> String {
+    format!(
+        r#"name: {env}
+engine: {engine}
+cluster: {{ provider: kind, name: {cluster} }}
+images:
+  - {{ name: {image}, context: bb }}
+dependencies:
+  web:
+    image: {image}
+    command: [/bin/busybox, sh, -c, "mkdir -p /www && echo hello-from-web > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www"]
+    ports: ["0:8080"]
+    health: {{ http: {{ port: 8080, path: /index.html }}, interval: 100ms, timeout: 30s }}
+deploy: {{ namespace: {NS} }}
+"#,
+        engine = engine.name
+    )
+}
+
+async fn connect(engine: &TestEngine) -> Engine {
+    connect_endpoint(
+        &Endpoint {
+            url: engine.url.clone(),
+            source: "test".into(),
+        },
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+/// A container like a kind node: kind's labels, on network `kind_net`, running.
+async fn start_node(e: &Engine, name: &str, cluster: &str, image: &str, kind_net: &str) {
+    e.docker
+        .create_network(NetworkCreateRequest {
+            name: kind_net.to_owned(),
+            driver: Some("bridge".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let labels = HashMap::from([
+        ("io.x-k8s.kind.cluster".to_owned(), cluster.to_owned()),
+        ("io.x-k8s.kind.role".to_owned(), "control-plane".to_owned()),
+    ]);
+    e.docker
+        .create_container(
+            Some(
+                bollard::query_parameters::CreateContainerOptionsBuilder::default()
+                    .name(name)
+                    .build(),
+            ),
+            ContainerCreateBody {
+                image: Some(image.to_owned()),
+                labels: Some(labels),
+                cmd: Some(vec!["/bin/busybox".into(), "sleep".into(), "3600".into()]),
+                host_config: Some(HostConfig {
+                    network_mode: Some(kind_net.to_owned()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    containers::start(&e.docker, name).await.unwrap();
+}
+
+/// Names of the networks container `name` is attached to.
+async fn networks_of(e: &Engine, name: &str) -> Vec<String> {
+    let c = e
+        .docker
+        .inspect_container(
+            name,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .unwrap();
+    let mut nets: Vec<String> = c
+        .network_settings
+        .and_then(|n| n.networks)
+        .unwrap_or_default()
+        .into_keys()
+        .collect();
+    nets.sort();
+    nets
+}
+
+/// The one address of the EndpointSlice of `web` in the double.
+fn slice_address(double: &ApiDouble) -> String {
+    let slice = double
+        .get(
+            "discovery.k8s.io",
+            "endpointslices",
+            Some(NS),
+            "web-kubetest",
+        )
+        .expect("EndpointSlice web-kubetest");
+    let eps = slice["endpoints"].as_array().unwrap();
+    assert_eq!(eps.len(), 1, "{slice}");
+    let addrs = eps[0]["addresses"].as_array().unwrap();
+    assert_eq!(addrs.len(), 1, "{slice}");
+    addrs[0].as_str().unwrap().to_owned()
+}
+
+/// What `wget` inside the node container gets from `http://addr:port/index.html`.
+async fn fetch_from_node(e: &Engine, node: &str, addr: &str, port: u16) -> String {
+    let url = format!("http://{addr}:{port}/index.html");
+    let out = containers::exec(
+        &e.docker,
+        node,
+        // busybox-static's `wget -T` segfaults (exit 139) here; `timeout` bounds it instead.
+        &[
+            "/bin/busybox".into(),
+            "timeout".into(),
+            "10".into(),
+            "/bin/busybox".into(),
+            "wget".into(),
+            "-q".into(),
+            "-O".into(),
+            "-".into(),
+            url.clone(),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.code, 0, "wget {url} in {node}: {}", out.combined());
+    out.stdout
+}
+
+async fn web_address(e: &Engine, ctx: &PhaseCtx) -> String {
+    let network = phases::deps::network_name(&ctx.plan.environment);
+    containers::inspect(
+        &e.docker,
+        &ctx.plan.dependencies[0].container_name,
+        &network,
+    )
+    .await
+    .unwrap()
+    .and_then(|c| c.address)
+    .expect("web has an address on the environment's network")
+}
+
+#[test]
+fn a_node_reaches_the_dependency_at_the_published_address_and_down_detaches_it() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for te in engines() {
+        rt.block_on(one_engine(&te));
+    }
+}
+
+async fn one_engine(te: &TestEngine) {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = unique(&format!("kt-reach-{}", te.name));
+    let cluster = unique(&format!("ktr-{}", te.name));
+    let image = format!("localhost/kt-reach-bb-{}:1", te.name);
+    busybox_context(&tmp.path().join("bb"), "reach", None);
+    let double = ApiDouble::start().await;
+    let (ctx, _events) = phase_ctx(
+        &double,
+        tmp.path(),
+        &config(te, &env, &cluster, &image),
+        &[],
+    );
+    let e = connect(te).await;
+    ctx.state.update(|s| s.engine = Some(e.record())).unwrap();
+    let node = format!("{cluster}-control-plane");
+    let kind_net = format!("kind-{cluster}");
+    let network = phases::deps::network_name(&env);
+
+    phases::build::run(&ctx, Some(&e)).await.unwrap();
+    phases::deps::run(&ctx, Some(&e)).await.unwrap();
+    start_node(&e, &node, &cluster, &image, &kind_net).await;
+    assert_eq!(networks_of(&e, &node).await, [kind_net.clone()]);
+
+    // Connect: the node joins the environment's network; Service, slice, values published.
+    let out = phases::connect::run(&ctx, Some(&e)).await.unwrap();
+    assert_eq!(out, Outcome::Ok, "{}", te.name);
+    let mut want_nets = vec![kind_net.clone(), network.clone()];
+    want_nets.sort();
+    assert_eq!(networks_of(&e, &node).await, want_nets, "{}", te.name);
+    let first = web_address(&e, &ctx).await;
+    assert_eq!(slice_address(&double), first, "{}", te.name);
+    let svc = double
+        .get("", "services", Some(NS), "web")
+        .expect("Service web");
+    assert_eq!(svc["spec"]["ports"][0]["port"], 8080);
+    assert!(svc["spec"].get("selector").is_none());
+    let cm = double
+        .get("", "configmaps", Some(NS), "kubetest-deps")
+        .expect("ConfigMap kubetest-deps");
+    assert_eq!(cm["data"]["KUBETEST_DEP_WEB_HOST"], format!("web.{NS}.svc"));
+    assert_eq!(cm["data"]["KUBETEST_DEP_WEB_PORT_8080"], "8080");
+    assert_eq!(cm["data"]["KUBETEST_DEP_WEB_ADDRESS"], first.as_str());
+    // The node reaches the dependency at the address kubetest published.
+    assert_eq!(
+        fetch_from_node(&e, &node, &first, 8080).await,
+        "hello-from-web\n",
+        "{}",
+        te.name
+    );
+    let state = ctx.state.snapshot();
+    assert_eq!(state.attachments.len(), 1, "{:?}", state.attachments);
+    assert_eq!(state.attachments[0].container, node);
+    let kinds: Vec<&str> = state
+        .cluster_objects
+        .iter()
+        .map(|r| r.kind.as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["Namespace", "Service", "EndpointSlice", "ConfigMap"],
+        "the namespace did not exist: recorded as made by kubetest"
+    );
+
+    // Again: nothing to attach, the same objects.
+    let again = phases::connect::run(&ctx, Some(&e)).await.unwrap();
+    assert_eq!(again, Outcome::Reused, "{}", te.name);
+    assert_eq!(ctx.state.snapshot().cluster_objects.len(), 4);
+
+    // The dependency is recreated with a new address (a squatter takes the freed one).
+    containers::remove(&e.docker, &ctx.plan.dependencies[0].container_name)
+        .await
+        .unwrap();
+    let squatter = format!("kubetest-{env}-squatter");
+    let labels =
+        std::collections::BTreeMap::from([(containers::ENV_LABEL.to_owned(), env.clone())]);
+    let sq = containers::ContainerSpec {
+        name: squatter.clone(),
+        image: image.clone(),
+        command: Some(vec!["/bin/busybox".into(), "sleep".into(), "3600".into()]),
+        network: network.clone(),
+        labels,
+        ..Default::default()
+    };
+    containers::create(&e.docker, &sq).await.unwrap();
+    containers::start(&e.docker, &squatter).await.unwrap();
+    phases::deps::run(&ctx, Some(&e)).await.unwrap();
+    let second = web_address(&e, &ctx).await;
+    assert_ne!(second, first, "{}: a new address", te.name);
+    phases::connect::run(&ctx, Some(&e)).await.unwrap();
+    assert_eq!(
+        slice_address(&double),
+        second,
+        "{}: the slice follows",
+        te.name
+    );
+    assert_eq!(
+        double
+            .get("", "configmaps", Some(NS), "kubetest-deps")
+            .unwrap()["data"]["KUBETEST_DEP_WEB_ADDRESS"],
+        second.as_str()
+    );
+    assert_eq!(
+        fetch_from_node(&e, &node, &second, 8080).await,
+        "hello-from-web\n"
+    );
+
+    // down with the cluster kept: node detached, so the network goes; objects deleted.
+    ctx.state
+        .update(|s| {
+            if let Some(c) = &mut s.cluster {
+                c.created = false;
+            }
+        })
+        .unwrap();
+    phases::teardown::run(&ctx, phases::teardown::TeardownOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        networks_of(&e, &node).await,
+        [kind_net.clone()],
+        "{}",
+        te.name
+    );
+    let gone = e
+        .docker
+        .inspect_network(
+            &network,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await;
+    assert!(gone.is_err(), "{}: network {network} removed", te.name);
+    for (group, plural, name) in [
+        ("", "services", "web"),
+        ("discovery.k8s.io", "endpointslices", "web-kubetest"),
+        ("", "configmaps", "kubetest-deps"),
+    ] {
+        assert!(
+            double.get(group, plural, Some(NS), name).is_none(),
+            "{plural}/{name} deleted"
+        );
+    }
+    assert!(double.get("", "namespaces", None, NS).is_none());
+    let state = ctx.state.snapshot();
+    assert!(state.attachments.is_empty() && state.cluster_objects.is_empty());
+    // Twice is fine: nothing left to detach or delete.
+    attach::disconnect(&e.docker, &network, &node)
+        .await
+        .unwrap();
+    phases::teardown::run(&ctx, phases::teardown::TeardownOptions::default())
+        .await
+        .unwrap();
+
+    containers::remove(&e.docker, &node).await.unwrap();
+    containers::remove_network(&e.docker, &kind_net)
+        .await
+        .unwrap();
+}
