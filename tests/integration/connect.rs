@@ -191,7 +191,10 @@ async fn one_engine(te: &TestEngine) {
     phases::build::run(&ctx, Some(&e)).await.unwrap();
     phases::deps::run(&ctx, Some(&e)).await.unwrap();
     start_node(&e, &node, &cluster, &image, &kind_net).await;
-    assert_eq!(networks_of(&e, &node).await, [kind_net.clone()]);
+    assert_eq!(
+        networks_of(&e, &node).await,
+        std::slice::from_ref(&kind_net)
+    );
 
     // Connect: the node joins the environment's network; Service, slice, values published.
     let out = phases::connect::run(&ctx, Some(&e)).await.unwrap();
@@ -289,7 +292,7 @@ async fn one_engine(te: &TestEngine) {
         .unwrap();
     assert_eq!(
         networks_of(&e, &node).await,
-        [kind_net.clone()],
+        std::slice::from_ref(&kind_net),
         "{}",
         te.name
     );
