@@ -192,3 +192,68 @@ async fn a_rejected_object_names_itself_and_the_server_reason() {
     );
     assert!(text.contains("(422 Invalid)"), "{text}");
 }
+
+#[tokio::test]
+async fn existing_cluster_gets_a_warning_and_nothing_is_made() {
+    let double = ApiDouble::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (ctx, events) = crate::k8s_support::phase_ctx(
+        &double,
+        tmp.path(),
+        "name: ext\ncluster: { provider: existing }\ndependencies:\n  postgres: { image: p, ports: [\"5432\"] }\n",
+        &[],
+    );
+    let out = kubetest::phases::connect::run(&ctx, None).await.unwrap();
+    assert_eq!(out, kubetest::events::Outcome::Skipped);
+    let warned: Vec<String> = events
+        .json()
+        .iter()
+        .filter(|e| e["event"] == "warning" && e["phase"] == "connect")
+        .map(|e| e["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("not reachable by name from a `provider: existing` cluster"));
+    assert!(warned[0].contains("published host port"));
+    assert!(double.applied().is_empty(), "{:?}", double.applied());
+    assert!(ctx.state.snapshot().cluster_objects.is_empty());
+}
+
+#[test]
+fn a_kind_cluster_without_nodes_on_this_engine_is_named() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for te in crate::engines::engines() {
+        rt.block_on(async {
+            let double = ApiDouble::start().await;
+            let tmp = tempfile::tempdir().unwrap();
+            let cluster = crate::support::unique("ktr-nonodes");
+            let (ctx, _) = crate::k8s_support::phase_ctx(
+                &double,
+                tmp.path(),
+                &format!("name: nonodes\ncluster: {{ provider: kind, name: {cluster} }}\ndependencies:\n  postgres: {{ image: p, ports: [\"5432\"] }}\n"),
+                &[],
+            );
+            let e = kubetest::engine::connect_endpoint(
+                &kubetest::engine::Endpoint {
+                    url: te.url.clone(),
+                    source: "test".into(),
+                },
+                None,
+            )
+            .await
+            .unwrap();
+            let err = kubetest::phases::connect::run(&ctx, Some(&e))
+                .await
+                .unwrap_err();
+            let text = format!("{err:#}");
+            assert!(
+                text.contains(&format!(
+                    "kind cluster {cluster} has no node containers on the {} engine (label io.x-k8s.kind.cluster={cluster})",
+                    te.name
+                )),
+                "{text}"
+            );
+            assert!(text.contains("kind get nodes --name"), "{text}");
+            assert!(double.applied().is_empty());
+        });
+    }
+}
