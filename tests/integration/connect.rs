@@ -330,3 +330,147 @@ async fn one_engine(te: &TestEngine) {
         .await
         .unwrap();
 }
+
+/// `kubetest up` and `down` as a user runs them: the fake kind "creates" the cluster (its
+/// kubeconfig points at the API double), a container with kind's labels plays its node, the
+/// dependency runs on the real engine; a Deployment with `envFrom: kubetest-deps` is applied.
+#[test]
+fn up_connects_before_deploy_and_down_detaches_through_the_cli() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for te in engines() {
+        let image = format!("localhost/kt-reach-bb-{}:1", te.name);
+        // The dependency's image, built by kubetest itself (`provider: none`).
+        let build_dir = tempfile::tempdir().unwrap();
+        busybox_context(&build_dir.path().join("bb"), "reach", None);
+        std::fs::write(
+            build_dir.path().join("kubetest.yaml"),
+            format!(
+                "name: kt-reach-img\nengine: {}\ncluster: {{ provider: none }}\nimages:\n  - {{ name: {image}, context: bb }}\n",
+                te.name
+            ),
+        )
+        .unwrap();
+        let built = crate::support::Run::new(
+            te.kubetest(build_dir.path())
+                .args(["up", "--output", "json"]),
+        );
+        assert_eq!(built.code, 0, "{}", built.stderr);
+
+        let double = rt.block_on(ApiDouble::start());
+        let e = rt.block_on(connect(&te));
+        let env = unique(&format!("kt-reachcli-{}", te.name));
+        let cluster = unique(&format!("ktc-{}", te.name));
+        let node = format!("{cluster}-control-plane");
+        let kind_net = format!("kind-{cluster}");
+        rt.block_on(start_node(&e, &node, &cluster, &image, &kind_net));
+
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = config(&te, &env, &cluster, &image)
+            .replace(
+                &format!("cluster: {{ provider: kind, name: {cluster} }}"),
+                &format!(
+                    "cluster: {{ provider: kind, name: {cluster}, kind_binary: {} }}",
+                    crate::fake_kind::binary().display()
+                ),
+            )
+            .replace("images:\n  - { name: ", "# images:\n#  - { name: ")
+            .replace(
+                &format!("deploy: {{ namespace: {NS} }}"),
+                &format!("deploy: {{ namespace: {NS}, manifests: [app.yaml] }}"),
+            );
+        std::fs::write(dir.path().join("kubetest.yaml"), yaml).unwrap();
+        std::fs::write(
+            dir.path().join("app.yaml"),
+            format!("apiVersion: apps/v1\nkind: Deployment\nmetadata: {{ name: app, namespace: {NS} }}\nspec:\n  selector: {{ matchLabels: {{ app: app }} }}\n  template:\n    metadata: {{ labels: {{ app: app }} }}\n    spec:\n      containers:\n        - name: app\n          image: {image}\n          envFrom: [{{ configMapRef: {{ name: kubetest-deps }} }}]\n"),
+        )
+        .unwrap();
+        let fake = crate::fake_kind::FakeKind::new();
+        let home = tempfile::tempdir().unwrap();
+        let cli = |args: &[&str]| {
+            let mut c = te.kubetest(dir.path());
+            fake.apply(&mut c);
+            c.env("FAKE_KIND_SERVER", double.url())
+                .env("HOME", home.path())
+                .args(args)
+                .args(["--output", "json"]);
+            crate::support::Run::new(&mut c)
+        };
+
+        let up = cli(&["up"]);
+        assert_eq!(up.code, 0, "{}: {}\n{}", te.name, up.stderr, up.stdout);
+        assert_eq!(
+            up.phase_outcome("connect").as_deref(),
+            Some("ok"),
+            "{}",
+            te.name
+        );
+        let order: Vec<&str> = up
+            .events
+            .iter()
+            .filter(|e| e["event"] == "phase_started")
+            .filter_map(|e| e["phase"].as_str())
+            .collect();
+        let at = |p: &str| order.iter().position(|x| *x == p).unwrap();
+        assert!(
+            at("deps") < at("connect") && at("connect") < at("deploy"),
+            "{order:?}"
+        );
+        let mut tasks: Vec<String> = up
+            .task_outcomes("connect")
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        tasks.sort();
+        assert_eq!(
+            tasks,
+            [
+                "configmap kubetest-deps".to_owned(),
+                format!("node {node}"),
+                "web".to_owned()
+            ]
+        );
+        let addr = slice_address(&double);
+        assert!(
+            double.applied().contains(&format!("Deployment {NS}/app")),
+            "{:?}",
+            double.applied()
+        );
+        assert_eq!(
+            rt.block_on(fetch_from_node(&e, &node, &addr, 8080)),
+            "hello-from-web\n"
+        );
+
+        let again = cli(&["up"]);
+        assert_eq!(again.code, 0, "{}", again.stderr);
+        assert_eq!(again.phase_outcome("connect").as_deref(), Some("reused"));
+
+        // The fake kind cluster was made by `up`: down deletes it, and the node is detached
+        // first, or the network could not be removed.
+        let down = cli(&["down"]);
+        assert_eq!(
+            down.code, 0,
+            "{}: {}\n{}",
+            te.name, down.stderr, down.stdout
+        );
+        assert_eq!(
+            rt.block_on(networks_of(&e, &node)),
+            std::slice::from_ref(&kind_net),
+            "{}",
+            te.name
+        );
+        let state: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(".kubetest/state.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(state["attachments"], serde_json::json!([]));
+        assert_eq!(state["networks"], serde_json::json!([]));
+        assert_eq!(state["cluster_objects"], serde_json::json!([]));
+
+        rt.block_on(async {
+            containers::remove(&e.docker, &node).await.unwrap();
+            containers::remove_network(&e.docker, &kind_net)
+                .await
+                .unwrap();
+        });
+    }
+}
