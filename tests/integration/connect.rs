@@ -443,6 +443,20 @@ fn up_connects_before_deploy_and_down_detaches_through_the_cli() {
         let again = cli(&["up"]);
         assert_eq!(again.code, 0, "{}", again.stderr);
         assert_eq!(again.phase_outcome("connect").as_deref(), Some("reused"));
+        let status = cli(&["status"]);
+        let notes: Vec<&str> = status
+            .events
+            .iter()
+            .filter_map(|e| e["message"].as_str())
+            .collect();
+        for want in [
+            format!("node {node} attached to network kubetest-{env}"),
+            format!("in the cluster: Service {NS}/web"),
+            format!("in the cluster: EndpointSlice {NS}/web-kubetest"),
+            format!("in the cluster: ConfigMap {NS}/kubetest-deps"),
+        ] {
+            assert!(notes.contains(&want.as_str()), "{want} in {notes:?}");
+        }
 
         // The fake kind cluster was made by `up`: down deletes it, and the node is detached
         // first, or the network could not be removed.
