@@ -49,8 +49,14 @@ async fn connect(engine: &TestEngine) -> Engine {
     .unwrap()
 }
 
-/// A container like a kind node: kind's labels, on network `kind_net`, running.
+/// A container like a kind node: kind's labels, on network `kind_net`, running `sleep`
+/// (busybox's, or the image's own when it has no busybox).
 async fn start_node(e: &Engine, name: &str, cluster: &str, image: &str, kind_net: &str) {
+    let sleep = if image == PG {
+        "/bin/sleep"
+    } else {
+        "/bin/busybox"
+    };
     e.docker
         .create_network(NetworkCreateRequest {
             name: kind_net.to_owned(),
@@ -73,7 +79,11 @@ async fn start_node(e: &Engine, name: &str, cluster: &str, image: &str, kind_net
             ContainerCreateBody {
                 image: Some(image.to_owned()),
                 labels: Some(labels),
-                cmd: Some(vec!["/bin/busybox".into(), "sleep".into(), "3600".into()]),
+                cmd: Some(if sleep == "/bin/sleep" {
+                    vec![sleep.into(), "3600".into()]
+                } else {
+                    vec![sleep.into(), "sleep".into(), "3600".into()]
+                }),
                 host_config: Some(HostConfig {
                     network_mode: Some(kind_net.to_owned()),
                     ..Default::default()
@@ -485,6 +495,128 @@ fn up_connects_before_deploy_and_down_detaches_through_the_cli() {
             containers::remove_network(&e.docker, &kind_net)
                 .await
                 .unwrap();
+        });
+    }
+}
+
+const PG: &str = "localhost/kubetest-postgres:15";
+
+/// Run `psql` against `addr:5432` inside the node container; its stdout.
+async fn psql_from_node(e: &Engine, node: &str, addr: &str, sql: &str) -> String {
+    let cmd: Vec<String> = [
+        "psql",
+        "-h",
+        addr,
+        "-p",
+        "5432",
+        "-U",
+        "postgres",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-tAc",
+        sql,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let out = containers::exec(&e.docker, node, &cmd).await.unwrap();
+    assert_eq!(out.code, 0, "psql {sql} in {node}: {}", out.combined());
+    out.stdout.trim().to_owned()
+}
+
+/// Real PostgreSQL (from `.ci/images.sh`) as the dependency, a migration job, and a "node"
+/// that writes and reads rows at the address kubetest published — what a pod behind the
+/// Service `postgres` does, minus kube-proxy and CoreDNS, which only a real cluster has.
+#[test]
+fn a_node_writes_and_reads_postgres_at_the_published_address() {
+    let require = std::env::var("KUBETEST_REQUIRE_ENGINES").is_ok_and(|v| v == "1");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for te in engines() {
+        let present = crate::deps::engine_get(&te.url, &format!("/images/{PG}/json"))
+            .get("Id")
+            .is_some();
+        if !present {
+            assert!(!require, "{}: {PG} missing; run .ci/images.sh", te.name);
+            eprintln!("skipping {}: {PG} missing (run .ci/images.sh)", te.name);
+            continue;
+        }
+        rt.block_on(async {
+            let tmp = tempfile::tempdir().unwrap();
+            let env = unique(&format!("kt-reachpg-{}", te.name));
+            let cluster = unique(&format!("ktp-{}", te.name));
+            let yaml = format!(
+                r#"name: {env}
+engine: {engine}
+cluster: {{ provider: kind, name: {cluster} }}
+dependencies:
+  postgres:
+    image: {PG}
+    ports: ["0:5432"]
+    health: {{ exec: [pg_isready, -h, 127.0.0.1, -U, postgres], interval: 200ms, timeout: 60s }}
+  migrate:
+    image: {PG}
+    needs: [postgres]
+    once: true
+    command: [psql, -h, postgres, -U, postgres, -v, ON_ERROR_STOP=1, -c, "create table orders (id serial primary key, item text not null)"]
+deploy: {{ namespace: {NS} }}
+"#,
+                engine = te.name
+            );
+            let double = ApiDouble::start().await;
+            let (ctx, _) = phase_ctx(&double, tmp.path(), &yaml, &[]);
+            let e = connect(&te).await;
+            ctx.state.update(|s| s.engine = Some(e.record())).unwrap();
+            let node = format!("{cluster}-control-plane");
+            let kind_net = format!("kind-{cluster}");
+            phases::deps::run(&ctx, Some(&e)).await.unwrap();
+            start_node(&e, &node, &cluster, PG, &kind_net).await;
+
+            phases::connect::run(&ctx, Some(&e)).await.unwrap();
+            let slice = double
+                .get("discovery.k8s.io", "endpointslices", Some(NS), "postgres-kubetest")
+                .expect("EndpointSlice postgres-kubetest");
+            let addr = slice["endpoints"][0]["addresses"][0].as_str().unwrap().to_owned();
+            assert_eq!(slice["ports"][0]["port"], 5432);
+            assert!(
+                double.get("", "services", Some(NS), "migrate").is_none(),
+                "a one-shot job gets no Service"
+            );
+            let cm = double.get("", "configmaps", Some(NS), "kubetest-deps").unwrap();
+            assert_eq!(cm["data"]["KUBETEST_DEP_POSTGRES_PORT_5432"], "5432");
+            assert_eq!(cm["data"]["KUBETEST_DEP_POSTGRES_ADDRESS"], addr.as_str());
+
+            let id = psql_from_node(
+                &e,
+                &node,
+                &addr,
+                "insert into orders (item) values ('book') returning id",
+            )
+            .await;
+            assert_eq!(
+                psql_from_node(&e, &node, &addr, &format!("select item from orders where id = {}", id.lines().next().unwrap_or("0"))).await,
+                "book",
+                "{}",
+                te.name
+            );
+
+            ctx.state
+                .update(|s| {
+                    if let Some(c) = &mut s.cluster {
+                        c.created = false;
+                    }
+                })
+                .unwrap();
+            phases::teardown::run(&ctx, phases::teardown::TeardownOptions::default())
+                .await
+                .unwrap();
+            assert_eq!(
+                networks_of(&e, &node).await,
+                std::slice::from_ref(&kind_net),
+                "{}",
+                te.name
+            );
+            containers::remove(&e.docker, &node).await.unwrap();
+            containers::remove_network(&e.docker, &kind_net).await.unwrap();
         });
     }
 }
