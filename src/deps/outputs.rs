@@ -22,8 +22,8 @@ fn env_name(dep: &str) -> String {
 struct Seen<'a> {
     dependency: &'a str,
     host: Option<String>,
-    /// (container port, protocol, the port to use from here).
-    ports: Vec<(u16, &'a str, u16)>,
+    /// (container port, `tcp`|`udp`|`sctp`, the port to use from here).
+    ports: Vec<(u16, String, u16)>,
     address: Option<&'a str>,
 }
 
@@ -37,7 +37,7 @@ fn render(seen: &[Seen<'_>]) -> Vec<(String, String)> {
             out.push((format!("{base}_HOST"), h.clone()));
         }
         for (port, proto, value) in &s.ports {
-            let suffix = if *proto == "tcp" {
+            let suffix = if proto == "tcp" {
                 String::new()
             } else {
                 format!("_{}", proto.to_ascii_uppercase())
@@ -66,7 +66,7 @@ pub fn env_vars(containers: &[ContainerRecord]) -> Vec<(String, String)> {
                 .iter()
                 .map(|(key, host)| {
                     let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
-                    (port.parse().unwrap_or(0), proto, *host)
+                    (port.parse().unwrap_or(0), proto.to_owned(), *host)
                 })
                 .collect(),
             address: c.address.as_deref(),
@@ -89,17 +89,16 @@ pub struct InCluster {
 /// Service's DNS name `<dep>.<namespace>.svc` (from any namespace), `_PORT_<port>` the Service
 /// port, which is the container port, and `_ADDRESS` the container's address.
 pub fn cluster_env_vars(deps: &[InCluster], namespace: &str) -> Vec<(String, String)> {
-    let protos: Vec<Vec<(u16, String)>> = deps
-        .iter()
-        .map(|d| d.ports.iter().map(|(p, pr)| (*p, pr.to_string())).collect())
-        .collect();
     let seen: Vec<Seen<'_>> = deps
         .iter()
-        .zip(&protos)
-        .map(|(d, ports)| Seen {
+        .map(|d| Seen {
             dependency: &d.dependency,
             host: Some(format!("{}.{namespace}.svc", d.dependency)),
-            ports: ports.iter().map(|(p, pr)| (*p, pr.as_str(), *p)).collect(),
+            ports: d
+                .ports
+                .iter()
+                .map(|(p, proto)| (*p, proto.to_string(), *p))
+                .collect(),
             address: Some(&d.address),
         })
         .collect();
