@@ -7,7 +7,16 @@
 //! `kubetest-<env>` as well, a node reaches every dependency container by its address there
 //! (a directly connected subnet), and kindnet masquerades pod traffic leaving the pod CIDR
 //! through the node. kube-proxy on the node turns the Service's ClusterIP into that address.
-//! The node keeps its node IP: kind pins kubelet's `--node-ip` to its address on `kind`.
+//! The node keeps its node IP: kind pins kubelet's `node-ip` to its address on `kind`
+//! (`pkg/cluster/internal/kubeadm/config.go`).
+//!
+//! What a second network does to kind (kind at 2026-08): `node.IP()` of its docker and podman
+//! providers inspects every network and fails with `container addresses should have 2 values`
+//! for a node on two; kind calls it only while `kind create cluster` writes the kubeadm
+//! config, before this phase runs, so attaching afterwards is safe for create/get/load/delete.
+//! A node *restarted* while attached re-detects its address with `getent ahostsv4 $(hostname)`
+//! (the node image's entrypoint) and may pick the one on `kubetest-<env>`: `down` detaches
+//! the nodes, and `up --recreate` makes a clean cluster.
 
 use super::PhaseCtx;
 use crate::config::Provider;
