@@ -452,6 +452,19 @@ fn up_connects_before_deploy_and_down_detaches_through_the_cli() {
 
         let again = cli(&["up"]);
         assert_eq!(again.code, 0, "{}", again.stderr);
+        let connect_ms = |r: &crate::support::Run| {
+            r.events
+                .iter()
+                .find(|e| e["event"] == "phase_finished" && e["phase"] == "connect")
+                .and_then(|e| e["elapsed_ms"].as_u64())
+                .unwrap_or(0)
+        };
+        eprintln!(
+            "{}: connect phase {} ms (attach + apply), again {} ms (nothing to attach)",
+            te.name,
+            connect_ms(&up),
+            connect_ms(&again)
+        );
         assert_eq!(again.phase_outcome("connect").as_deref(), Some("reused"));
         let status = cli(&["status"]);
         let notes: Vec<&str> = status
