@@ -16,6 +16,8 @@ pub enum Phase {
     Cluster,
     Load,
     Deps,
+    /// Dependencies made reachable from the cluster by name (kind nodes attached, Services).
+    Connect,
     Deploy,
     Ready,
     Setup,
@@ -32,6 +34,7 @@ impl Phase {
             Phase::Cluster => "cluster",
             Phase::Load => "load",
             Phase::Deps => "deps",
+            Phase::Connect => "connect",
             Phase::Deploy => "deploy",
             Phase::Ready => "ready",
             Phase::Setup => "setup",

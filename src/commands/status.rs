@@ -71,6 +71,15 @@ pub async fn status(session: &Session, loaded: &LoadedConfig) -> anyhow::Result<
             ),
         );
     }
+    for a in &state.attachments {
+        ev.note(
+            PHASE,
+            format!("node {} attached to network {}", a.container, a.network),
+        );
+    }
+    for o in &state.cluster_objects {
+        ev.note(PHASE, format!("in the cluster: {}", o.describe()));
+    }
     if state.is_empty() {
         ev.note(PHASE, "nothing recorded");
     }

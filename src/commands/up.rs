@@ -1,4 +1,4 @@
-//! `kubetest up`: preflight → build ‖ cluster → load ‖ deps → deploy → ready → setup.
+//! `kubetest up`: preflight → build ‖ cluster → load ‖ deps → connect → deploy → ready → setup.
 
 use crate::cli::UpArgs;
 use crate::config::LoadedConfig;
@@ -56,6 +56,9 @@ pub async fn up(session: &Session, loaded: &LoadedConfig, args: &UpArgs) -> anyh
     );
     loaded_images?;
     deps?;
+
+    // Pods reach the dependencies by name: needs both the cluster and the started containers.
+    run_phase(&ctx, Phase::Connect, phases::connect::run(&ctx, engine)).await?;
 
     run_phase(&ctx, Phase::Deploy, phases::deploy::run(&ctx)).await?;
     run_phase(&ctx, Phase::Ready, phases::ready::run(&ctx)).await?;

@@ -263,6 +263,9 @@ impl Validator<'_> {
                     ),
                 );
             }
+            if c.cluster.provider == Provider::Kind && !dep.once && is_label(name, 40) {
+                self.service_name(c, &p, name);
+            }
             for (i, need) in dep.needs.iter().enumerate() {
                 let np = format!("{p}.needs[{i}]");
                 if need == name {
@@ -341,6 +344,27 @@ impl Validator<'_> {
             }
         }
         self.cycles(c);
+    }
+
+    /// With `provider: kind` a dependency becomes a Service of its name in the deploy
+    /// namespace: a DNS-1035 label (starts with a letter), and not the API server's own
+    /// `kubernetes` Service of `default`.
+    fn service_name(&mut self, c: &Config, p: &str, name: &str) {
+        let (problem, expected) = if !name.starts_with(|ch: char| ch.is_ascii_lowercase()) {
+            (
+                format!("invalid dependency name `{name}`: pods reach it as the Service `{name}`, and a Service name starts with a letter"),
+                "a DNS-1035 label: a lowercase letter, then lowercase letters, digits and `-` (it becomes the Service name pods use)",
+            )
+        } else if name == "kubernetes" && c.deploy.namespace == "default" {
+            (
+                format!("dependency name `{name}` is taken: the Service `kubernetes` in namespace `default` is the API server's"),
+                "another name, or another `deploy.namespace`",
+            )
+        } else {
+            return;
+        };
+        let loc = self.idx.key(p);
+        self.push(Problem::new(Some(loc), problem).expected(expected));
     }
 
     fn health(&mut self, p: &str, dep: &DependencySpec) {

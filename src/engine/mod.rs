@@ -1,6 +1,7 @@
 //! The container engine (Docker or Podman) through its API: discovery, build contexts,
 //! builds, images.
 
+pub mod attach;
 pub mod build;
 pub mod containers;
 pub mod context;

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod client;
+pub mod dep_services;
 pub mod diagnose;
 pub mod forward;
 pub mod image_ids;

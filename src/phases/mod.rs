@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod cluster;
+pub mod connect;
 pub mod deploy;
 pub mod deps;
 pub mod load;

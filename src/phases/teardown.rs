@@ -2,9 +2,10 @@
 
 use super::PhaseCtx;
 use crate::cluster::kind::{self, Kind};
-use crate::engine::{self, containers, images, Endpoint, Engine, EngineKind};
+use crate::engine::{self, attach, containers, images, Endpoint, Engine, EngineKind};
 use crate::events::{Outcome, Phase};
 use crate::k8s::client::{connect, ClusterAccess};
+use crate::k8s::dep_services;
 use crate::scenario::cluster::delete_leftover_namespaces;
 use crate::state::ClusterRecord;
 use anyhow::Context;
@@ -162,6 +163,8 @@ async fn remove_dependencies(ctx: &PhaseCtx, engine: &Engine) -> anyhow::Result<
         }
     }
     for (id, name) in nets {
+        // Attached kind nodes keep a network busy: removal fails with "active endpoints".
+        detach_nodes(ctx, engine, &name).await?;
         let task = ctx.events.task(Phase::Teardown, format!("network {name}"));
         // By id: Docker 20.10 may hold two networks of one name, and then refuses the name.
         if let Err(e) = containers::remove_network(docker, &id).await {
@@ -177,6 +180,67 @@ async fn remove_dependencies(ctx: &PhaseCtx, engine: &Engine) -> anyhow::Result<
 
 /// Rounds of remove-then-list-again in [`remove_dependencies`].
 const SETTLE_ROUNDS: usize = 5;
+
+/// Detach from `network` the containers `up` attached (kind's nodes), and any node of the
+/// plan's kind cluster still on it (attached by an `up` killed before it recorded that).
+/// Not attached, or gone, is success.
+async fn detach_nodes(ctx: &PhaseCtx, engine: &Engine, network: &str) -> anyhow::Result<()> {
+    let mut nodes: Vec<String> = ctx
+        .state
+        .snapshot()
+        .attachments
+        .iter()
+        .filter(|a| a.network == network)
+        .map(|a| a.container.clone())
+        .collect();
+    if ctx.plan.cluster.provider == crate::config::Provider::Kind {
+        let found = attach::kind_nodes(&engine.endpoint.url, &ctx.plan.cluster.name)
+            .await
+            .unwrap_or_default();
+        for (_, name) in found {
+            if !nodes.contains(&name) {
+                nodes.push(name);
+            }
+        }
+    }
+    for node in nodes {
+        let task = ctx.events.task(Phase::Teardown, format!("node {node}"));
+        if let Err(e) = attach::disconnect(&engine.docker, network, &node).await {
+            task.finish(Outcome::Failed, Some(format!("{e:#}")));
+            return Err(e);
+        }
+        ctx.state.update(|s| {
+            s.attachments
+                .retain(|a| !(a.network == network && a.container == node))
+        })?;
+        task.finish(Outcome::Ok, Some(format!("detached from {network}")));
+    }
+    Ok(())
+}
+
+/// In a cluster `down` keeps, delete the objects the connect phase made (Services,
+/// EndpointSlices, the values ConfigMap, last the namespace it created), newest first; each
+/// deletion is recorded at once, a missing object is success.
+async fn remove_cluster_objects(ctx: &PhaseCtx) -> anyhow::Result<()> {
+    let mut recorded = ctx.state.snapshot().cluster_objects;
+    if recorded.is_empty() {
+        return Ok(());
+    }
+    recorded.reverse();
+    let access = ClusterAccess::from_state_or_plan(&ctx.state.snapshot(), &ctx.plan.cluster);
+    let client = connect(&access).await?;
+    for rec in recorded {
+        let task = ctx.events.task(Phase::Teardown, rec.describe());
+        if let Err(e) = dep_services::delete(&client, &rec).await {
+            task.finish(Outcome::Failed, Some(e.to_string()));
+            return Err(e.into());
+        }
+        ctx.state
+            .update(|s| s.cluster_objects.retain(|r| *r != rec))?;
+        task.finish(Outcome::Ok, Some("deleted".into()));
+    }
+    Ok(())
+}
 
 const NAMESPACE_LOOKUP_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -230,8 +294,7 @@ async fn remove_scenario_namespaces(ctx: &PhaseCtx, rec: &ClusterRecord) {
 /// engine `up` used; returns how many it removed.
 async fn remove_kind_nodes(ctx: &PhaseCtx, name: &str) -> anyhow::Result<usize> {
     let engine = recorded_engine(ctx).await?;
-    let nodes =
-        containers::containers_with_label(&engine.endpoint.url, KIND_CLUSTER_LABEL, name).await?;
+    let nodes = attach::kind_nodes(&engine.endpoint.url, name).await?;
     for (id, node) in &nodes {
         containers::remove(&engine.docker, id)
             .await
@@ -247,8 +310,6 @@ async fn remove_kind_nodes(ctx: &PhaseCtx, name: &str) -> anyhow::Result<usize> 
     Ok(nodes.len())
 }
 
-/// The label kind puts on every node container of a cluster (value: the cluster name).
-const KIND_CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
 
 /// Delete the recorded kind cluster when `up` created it (or `--cluster` asks); a cluster
 /// that is already gone is success. An existing (`provider: existing`) cluster is never deleted.
@@ -258,6 +319,7 @@ async fn delete_cluster(
     opts: TeardownOptions,
 ) -> anyhow::Result<()> {
     if rec.provider != "kind" {
+        remove_cluster_objects(ctx).await?;
         remove_scenario_namespaces(ctx, rec).await;
         if opts.cluster {
             ctx.events.note(
@@ -271,6 +333,7 @@ async fn delete_cluster(
         return Ok(());
     }
     if !(rec.created || opts.cluster) {
+        remove_cluster_objects(ctx).await?;
         remove_scenario_namespaces(ctx, rec).await;
         ctx.events.note(
             Some(Phase::Teardown),
@@ -333,7 +396,11 @@ async fn delete_cluster(
                 }
             }
         }
-        ctx.state.update(|s| s.cluster = None)
+        // What was made inside it went with it.
+        ctx.state.update(|s| {
+            s.cluster = None;
+            s.cluster_objects.clear();
+        })
     }
     .await;
     match result {

@@ -8,8 +8,8 @@ mod store;
 
 pub use lock::{EnvLock, LockBusy};
 pub use model::{
-    ClusterRecord, ContainerRecord, EngineRecord, ImageRecord, NetworkRecord, SetupRecord, State,
-    STATE_VERSION,
+    AttachmentRecord, ClusterObjectRecord, ClusterRecord, ContainerRecord, EngineRecord,
+    ImageRecord, NetworkRecord, SetupRecord, State, STATE_VERSION,
 };
 pub use recorder::Recorder;
 pub use store::StateStore;

@@ -21,6 +21,12 @@ pub struct State {
     pub networks: Vec<NetworkRecord>,
     /// The last `setup:` run that passed; absent when it never ran or failed.
     pub setup: Option<SetupRecord>,
+    /// Containers kubetest does not own (kind's nodes) that it attached to an environment
+    /// network; `down` detaches them before it removes the network.
+    pub attachments: Vec<AttachmentRecord>,
+    /// Objects the connect phase made in the cluster (Services, EndpointSlices, the values
+    /// ConfigMap, and the deploy namespace when it did not exist), in the order made.
+    pub cluster_objects: Vec<ClusterObjectRecord>,
 }
 
 impl State {
@@ -38,6 +44,8 @@ impl State {
             && self.cluster.is_none()
             && self.containers.is_empty()
             && self.networks.is_empty()
+            && self.attachments.is_empty()
+            && self.cluster_objects.is_empty()
     }
 }
 
@@ -106,4 +114,49 @@ pub struct SetupRecord {
     pub fingerprint: String,
     /// Milliseconds since the Unix epoch when the steps passed.
     pub finished_ms: u64,
+}
+
+/// A container of someone else attached to one of the environment's networks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRecord {
+    pub network: String,
+    /// The container's name (kind's node names are stable; ids change with the cluster).
+    pub container: String,
+}
+
+/// An object in the cluster, enough to delete it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterObjectRecord {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ClusterObjectRecord {
+    /// `Kind namespace/name` or `Kind name`.
+    pub fn describe(&self) -> String {
+        crate::k8s::apply::describe(&self.kind, self.namespace.as_deref(), &self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_files_written_before_attachments_existed_still_read() {
+        let old = r#"{"version":1,"environment":"demo","updated_ms":1,"engine":null,"images":[],
+            "cluster":null,"containers":[],"networks":[{"name":"kubetest-demo","id":"n1"}]}"#;
+        let s: State = serde_json::from_str(old).unwrap();
+        assert!(s.attachments.is_empty() && s.cluster_objects.is_empty());
+        assert!(!s.is_empty());
+        let mut s = State::new("demo");
+        s.attachments.push(AttachmentRecord {
+            network: "kubetest-demo".into(),
+            container: "demo-control-plane".into(),
+        });
+        assert!(!s.is_empty(), "an attachment is something `down` must undo");
+    }
 }

@@ -187,3 +187,64 @@ fn minimal_fixture_gets_the_defaults() {
 fn shipped_example_is_valid() {
     config::load(&root().join("examples/quickstart/kubetest.yaml")).unwrap();
 }
+
+#[test]
+fn mixed_example_and_its_scenarios_are_valid() {
+    let loaded = config::load(&root().join("examples/mixed/kubetest.yaml")).unwrap();
+    let c = &loaded.config;
+    assert_eq!(c.cluster.provider, Provider::Kind);
+    assert_eq!(c.deploy.namespace, "mixed");
+    let plan = kubetest::plan::Plan::from_config(&loaded);
+    let known = kubetest::scenario::load::Known {
+        dependencies: plan
+            .dependencies
+            .iter()
+            .map(|d| {
+                (
+                    d.name.clone(),
+                    d.spec.ports.iter().map(|p| p.container).collect(),
+                )
+            })
+            .collect(),
+    };
+    let scenarios =
+        kubetest::scenario::load::load_dir(plan.scenarios_dir.as_deref().unwrap(), &known)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(scenarios.len(), 1);
+    // The Deployment takes the values kubetest publishes, by the names the connect phase uses.
+    let manifest =
+        std::fs::read_to_string(root().join("examples/mixed/manifests/10-orders.yaml")).unwrap();
+    assert!(manifest.contains(&format!(
+        "configMapRef: {{ name: {} }}",
+        kubetest::k8s::dep_services::VALUES_CONFIGMAP
+    )));
+    let postgres = plan
+        .dependencies
+        .iter()
+        .find(|d| d.name == "postgres")
+        .unwrap();
+    let vars = kubetest::deps::outputs::cluster_env_vars(
+        &[kubetest::deps::outputs::InCluster {
+            dependency: postgres.name.clone(),
+            address: "10.89.0.2".into(),
+            ports: kubetest::deps::outputs::cluster_ports(&postgres.spec),
+        }],
+        &c.deploy.namespace,
+    );
+    for (name, value) in [
+        ("KUBETEST_DEP_POSTGRES_HOST", "postgres.mixed.svc"),
+        ("KUBETEST_DEP_POSTGRES_PORT_5432", "5432"),
+    ] {
+        assert!(
+            vars.contains(&(name.to_owned(), value.to_owned())),
+            "{vars:?}"
+        );
+        assert!(
+            manifest.contains(name)
+                || std::fs::read_to_string(root().join("examples/mixed/orders/www/cgi-bin/orders"))
+                    .unwrap()
+                    .contains(name),
+            "the example reads {name}"
+        );
+    }
+}

@@ -3,6 +3,8 @@
 mod apidouble;
 mod cli;
 mod config_fixtures;
+mod connect;
+mod connect_k8s;
 mod deps;
 mod discover;
 mod doctor;

@@ -643,6 +643,16 @@ fn apply(
             "causes": [{"reason": "FieldValueRequired", "message": "Required value", "field": "spec.selector"}]});
         return json_resp(422, &st);
     }
+    if let Some((field, message)) = super::validation::invalid_field(&def.kind, &obj) {
+        let mut st = resources::status(
+            422,
+            "Invalid",
+            &format!("{group_kind} \"{name}\" is invalid: {field}: {message}"),
+        );
+        st["details"] = json!({"name": name, "group": def.group, "kind": def.kind,
+            "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}]});
+        return json_resp(422, &st);
+    }
     let mut s = shared.lock();
     if let Some(ns) = &t.namespace {
         if s.get("", "namespaces", None, ns).is_none() {

@@ -1,6 +1,7 @@
 //! A Kubernetes API double: a real HTTP server on 127.0.0.1 that behaves like kube-apiserver
 //! for what kubetest uses — discovery, list/get with selectors, watch streams (ADDED,
 //! MODIFIED, DELETED, BOOKMARK, 410 Gone), server-side apply, CRDs that become Established,
+//! field validation of the kinds kubetest makes (Services, EndpointSlices),
 //! deletion with finalizers, events, pod logs, exec and port-forward over WebSocket. Tests drive pod status
 //! through [`ApiDouble::set_pod`] and what exec'd commands do through [`ApiDouble::on_exec`].
 #![allow(dead_code)]
@@ -13,6 +14,7 @@ mod resources;
 mod selectors;
 mod store;
 mod time;
+mod validation;
 
 pub use store::Msg;
 

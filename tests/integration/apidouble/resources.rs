@@ -99,6 +99,14 @@ pub fn builtin() -> Vec<ResourceDef> {
         ),
         def("batch", "jobs", "Job", true, &[], &["status"]),
         def(
+            "discovery.k8s.io",
+            "endpointslices",
+            "EndpointSlice",
+            true,
+            &[],
+            &[],
+        ),
+        def(
             "apiextensions.k8s.io",
             "customresourcedefinitions",
             "CustomResourceDefinition",
