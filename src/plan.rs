@@ -17,6 +17,10 @@ pub struct Plan {
     pub state_dir: PathBuf,
     pub artifacts_dir: PathBuf,
     pub engine: EngineChoice,
+    /// `engine.host`: an endpoint the config names (used alone; never replaced by another).
+    pub engine_host: Option<String>,
+    /// `engine.timeout`: how long one engine call may take on a busy engine.
+    pub engine_timeout: std::time::Duration,
     pub images: Vec<ImagePlan>,
     pub build: BuildPlan,
     pub cluster: ClusterPlan,
@@ -24,6 +28,18 @@ pub struct Plan {
     pub dependencies: Vec<DependencyPlan>,
     pub deploy: DeployPlan,
     pub scenarios_dir: Option<PathBuf>,
+}
+
+impl Plan {
+    /// The endpoint the config names (`engine.host`), with its source for messages.
+    pub fn engine_endpoint(&self) -> Option<crate::engine::Endpoint> {
+        self.engine_host
+            .as_ref()
+            .map(|url| crate::engine::Endpoint {
+                url: url.clone(),
+                source: crate::engine::discover::CONFIG_HOST_SOURCE.to_owned(),
+            })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -98,7 +114,9 @@ impl Plan {
                 .map(abs)
                 .unwrap_or_else(|| state_dir.join("artifacts")),
             state_dir,
-            engine: c.engine,
+            engine: c.engine.kind,
+            engine_host: c.engine.host.clone(),
+            engine_timeout: c.engine.timeout.get(),
             images: c
                 .images
                 .iter()

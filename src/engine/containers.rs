@@ -129,7 +129,7 @@ pub async fn remove_network(docker: &Docker, id_or_name: &str) -> anyhow::Result
     match docker.remove_network(id_or_name).await {
         Ok(()) => Ok(()),
         Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(anyhow::anyhow!("cannot remove network {id_or_name}: {e}")),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot remove network {id_or_name}"))),
     }
 }
 
@@ -393,7 +393,9 @@ pub async fn remove(docker: &Docker, name_or_id: &str) -> anyhow::Result<()> {
         Err(e) if is_not_found(&e) => Ok(()),
         // Already being removed by someone else: it will be gone.
         Err(e) if e.to_string().contains("already in progress") => Ok(()),
-        Err(e) => Err(anyhow::anyhow!("cannot remove container {name_or_id}: {e}")),
+        Err(e) => {
+            Err(anyhow::Error::new(e).context(format!("cannot remove container {name_or_id}")))
+        }
     }
 }
 
@@ -411,10 +413,9 @@ pub async fn labelled_containers(
         filters: Some(label_filter(env)),
         ..Default::default()
     };
-    let list = docker
-        .list_containers(Some(opts))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot list the containers of environment {env}: {e}"))?;
+    let list = docker.list_containers(Some(opts)).await.map_err(|e| {
+        anyhow::Error::new(e).context(format!("cannot list the containers of environment {env}"))
+    })?;
     Ok(list
         .into_iter()
         .map(|c| {
@@ -437,10 +438,9 @@ pub async fn labelled_networks(
     let opts = ListNetworksOptions {
         filters: Some(label_filter(env)),
     };
-    let list = docker
-        .list_networks(Some(opts))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot list the networks of environment {env}: {e}"))?;
+    let list = docker.list_networks(Some(opts)).await.map_err(|e| {
+        anyhow::Error::new(e).context(format!("cannot list the networks of environment {env}"))
+    })?;
     Ok(list
         .into_iter()
         .map(|n| (n.id.unwrap_or_default(), n.name.unwrap_or_default()))
