@@ -23,6 +23,22 @@ pub fn watch_unreachable(e: &watcher::Error) -> bool {
     }
 }
 
+/// An error with its causes, each once: kube's `client error (Connect)` alone does not say
+/// that the connection was refused.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// A time of day as `12:01:03 UTC`.
 pub fn clock(t: SystemTime) -> String {
     let text = humantime::format_rfc3339_seconds(t).to_string();

@@ -2,7 +2,7 @@
 //! are reported as they happen, a pod that cannot become ready ends the wait at once, and
 //! transient API errors (connection reset, 5xx, 410 Gone) are retried with backoff.
 
-use super::outage::{is_unreachable, watch_unreachable, Connection, Outage};
+use super::outage::{is_unreachable, watch_unreachable, with_causes, Connection, Outage};
 use super::ready::{is_terminating, judge, ready_since, FailReason, JudgeOptions};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -512,8 +512,9 @@ async fn resolve_selector_once(
     let obj = api.get(name).await.map_err(|e| {
         if is_unreachable(&e) {
             return Lookup::Unreachable(format!(
-                "reading {} {namespace}/{name}: {e}",
-                kind.as_str()
+                "reading {} {namespace}/{name}: {}",
+                kind.as_str(),
+                with_causes(&e)
             ));
         }
         Lookup::Final(WaitError::Api(match &e {

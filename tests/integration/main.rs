@@ -1,5 +1,6 @@
 //! All integration tests, compiled into one test binary.
 
+mod api_outage;
 mod apidouble;
 mod cli;
 mod config_fixtures;

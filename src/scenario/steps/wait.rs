@@ -4,7 +4,7 @@
 
 use super::objects::{as_yaml, capture_value, kind_api, label, tree, KindApi, Selection};
 use super::{StepFailure, StepOutput};
-use crate::k8s::outage::{clock, watch_unreachable, Connection};
+use crate::k8s::outage::{clock, watch_unreachable, with_causes, Connection};
 use crate::k8s::ready::{judge, JudgeOptions};
 use crate::k8s::wait::{wait_ready, Progress, Target, WaitRequest, WorkloadKind};
 use crate::scenario::cluster::Cluster;
@@ -85,11 +85,12 @@ pub async fn watch_until(
         match item {
             None => return Err(StepFailure::new("the watch ended")),
             Some(Err(e)) => {
-                if watch_unreachable(&e) && conn.lost(e.to_string()) {
+                if watch_unreachable(&e) && conn.lost(with_causes(&e)) {
                     let since = conn.outage().map(|o| clock(o.since)).unwrap_or_default();
                     report(format!(
-                        "{}: API server unreachable since {since}, retrying ({e})",
-                        sel.describe(k.namespace.as_deref())
+                        "{}: API server unreachable since {since}, retrying ({})",
+                        sel.describe(k.namespace.as_deref()),
+                        with_causes(&e)
                     ));
                 }
                 status = format!("watch error (retrying): {e}");
