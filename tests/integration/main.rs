@@ -2,6 +2,7 @@
 
 mod api_outage;
 mod apidouble;
+mod busy_engine;
 mod cli;
 mod config_fixtures;
 mod deps;
