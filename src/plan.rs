@@ -17,8 +17,10 @@ pub struct Plan {
     pub state_dir: PathBuf,
     pub artifacts_dir: PathBuf,
     pub engine: EngineChoice,
-    /// `engine.host`: an endpoint the config names (used alone; never replaced by another).
+    /// `engine.host` or `--engine`: an endpoint the user names (used alone; never replaced).
     pub engine_host: Option<String>,
+    /// Where `engine_host` came from, as messages name it.
+    pub engine_host_source: String,
     /// `engine.timeout`: how long one engine call may take on a busy engine.
     pub engine_timeout: std::time::Duration,
     pub images: Vec<ImagePlan>,
@@ -37,7 +39,7 @@ impl Plan {
             .as_ref()
             .map(|url| crate::engine::Endpoint {
                 url: url.clone(),
-                source: crate::engine::discover::CONFIG_HOST_SOURCE.to_owned(),
+                source: self.engine_host_source.clone(),
             })
     }
 }
@@ -116,6 +118,11 @@ impl Plan {
             state_dir,
             engine: c.engine.kind,
             engine_host: c.engine.host.clone(),
+            engine_host_source: c
+                .engine
+                .host_source
+                .clone()
+                .unwrap_or_else(|| crate::engine::discover::CONFIG_HOST_SOURCE.to_owned()),
             engine_timeout: c.engine.timeout.get(),
             images: c
                 .images

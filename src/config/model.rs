@@ -49,6 +49,9 @@ pub struct EngineSettings {
     pub kind: EngineChoice,
     /// An explicit endpoint (`unix:///…`, `tcp://…`): used alone, never replaced by another.
     pub host: Option<String>,
+    /// Where `host` came from when not from the file (`--engine`); not a config key.
+    #[serde(skip)]
+    pub host_source: Option<String>,
     /// How long a busy engine (one that answers `/_ping` but lags on other calls) is waited
     /// for, per call, before kubetest gives up saying it is busy.
     pub timeout: Duration,
@@ -62,6 +65,7 @@ impl Default for EngineSettings {
         Self {
             kind: EngineChoice::Auto,
             host: None,
+            host_source: None,
             timeout: DEFAULT_ENGINE_TIMEOUT,
         }
     }
@@ -110,6 +114,7 @@ impl<'de> Deserialize<'de> for EngineSettings {
                 Ok(EngineSettings {
                     kind: m.kind,
                     host: m.host,
+                    host_source: None,
                     timeout: m.timeout,
                 })
             }

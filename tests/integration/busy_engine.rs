@@ -328,6 +328,19 @@ fn a_dead_named_endpoint_is_exit_3_naming_it() {
             r.stderr.lines().next().unwrap_or("")
         );
     }
+    // `--engine` wins over a variable that points at a live engine, and is not replaced by it.
+    if let Some(live) = engines().into_iter().next() {
+        let url = format!("unix://{}", dead.display());
+        let r = Run::new(
+            live.kubetest(tmp.path())
+                .args(["--engine", &url, "up", "--output", "plain"]),
+        );
+        assert_eq!(r.code, 3, "{}", r.stderr);
+        let want = format!(
+            "the engine endpoint {url} (from --engine) does not answer: connection refused"
+        );
+        assert!(r.stderr.contains(&want), "{}", r.stderr);
+    }
 }
 
 /// `doctor` judges as `up` does: busy, with the slow call, and no advice to start an engine.

@@ -130,6 +130,7 @@ pub fn chosen(probed: &[Probed], choice: EngineChoice) -> Option<&Probed> {
 pub fn explicit(probed: &[Probed], choice: EngineChoice) -> Option<&Probed> {
     let by = |source: &str| probed.iter().find(|p| p.endpoint.source == source);
     by(discover::CONFIG_HOST_SOURCE)
+        .or_else(|| by("--engine"))
         .or_else(|| {
             (choice != EngineChoice::Docker)
                 .then(|| by("CONTAINER_HOST"))
