@@ -245,14 +245,15 @@ pub async fn wait_ready(
                 // 410 Gone: the watcher re-lists on its next poll; no reason to wait.
                 let after = if is_gone(&e) { Duration::ZERO } else { backoff };
                 if watch_unreachable(&e) {
-                    let first = conn.lost(e.to_string());
+                    let error = with_causes(&e);
+                    let first = conn.lost(error.clone());
                     let since = conn
                         .outage()
                         .map(|o| o.since)
                         .unwrap_or_else(SystemTime::now);
                     on(Progress::Unreachable {
                         since,
-                        error: e.to_string(),
+                        error,
                         after,
                         first,
                     });

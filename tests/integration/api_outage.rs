@@ -141,3 +141,80 @@ async fn a_wait_that_times_out_while_unreachable_says_so() {
         text.lines().next().unwrap_or("")
     );
 }
+
+/// Scenario waits: a pod wait survives an outage (reported as a warning event by the real
+/// binary), and a watch that times out during one says the server is unreachable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_waits_report_the_outage() {
+    use crate::scenarios_k8s::{environment, run, step, steps};
+    let double = ApiDouble::start().await;
+    let ns = "kt-i15-outage";
+    double.put(
+        "",
+        "namespaces",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+    );
+    let scenario = format!(
+        r#"
+name: outage
+namespace: {ns}
+steps:
+  - name: web ready
+    wait: {{ apiVersion: v1, kind: Pod, selector: app=web, for: ready }}
+    timeout: 30s
+  - name: count reaches 2
+    wait: {{ apiVersion: v1, kind: ConfigMap, name: state, for: jsonpath, jsonpath: .data.count, value: 2 }}
+    timeout: 3s
+"#
+    );
+    let tmp = environment(&double, &[("scenarios/o.yaml", &scenario)]);
+    let running = tokio::spawn({
+        let dir = tmp.path().to_owned();
+        async move { run(&dir, &[]).await }
+    });
+    tokio::time::timeout(Duration::from_secs(20), double.until_watching(1))
+        .await
+        .expect("the wait step watches pods");
+    let pod = double.set_pod(pods::running_not_ready(pods::deployment_pod(
+        ns,
+        "web",
+        "x2k8p",
+        "localhost/kt-i15:dev",
+    )));
+    double.go_away();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    double.set_pod(pods::ready(pod));
+    double.come_back().await;
+    // The second step watches the ConfigMap; the server goes away for good.
+    let get = "GET /api/v1/namespaces/kt-i15-outage/configmaps?";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !double.requests().iter().any(|q| q.starts_with(get)) {
+        assert!(Instant::now() < deadline, "{:#?}", double.requests());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    double.go_away();
+    let r = running.await.unwrap();
+    assert_eq!(r.code, 1, "{}\n{:#?}", r.stderr, steps(&r));
+    assert_eq!(step(&r, "web ready")["outcome"], "ok");
+    let warned: Vec<&str> = r
+        .events
+        .iter()
+        .filter(|e| e["event"] == "warning")
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.starts_with(&format!(
+                "pods app=web in namespace {ns}: API server unreachable since "
+            )) || (w.contains("app=web") && w.contains("API server unreachable since"))),
+        "{warned:#?}"
+    );
+    let failed = step(&r, "count reaches 2");
+    let message = failed["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("after 3s: the API server has been unreachable since"),
+        "{failed:#}"
+    );
+    eprintln!("scenario: warned {warned:?}; failed step: {message}");
+}
