@@ -3,7 +3,9 @@
 use super::PhaseCtx;
 use crate::cluster::kind::{self, Kind};
 use crate::engine::patience::within_limit;
-use crate::engine::{self, containers, images, Endpoint, Engine, EngineKind, NoEngine, Patience};
+use crate::engine::{
+    self, containers, images, Endpoint, Engine, EngineBusy, EngineKind, NoEngine, Patience,
+};
 use crate::events::{Outcome, Phase};
 use crate::k8s::client::{connect, ClusterAccess};
 use crate::scenario::cluster::delete_leftover_namespaces;
@@ -29,9 +31,15 @@ pub async fn run(ctx: &PhaseCtx, opts: TeardownOptions) -> anyhow::Result<Outcom
     } else if !ctx.plan.dependencies.is_empty() {
         match recorded_engine(ctx).await {
             Ok(engine) => removed = remove_dependencies(ctx, &engine).await?,
-            // A busy engine, or one the user named that does not answer, may hold this
-            // environment's containers: saying "nothing to remove" would be a guess.
-            Err(e) if e.downcast_ref::<NoEngine>().is_none() => return Err(e),
+            // A busy engine is running and may hold this environment's containers: saying
+            // "nothing to remove" would be a guess. It is waited for, then an error.
+            Err(e) if e.downcast_ref::<EngineBusy>().is_some() => return Err(e),
+            // Nothing recorded and no engine: nothing known to remove. A named endpoint
+            // that does not answer is still worth a warning (another engine is not tried).
+            Err(e) if e.downcast_ref::<NoEngine>().is_none() => ctx.events.warn(
+                Some(Phase::Teardown),
+                format!("no dependency containers recorded, and none looked for by label: {e:#}"),
+            ),
             Err(e) => ctx.events.note(
                 Some(Phase::Teardown),
                 format!("no dependency containers recorded, and none looked for by label: {e:#}"),

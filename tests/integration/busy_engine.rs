@@ -163,10 +163,19 @@ fn a_slow_info_is_waited_for_and_a_slow_down_fails_saying_busy() {
         let image = format!("localhost/kt-busy-bb-{}:1", engine.name);
         busybox_context(&tmp.path().join("bb"), "busy", None);
         let yaml = tmp.path().join("kubetest.yaml");
-        std::fs::write(&yaml, config(&engine, &env, &image, "10s")).unwrap();
 
-        // /info answers after 4 s; the limit is 10 s: preflight waits, says so, and deps run.
-        proxy.delay("/info", Duration::from_secs(4));
+        // /info answers after 4 s (KUBETEST_TEST_BUSY_INFO_S overrides it; the limit is
+        // 2.5 times that): preflight waits, says so, and deps run.
+        let slow: u64 = std::env::var("KUBETEST_TEST_BUSY_INFO_S")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(4);
+        std::fs::write(
+            &yaml,
+            config(&engine, &env, &image, &format!("{}s", slow * 5 / 2)),
+        )
+        .unwrap();
+        proxy.delay("/info", Duration::from_secs(slow));
         let up = Run::new(through(&engine, &proxy, tmp.path()).args(["up", "--output", "json"]));
         assert_eq!(up.code, 0, "{}: {}", engine.name, up.stderr);
         let busy: Vec<String> = warnings(&up)
@@ -179,7 +188,7 @@ fn a_slow_info_is_waited_for_and_a_slow_down_fails_saying_busy() {
             "{}: progress shown: {busy:?}",
             engine.name
         );
-        assert!(phase_ms(&up, "preflight") >= 4000, "{}", engine.name);
+        assert!(phase_ms(&up, "preflight") >= slow * 1000, "{}", engine.name);
         assert_eq!(
             up.phase_outcome("deps").as_deref(),
             Some("ok"),
@@ -187,8 +196,9 @@ fn a_slow_info_is_waited_for_and_a_slow_down_fails_saying_busy() {
             engine.name
         );
         eprintln!(
-            "{}: /info delayed 4 s (limit 10 s): up ok, preflight {} ms, warned: {:?}",
+            "{}: /info delayed {slow} s (limit {} s): up ok, preflight {} ms, warned: {:?}",
             engine.name,
+            slow * 5 / 2,
             phase_ms(&up, "preflight"),
             busy
         );
@@ -274,6 +284,27 @@ fn an_info_that_never_answers_is_busy_not_dead() {
             "{}: /info never answers (limit 3 s): up exit 3 after {took:?}: {}",
             engine.name,
             up.stderr.lines().find(|l| l.contains("busy")).unwrap_or("")
+        );
+        // As in the report: `down` on that engine with nothing recorded yet. It must not say
+        // "nothing to remove" and exit 0: the engine runs and may hold the containers.
+        let started = Instant::now();
+        let down =
+            Run::new(through(&engine, &proxy, tmp.path()).args(["down", "--output", "plain"]));
+        let took = started.elapsed();
+        assert_eq!(
+            down.code, 3,
+            "{}: {}\n{}",
+            engine.name, down.stdout, down.stderr
+        );
+        assert!(
+            down.stderr.contains("is busy") && down.stderr.contains("GET /info"),
+            "{}",
+            down.stderr
+        );
+        assert!(!down.stdout.contains("teardown skipped"), "{}", down.stdout);
+        eprintln!(
+            "{}: down with nothing recorded, /info never answers: exit 3 after {took:?}",
+            engine.name
         );
     }
 }
