@@ -111,6 +111,21 @@ impl<'de> Deserialize<'de> for EngineSettings {
             ) -> Result<EngineSettings, A::Error> {
                 let m =
                     EngineMapping::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                if m.timeout.get().is_zero() {
+                    return Err(serde::de::Error::custom(
+                        "timeout must be longer than 0s (it is how long a busy engine is waited for)",
+                    ));
+                }
+                if let Some(h) = &m.host {
+                    if !["unix://", "tcp://", "http://"]
+                        .iter()
+                        .any(|p| h.starts_with(p))
+                    {
+                        return Err(serde::de::Error::custom(format!(
+                            "host `{h}` is not an endpoint kubetest can use; expected unix:///path/to.sock or tcp://host:port"
+                        )));
+                    }
+                }
                 Ok(EngineSettings {
                     kind: m.kind,
                     host: m.host,
@@ -420,5 +435,9 @@ mod tests {
         assert!(bad.contains("dockr"), "{bad}");
         let bad = engine("engine: {timeout: 30}").unwrap_err();
         assert!(bad.contains("unit"), "{bad}");
+        let bad = engine("engine: {timeout: 0s}").unwrap_err();
+        assert!(bad.contains("must be longer than 0s"), "{bad}");
+        let bad = engine("engine: {host: /run/podman/podman.sock}").unwrap_err();
+        assert!(bad.contains("expected: unix:///"), "{bad}");
     }
 }
