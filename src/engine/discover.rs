@@ -746,6 +746,53 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_named_endpoint_comes_from_the_config_then_the_variables() {
+        let pick = |choice, host: Option<&Endpoint>, vars: &[(&str, &str)]| {
+            let var = |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            };
+            explicit_endpoint(
+                choice,
+                host,
+                &Env {
+                    var: &var,
+                    uid: 1000,
+                },
+            )
+            .map(|e| format!("{} {}", e.source, e.url))
+        };
+        let both = [
+            ("CONTAINER_HOST", "unix:///tmp/c.sock"),
+            ("DOCKER_HOST", "unix:///tmp/d.sock"),
+        ];
+        let config = Endpoint {
+            url: "tcp://127.0.0.1:2375".into(),
+            source: CONFIG_HOST_SOURCE.into(),
+        };
+        assert_eq!(
+            pick(EngineChoice::Auto, Some(&config), &both).as_deref(),
+            Some("`engine.host` in the config tcp://127.0.0.1:2375")
+        );
+        assert_eq!(
+            pick(EngineChoice::Auto, None, &both).as_deref(),
+            Some("CONTAINER_HOST unix:///tmp/c.sock")
+        );
+        assert_eq!(
+            pick(EngineChoice::Docker, None, &both).as_deref(),
+            Some("DOCKER_HOST unix:///tmp/d.sock"),
+            "CONTAINER_HOST is Podman's variable"
+        );
+        assert_eq!(
+            pick(EngineChoice::Docker, None, &both[..1]),
+            None,
+            "engine: docker with only CONTAINER_HOST searches"
+        );
+        assert_eq!(pick(EngineChoice::Auto, None, &[("DOCKER_HOST", "")]), None);
+    }
+
     #[tokio::test]
     async fn failures_say_why() {
         let dir = tempfile::tempdir().unwrap();
