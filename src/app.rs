@@ -113,7 +113,11 @@ async fn dispatch(
             .context("cannot write to standard output")?;
         return Ok(Some(code));
     }
-    let loaded = config::load(&cli.file)?;
+    let mut loaded = config::load(&cli.file)?;
+    if let Some(url) = &cli.engine {
+        loaded.config.engine.host = Some(url.clone());
+        loaded.config.engine.host_source = Some("--engine".to_owned());
+    }
     register_secrets(&loaded.config);
     session.events.emit(Event::CommandStarted {
         command: command_name(&cli.command).to_owned(),

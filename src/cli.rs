@@ -47,6 +47,11 @@ pub struct Cli {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
+    /// Use this engine endpoint and no other (`unix:///…`, `tcp://…`); overrides
+    /// `engine.host`, `CONTAINER_HOST` and `DOCKER_HOST`.
+    #[arg(long, global = true, value_name = "ENDPOINT")]
+    pub engine: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -18,6 +18,12 @@ pub struct Plan {
     pub state_dir: PathBuf,
     pub artifacts_dir: PathBuf,
     pub engine: EngineChoice,
+    /// `engine.host` or `--engine`: an endpoint the user names (used alone; never replaced).
+    pub engine_host: Option<String>,
+    /// Where `engine_host` came from, as messages name it.
+    pub engine_host_source: String,
+    /// `engine.timeout`: how long one engine call may take on a busy engine.
+    pub engine_timeout: std::time::Duration,
     pub images: Vec<ImagePlan>,
     pub build: BuildPlan,
     pub cluster: ClusterPlan,
@@ -36,6 +42,18 @@ pub struct SetupPlan {
     pub line: usize,
     /// `up --setup`: run them even when nothing they depend on changed.
     pub force: bool,
+}
+
+impl Plan {
+    /// The endpoint the config names (`engine.host`), with its source for messages.
+    pub fn engine_endpoint(&self) -> Option<crate::engine::Endpoint> {
+        self.engine_host
+            .as_ref()
+            .map(|url| crate::engine::Endpoint {
+                url: url.clone(),
+                source: self.engine_host_source.clone(),
+            })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -110,7 +128,14 @@ impl Plan {
                 .map(abs)
                 .unwrap_or_else(|| state_dir.join("artifacts")),
             state_dir,
-            engine: c.engine,
+            engine: c.engine.kind,
+            engine_host: c.engine.host.clone(),
+            engine_host_source: c
+                .engine
+                .host_source
+                .clone()
+                .unwrap_or_else(|| crate::engine::discover::CONFIG_HOST_SOURCE.to_owned()),
+            engine_timeout: c.engine.timeout.get(),
             images: c
                 .images
                 .iter()

@@ -12,8 +12,9 @@ use std::path::PathBuf;
 pub struct Config {
     /// Environment name: names the kind cluster, the network and the containers.
     pub name: String,
+    /// `engine: podman`, or `engine: {kind: podman, host: unix:///…, timeout: 5m}`.
     #[serde(default)]
-    pub engine: EngineChoice,
+    pub engine: EngineSettings,
     #[serde(default)]
     pub images: Vec<ImageSpec>,
     #[serde(default)]
@@ -46,6 +47,102 @@ pub enum EngineChoice {
     Auto,
     Docker,
     Podman,
+}
+
+/// The engine to use and how long to wait for it. Written either as the kind alone
+/// (`engine: podman`, as before) or as a mapping.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EngineSettings {
+    pub kind: EngineChoice,
+    /// An explicit endpoint (`unix:///…`, `tcp://…`): used alone, never replaced by another.
+    pub host: Option<String>,
+    /// Where `host` came from when not from the file (`--engine`); not a config key.
+    #[serde(skip)]
+    pub host_source: Option<String>,
+    /// How long a busy engine (one that answers `/_ping` but lags on other calls) is waited
+    /// for, per call, before kubetest gives up saying it is busy.
+    pub timeout: Duration,
+}
+
+/// Default of `engine.timeout`: a loaded Podman took 13 s, once over 3 min, to answer `/info`.
+pub const DEFAULT_ENGINE_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            kind: EngineChoice::Auto,
+            host: None,
+            host_source: None,
+            timeout: DEFAULT_ENGINE_TIMEOUT,
+        }
+    }
+}
+
+/// The mapping form of `engine:`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EngineMapping {
+    #[serde(default)]
+    kind: EngineChoice,
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default = "default_engine_timeout")]
+    timeout: Duration,
+}
+
+fn default_engine_timeout() -> Duration {
+    DEFAULT_ENGINE_TIMEOUT
+}
+
+impl<'de> Deserialize<'de> for EngineSettings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = EngineSettings;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "`auto`, `docker`, `podman`, or a mapping with `kind`, `host`, `timeout`",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<EngineSettings, E> {
+                let kind =
+                    EngineChoice::deserialize(serde::de::value::StrDeserializer::<E>::new(v))?;
+                Ok(EngineSettings {
+                    kind,
+                    ..EngineSettings::default()
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<EngineSettings, A::Error> {
+                let m =
+                    EngineMapping::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                if m.timeout.get().is_zero() {
+                    return Err(serde::de::Error::custom(
+                        "timeout must be longer than 0s (it is how long a busy engine is waited for)",
+                    ));
+                }
+                if let Some(h) = &m.host {
+                    if !["unix://", "tcp://", "http://"]
+                        .iter()
+                        .any(|p| h.starts_with(p))
+                    {
+                        return Err(serde::de::Error::custom(format!(
+                            "host `{h}` is not an endpoint kubetest can use; expected unix:///path/to.sock or tcp://host:port"
+                        )));
+                    }
+                }
+                Ok(EngineSettings {
+                    kind: m.kind,
+                    host: m.host,
+                    host_source: None,
+                    timeout: m.timeout,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -308,4 +405,51 @@ fn one() -> u32 {
 }
 fn default_wait_timeout() -> Duration {
     Duration::from_secs(180)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn engine(yaml: &str) -> Result<EngineSettings, String> {
+        super::super::load_str(
+            &format!("name: demo\n{yaml}\n"),
+            Path::new("kubetest.yaml"),
+            Path::new("/tmp"),
+        )
+        .map(|c| c.engine)
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn engine_is_a_kind_or_a_mapping() {
+        assert_eq!(engine("").unwrap(), EngineSettings::default());
+        let podman = engine("engine: podman").unwrap();
+        assert_eq!(
+            (podman.kind, podman.host, podman.timeout),
+            (EngineChoice::Podman, None, DEFAULT_ENGINE_TIMEOUT)
+        );
+        let full =
+            engine("engine: {kind: docker, host: \"unix:///run/dockerd-test.sock\", timeout: 45s}")
+                .unwrap();
+        assert_eq!(full.kind, EngineChoice::Docker);
+        assert_eq!(full.host.as_deref(), Some("unix:///run/dockerd-test.sock"));
+        assert_eq!(full.timeout, Duration::from_secs(45));
+        assert_eq!(
+            engine("engine: {timeout: 2m}").unwrap().kind,
+            EngineChoice::Auto
+        );
+        let bad = engine("engine: {kind: podman, timout: 2m}").unwrap_err();
+        assert!(bad.contains("kubetest.yaml:2:"), "located: {bad}");
+        assert!(bad.contains("timout"), "{bad}");
+        let bad = engine("engine: dockr").unwrap_err();
+        assert!(bad.contains("dockr"), "{bad}");
+        let bad = engine("engine: {timeout: 30}").unwrap_err();
+        assert!(bad.contains("unit"), "{bad}");
+        let bad = engine("engine: {timeout: 0s}").unwrap_err();
+        assert!(bad.contains("must be longer than 0s"), "{bad}");
+        let bad = engine("engine: {host: /run/podman/podman.sock}").unwrap_err();
+        assert!(bad.contains("expected: unix:///"), "{bad}");
+    }
 }

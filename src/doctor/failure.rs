@@ -6,26 +6,36 @@
 //! through the same text classifier as `doctor --explain` ([`classify`]).
 
 use super::classify::{classify, from_rule, Classification};
-use crate::engine::discover::NoEngine;
+use crate::engine::discover::{ExplicitUnanswered, NoEngine};
+use crate::engine::EngineBusy;
 
 /// The verdict shown under an infrastructure failure.
 pub fn explain_failure(e: &anyhow::Error) -> Classification {
     classify_typed(e).unwrap_or_else(|| classify(&format!("{e:#}")))
 }
 
-/// The hook for kubetest's own error types: `Some` when a cause in `e`'s chain is one of
-/// them. Extend it here when src/engine/ gains a typed error (e.g. an "engine busy"
-/// error → `Category::EngineBusy`).
+/// kubetest's own error types: `Some` when a cause in `e`'s chain is one of them — a busy
+/// engine, a named endpoint that does not answer, or no engine found by the search.
 pub fn classify_typed(e: &anyhow::Error) -> Option<Classification> {
-    e.chain()
-        .find_map(|cause| cause.downcast_ref::<NoEngine>())
-        .and_then(no_engine)
+    e.chain().find_map(|cause| {
+        if let Some(b) = cause.downcast_ref::<EngineBusy>() {
+            return from_rule("kubetest-engine-busy", &[("call", b.call.as_str())]);
+        }
+        if let Some(x) = cause.downcast_ref::<ExplicitUnanswered>() {
+            return no_engine_reasons(&[(x.endpoint.clone(), x.why.clone())]);
+        }
+        cause
+            .downcast_ref::<NoEngine>()
+            .and_then(|n| no_engine_reasons(&n.attempts))
+    })
 }
 
 /// Why no endpoint answered, strongest reason first: a socket this user may not open, then
 /// a socket nobody listens on, then only missing sockets. Attempts that timed out or sent no
 /// answer leave the cause to the live check (`None`: the text classifier decides).
-fn no_engine(e: &NoEngine) -> Option<Classification> {
+fn no_engine_reasons(
+    attempts: &[(crate::engine::discover::Endpoint, String)],
+) -> Option<Classification> {
     // (rule id in rules.yaml, the start of the reason discover.rs gives for that errno)
     const BY_STRENGTH: &[(&str, &str)] = &[
         ("kubetest-endpoint-permission", "permission denied"),
@@ -33,13 +43,13 @@ fn no_engine(e: &NoEngine) -> Option<Classification> {
         ("kubetest-endpoint-missing", "no such socket file"),
     ];
     let unix_path = |url: &str| url.strip_prefix("unix://").unwrap_or(url).to_string();
-    if e.attempts.is_empty() {
+    if attempts.is_empty() {
         return None;
     }
     for (rule, reason) in BY_STRENGTH {
-        let found = e.attempts.iter().find(|(_, why)| why.starts_with(reason));
+        let found = attempts.iter().find(|(_, why)| why.starts_with(reason));
         let Some((endpoint, _)) = found else { continue };
-        let all_missing = e.attempts.iter().all(|(_, why)| why.starts_with(reason));
+        let all_missing = attempts.iter().all(|(_, why)| why.starts_with(reason));
         if *rule == "kubetest-endpoint-missing" && !all_missing {
             return None;
         }
@@ -101,6 +111,35 @@ mod tests {
 
         let e = no_engine_error(&[("unix:///a.sock", "no such socket file")]);
         assert_eq!(explain_failure(&e).category, Category::SocketMissing);
+    }
+
+    #[test]
+    fn typed_engine_busy_and_explicit_endpoint() {
+        let ep = Endpoint {
+            url: "unix:///run/podman/podman.sock".into(),
+            source: "CONTAINER_HOST".into(),
+        };
+        let busy = anyhow::Error::new(EngineBusy {
+            endpoint: ep.clone(),
+            call: "GET /info".into(),
+            waited: std::time::Duration::from_secs(300),
+            limit: std::time::Duration::from_secs(300),
+            last_error: None,
+        })
+        .context("preflight");
+        let c = explain_failure(&busy);
+        assert_eq!(c.category, Category::EngineBusy);
+        assert!(c.cause.contains("GET /info"), "{}", c.cause);
+        assert!(!c
+            .fix
+            .iter()
+            .any(|f| f.contains("machine start") && !f.contains("stop")));
+
+        let dead = anyhow::Error::new(ExplicitUnanswered {
+            endpoint: ep,
+            why: "connection refused (the socket file exists but no engine is listening)".into(),
+        });
+        assert_eq!(explain_failure(&dead).category, Category::DaemonNotRunning);
     }
 
     #[test]

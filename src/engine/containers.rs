@@ -129,7 +129,7 @@ pub async fn remove_network(docker: &Docker, id_or_name: &str) -> anyhow::Result
     match docker.remove_network(id_or_name).await {
         Ok(()) => Ok(()),
         Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(anyhow::anyhow!("cannot remove network {id_or_name}: {e}")),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot remove network {id_or_name}"))),
     }
 }
 
@@ -393,7 +393,9 @@ pub async fn remove(docker: &Docker, name_or_id: &str) -> anyhow::Result<()> {
         Err(e) if is_not_found(&e) => Ok(()),
         // Already being removed by someone else: it will be gone.
         Err(e) if e.to_string().contains("already in progress") => Ok(()),
-        Err(e) => Err(anyhow::anyhow!("cannot remove container {name_or_id}: {e}")),
+        Err(e) => {
+            Err(anyhow::Error::new(e).context(format!("cannot remove container {name_or_id}")))
+        }
     }
 }
 
@@ -409,8 +411,8 @@ pub async fn labelled_containers(url: &str, env: &str) -> anyhow::Result<Vec<(St
         .map_err(|e| anyhow::anyhow!("cannot list the containers of environment {env}: {e:#}"))
 }
 
-/// How long a container listing may take.
-const LIST_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+/// A ceiling for one listing; callers bound it by `engine.timeout` (`patience::within_limit`).
+const LIST_LIMIT: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// (id, name) of every container, running or not, with label `key=value` (for example kind's
 /// `io.x-k8s.kind.cluster=<name>` on a cluster's nodes), on the engine at `url`.
@@ -459,10 +461,9 @@ pub async fn labelled_networks(
     let opts = ListNetworksOptions {
         filters: Some(label_filter(env)),
     };
-    let list = docker
-        .list_networks(Some(opts))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot list the networks of environment {env}: {e}"))?;
+    let list = docker.list_networks(Some(opts)).await.map_err(|e| {
+        anyhow::Error::new(e).context(format!("cannot list the networks of environment {env}"))
+    })?;
     Ok(list
         .into_iter()
         .map(|n| (n.id.unwrap_or_default(), n.name.unwrap_or_default()))

@@ -1,12 +1,19 @@
 //! Finding the engine: which endpoints to try, in which order, and what answered.
 //!
-//! Order: `CONTAINER_HOST` (Podman's variable, which bollard does not read), `DOCKER_HOST`,
-//! rootless Podman, rootful Podman, `/var/run/docker.sock`, and on macOS/Windows the podman
-//! machine's socket. `engine: docker|podman` keeps only the endpoints that can be that engine
-//! and rejects an answer from the other one.
+//! Explicit means explicit: an endpoint the user named (`engine.host` in the config, else
+//! `CONTAINER_HOST` — Podman's variable, which bollard does not read — unless `engine: docker`,
+//! else `DOCKER_HOST`) is the only one tried; if it does not answer, that is the error.
+//! Without one, kubetest searches: rootless Podman, rootful Podman, `/var/run/docker.sock`,
+//! and on macOS/Windows the podman machine's socket. `engine: docker|podman` keeps only the
+//! endpoints that can be that engine and rejects an answer from the other one.
+//!
+//! An engine whose `/_ping` answers is alive: when its other calls lag it is busy, and
+//! kubetest waits for it (reporting progress) up to `engine.timeout` instead of trying
+//! another endpoint or calling it stopped.
 
 use crate::cmd::Cmd;
 use crate::config::EngineChoice;
+use crate::engine::patience::{classify, patiently, Attempt, EngineBusy, Patience, PatientError};
 use crate::engine::raw_api;
 use crate::state::EngineRecord;
 use bollard::models::SystemVersion;
@@ -16,6 +23,7 @@ use std::path::Path;
 use std::time::Duration;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// `/_ping` is answered in milliseconds even by a busy engine; silence this long means hung.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// bollard's client timeout covers a request until its response headers; a build's context
 /// upload happens before them, so it must be long.
@@ -119,6 +127,80 @@ impl fmt::Display for NoEngine {
     }
 }
 
+/// Why one endpoint could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// Nothing listens, the socket is missing, the connection is refused, or `/_ping` is silent.
+    #[error("{0}")]
+    NotAnswering(String),
+    /// It answered as the other engine than the one asked for.
+    #[error("answered as {}, but `engine: {}` was asked for", found.as_str(), choice_str(*wanted))]
+    WrongKind {
+        found: EngineKind,
+        wanted: EngineChoice,
+    },
+    /// It answers `/_ping`, but another call lagged past the limit.
+    #[error(transparent)]
+    Busy(EngineBusy),
+}
+
+impl EndpointError {
+    pub fn is_busy(&self) -> bool {
+        matches!(self, EndpointError::Busy(_))
+    }
+}
+
+/// An endpoint the user named that cannot be used. kubetest tries no other.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the engine endpoint {} (from {}) does not answer: {why}. kubetest uses only the endpoint \
+     you name and tries no other: start the engine it points at, point {} at one that runs, \
+     or remove it to let kubetest look for an engine (`kubetest doctor` lists what answers)",
+    endpoint.url, endpoint.source, endpoint.source
+)]
+pub struct ExplicitUnanswered {
+    pub endpoint: Endpoint,
+    pub why: String,
+}
+
+/// Why [`connect`] found no engine to use.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// `engine: auto`-style search: nothing answered.
+    #[error(transparent)]
+    NoEngine(NoEngine),
+    /// The endpoint the user named cannot be used.
+    #[error(transparent)]
+    Explicit(ExplicitUnanswered),
+    /// An engine answers, but too slowly.
+    #[error(transparent)]
+    Busy(EngineBusy),
+}
+
+impl ConnectError {
+    /// The inner typed error, so `anyhow`'s `downcast_ref::<EngineBusy>()` (and
+    /// `ExplicitUnanswered`, `NoEngine`) finds it in the chain.
+    pub fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            ConnectError::NoEngine(e) => e.into(),
+            ConnectError::Explicit(e) => e.into(),
+            ConnectError::Busy(e) => e.into(),
+        }
+    }
+}
+
+/// What [`connect`] looks for.
+#[derive(Clone, Copy)]
+pub struct Wanted<'a> {
+    pub choice: EngineChoice,
+    /// An endpoint named in the config (`engine.host`); its source names where it came from.
+    pub host: Option<&'a Endpoint>,
+    pub patience: Patience<'a>,
+}
+
+/// Where the config's `engine.host` comes from, as errors name it.
+pub const CONFIG_HOST_SOURCE: &str = "`engine.host` in the config";
+
 /// The process environment, injectable for tests.
 pub struct Env<'a> {
     pub var: &'a dyn Fn(&str) -> Option<String>,
@@ -176,19 +258,58 @@ pub fn candidates(choice: EngineChoice, env: &Env) -> Vec<Endpoint> {
     out
 }
 
-/// Find and connect to the engine, reporting every endpoint tried when none answers.
-/// `known` is the state file's record of the engine the last run used (see
-/// [`connect_endpoint`]).
-pub async fn connect(
+/// The endpoint the user named, if any: the config's `engine.host`, else `CONTAINER_HOST`
+/// (not for `engine: docker`: it is Podman's variable), else `DOCKER_HOST`.
+pub fn explicit_endpoint(
     choice: EngineChoice,
+    host: Option<&Endpoint>,
+    env: &Env,
+) -> Option<Endpoint> {
+    if let Some(h) = host {
+        return Some(h.clone());
+    }
+    let var = |name: &str| {
+        env.get(name).map(|url| Endpoint {
+            url,
+            source: name.to_owned(),
+        })
+    };
+    if choice != EngineChoice::Docker {
+        if let Some(ep) = var("CONTAINER_HOST") {
+            return Some(ep);
+        }
+    }
+    var("DOCKER_HOST")
+}
+
+/// Find and connect to the engine. A named endpoint (see [`explicit_endpoint`]) is the only
+/// one tried; otherwise the well-known sockets are, and every failure is reported when none
+/// answers. An engine that answers `/_ping` but lags is waited for (within
+/// `wanted.patience`), never skipped for another. `known` is the state file's record of the
+/// engine the last run used (see [`connect_endpoint`]).
+pub async fn connect(
+    wanted: Wanted<'_>,
     known: Option<&EngineRecord>,
-) -> Result<Engine, NoEngine> {
+) -> Result<Engine, ConnectError> {
     let var = |k: &str| std::env::var(k).ok();
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
-    let list = candidates(choice, &Env { var: &var, uid });
+    let env = Env { var: &var, uid };
+    if let Some(ep) = explicit_endpoint(wanted.choice, wanted.host, &env) {
+        return match connect_endpoint_for(&ep, known, wanted.choice, wanted.patience).await {
+            Ok(engine) => Ok(engine),
+            Err(EndpointError::Busy(b)) => Err(ConnectError::Busy(b)),
+            Err(why) => Err(ConnectError::Explicit(ExplicitUnanswered {
+                endpoint: ep,
+                why: why.to_string(),
+            })),
+        };
+    }
+    let choice = wanted.choice;
+    // No variable applies (else it would be explicit), so these are the well-known sockets.
+    let list = candidates(choice, &env);
     let mut attempts = Vec::new();
-    if let Some(engine) = first_answer(choice, list, known, &mut attempts).await {
+    if let Some(engine) = first_answer(wanted, list, known, &mut attempts).await? {
         return Ok(engine);
     }
     // The podman machines come last; `podman machine inspect` is a process start (and a VM
@@ -199,35 +320,29 @@ pub async fn connect(
             .into_iter()
             .filter(|m| !attempts.iter().any(|(tried, _)| tried.url == m.url))
             .collect();
-        if let Some(engine) = first_answer(choice, machines, known, &mut attempts).await {
+        if let Some(engine) = first_answer(wanted, machines, known, &mut attempts).await? {
             return Ok(engine);
         }
     }
-    Err(NoEngine { choice, attempts })
+    Err(ConnectError::NoEngine(NoEngine { choice, attempts }))
 }
 
-/// Try `list` in order; the first engine of the wanted kind, else every failure in `attempts`.
+/// Try `list` in order: the first engine of the wanted kind, a busy one as an error, else
+/// every failure in `attempts`.
 async fn first_answer(
-    choice: EngineChoice,
+    wanted: Wanted<'_>,
     list: Vec<Endpoint>,
     known: Option<&EngineRecord>,
     attempts: &mut Vec<(Endpoint, String)>,
-) -> Option<Engine> {
+) -> Result<Option<Engine>, ConnectError> {
     for ep in list {
-        match connect_endpoint(&ep, known).await {
-            Ok(engine) if kind_matches(choice, engine.kind) => return Some(engine),
-            Ok(engine) => attempts.push((
-                ep,
-                format!(
-                    "answered as {}, but `engine: {}` was asked for",
-                    engine.kind.as_str(),
-                    choice_str(choice)
-                ),
-            )),
-            Err(why) => attempts.push((ep, why)),
+        match connect_endpoint_for(&ep, known, wanted.choice, wanted.patience).await {
+            Ok(engine) => return Ok(Some(engine)),
+            Err(EndpointError::Busy(b)) => return Err(ConnectError::Busy(b)),
+            Err(why) => attempts.push((ep, why.to_string())),
         }
     }
-    None
+    Ok(None)
 }
 
 fn kind_matches(choice: EngineChoice, kind: EngineKind) -> bool {
@@ -256,37 +371,88 @@ fn choice_str(c: EngineChoice) -> &'static str {
 pub async fn connect_endpoint(
     ep: &Endpoint,
     known: Option<&EngineRecord>,
-) -> Result<Engine, String> {
+) -> Result<Engine, EndpointError> {
+    let patience = Patience::quiet(crate::config::DEFAULT_ENGINE_TIMEOUT.get());
+    connect_endpoint_for(ep, known, EngineChoice::Auto, patience).await
+}
+
+/// [`connect_endpoint`] for an engine of kind `choice` (another kind is refused before any
+/// slow call), waiting for a busy engine within `patience`.
+pub async fn connect_endpoint_for(
+    ep: &Endpoint,
+    known: Option<&EngineRecord>,
+    choice: EngineChoice,
+    patience: Patience<'_>,
+) -> Result<Engine, EndpointError> {
+    let no = EndpointError::NotAnswering;
     let (docker, ping) = if let Some(path) = ep.url.strip_prefix("unix://") {
-        let stream = open_unix(Path::new(path)).await?;
-        let ping = ping(stream).await?;
+        let stream = open_unix(Path::new(path)).await.map_err(no)?;
+        let ping = ping(stream).await.map_err(no)?;
         let docker =
             Docker::connect_with_unix(path, CLIENT_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
-                .map_err(|e| format!("cannot use the socket: {e}"))?;
+                .map_err(|e| no(format!("cannot use the socket: {e}")))?;
         (docker, ping)
     } else if let Some(addr) = ep
         .url
         .strip_prefix("tcp://")
         .or_else(|| ep.url.strip_prefix("http://"))
     {
-        let stream = open_tcp(addr).await?;
-        let ping = ping(stream).await?;
+        let stream = open_tcp(addr).await.map_err(no)?;
+        let ping = ping(stream).await.map_err(no)?;
         let docker = Docker::connect_with_http(
             &format!("http://{addr}"),
             CLIENT_TIMEOUT_SECS,
             bollard::API_DEFAULT_VERSION,
         )
-        .map_err(|e| format!("cannot use the address: {e}"))?;
+        .map_err(|e| no(format!("cannot use the address: {e}")))?;
         (docker, ping)
     } else if ep.url.starts_with("ssh://") {
-        return Err("ssh:// endpoints are not supported; use the engine's local socket (for a podman machine: `podman machine inspect`, ConnectionInfo.PodmanSocket)".to_owned());
+        return Err(no("ssh:// endpoints are not supported; use the engine's local socket (for a podman machine: `podman machine inspect`, ConnectionInfo.PodmanSocket)".to_owned()));
     } else {
-        return Err("unsupported endpoint scheme (expected unix:// or tcp://)".to_owned());
+        return Err(no(
+            "unsupported endpoint scheme (expected unix:// or tcp://)".to_owned(),
+        ));
     };
-    match ping {
-        Some(p) => identify_pinged(docker, ep.clone(), p, known).await,
-        None => identify_by_version(docker, ep.clone()).await,
+    let engine = match ping {
+        Some(p) => {
+            if !kind_matches(choice, p.kind) {
+                return Err(EndpointError::WrongKind {
+                    found: p.kind,
+                    wanted: choice,
+                });
+            }
+            identify_pinged(docker, ep.clone(), p, known, patience).await?
+        }
+        None => identify_by_version(docker, ep.clone(), patience).await?,
+    };
+    if !kind_matches(choice, engine.kind) {
+        return Err(EndpointError::WrongKind {
+            found: engine.kind,
+            wanted: choice,
+        });
     }
+    Ok(engine)
+}
+
+/// `GET <path>` through bollard with the engine's patience: a lagging answer is waited for
+/// and reported, transient failures retried; a failure names the call.
+async fn slow_get<T, Fut>(
+    endpoint: &Endpoint,
+    call: &str,
+    patience: Patience<'_>,
+    get: impl FnMut() -> Fut,
+) -> Result<T, EndpointError>
+where
+    Fut: std::future::Future<Output = Result<T, Attempt<bollard::errors::Error>>>,
+{
+    patiently(endpoint, call, patience, get)
+        .await
+        .map_err(|e| match e {
+            PatientError::Busy(b) => EndpointError::Busy(b),
+            PatientError::Failed(e) => {
+                EndpointError::NotAnswering(format!("connected, but {call} failed: {e}"))
+            }
+        })
 }
 
 async fn open_unix(path: &Path) -> Result<tokio::net::UnixStream, String> {
@@ -417,21 +583,17 @@ async fn identify_pinged(
     endpoint: Endpoint,
     p: PingIdentity,
     known: Option<&EngineRecord>,
-) -> Result<Engine, String> {
+    patience: Patience<'_>,
+) -> Result<Engine, EndpointError> {
     let same =
         known.filter(|k| k.endpoint == endpoint.url && k.server == p.server && !k.arch.is_empty());
     let (arch, rootless) = match same {
         Some(k) => (k.arch.clone(), k.rootless),
         None => {
-            let info = tokio::time::timeout(ANSWER_TIMEOUT, docker.info())
-                .await
-                .map_err(|_| {
-                    format!(
-                        "connected, but no answer to GET /info within {}s",
-                        ANSWER_TIMEOUT.as_secs()
-                    )
-                })?
-                .map_err(|e| format!("connected, but GET /info failed: {e}"))?;
+            let info = slow_get(&endpoint, "GET /info", patience, || async {
+                classify(docker.info().await)
+            })
+            .await?;
             let rootless = is_rootless(info.security_options.as_deref());
             let arch = info.architecture.as_deref().map(go_arch);
             (arch.unwrap_or_else(|| "unknown".to_owned()), rootless)
@@ -472,23 +634,25 @@ pub fn identify_from_version(v: &SystemVersion) -> (EngineKind, Option<String>) 
 }
 
 /// The slow way, for engines whose ping says nothing: `/version` and `/info` at once.
-async fn identify_by_version(docker: Docker, endpoint: Endpoint) -> Result<Engine, String> {
+async fn identify_by_version(
+    docker: Docker,
+    endpoint: Endpoint,
+    patience: Patience<'_>,
+) -> Result<Engine, EndpointError> {
     let (version, info) = tokio::join!(
-        tokio::time::timeout(ANSWER_TIMEOUT, docker.version()),
-        tokio::time::timeout(ANSWER_TIMEOUT, docker.info()),
+        slow_get(&endpoint, "GET /version", patience, || async {
+            classify(docker.version().await)
+        }),
+        slow_get(&endpoint, "GET /info", patience, || async {
+            classify(docker.info().await)
+        }),
     );
-    let version = version
-        .map_err(|_| {
-            format!(
-                "connected, but no answer to GET /version within {}s",
-                ANSWER_TIMEOUT.as_secs()
-            )
-        })?
-        .map_err(|e| format!("connected, but GET /version failed: {e}"))?;
+    let version = version?;
     let (kind, engine_version) = identify_from_version(&version);
     let rootless = match info {
-        Ok(Ok(info)) => is_rootless(info.security_options.as_deref()),
-        _ => false,
+        Ok(info) => is_rootless(info.security_options.as_deref()),
+        Err(e @ EndpointError::Busy(_)) => return Err(e),
+        Err(_) => false,
     };
     Ok(Engine {
         docker,
@@ -582,6 +746,53 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_named_endpoint_comes_from_the_config_then_the_variables() {
+        let pick = |choice, host: Option<&Endpoint>, vars: &[(&str, &str)]| {
+            let var = |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            };
+            explicit_endpoint(
+                choice,
+                host,
+                &Env {
+                    var: &var,
+                    uid: 1000,
+                },
+            )
+            .map(|e| format!("{} {}", e.source, e.url))
+        };
+        let both = [
+            ("CONTAINER_HOST", "unix:///tmp/c.sock"),
+            ("DOCKER_HOST", "unix:///tmp/d.sock"),
+        ];
+        let config = Endpoint {
+            url: "tcp://127.0.0.1:2375".into(),
+            source: CONFIG_HOST_SOURCE.into(),
+        };
+        assert_eq!(
+            pick(EngineChoice::Auto, Some(&config), &both).as_deref(),
+            Some("`engine.host` in the config tcp://127.0.0.1:2375")
+        );
+        assert_eq!(
+            pick(EngineChoice::Auto, None, &both).as_deref(),
+            Some("CONTAINER_HOST unix:///tmp/c.sock")
+        );
+        assert_eq!(
+            pick(EngineChoice::Docker, None, &both).as_deref(),
+            Some("DOCKER_HOST unix:///tmp/d.sock"),
+            "CONTAINER_HOST is Podman's variable"
+        );
+        assert_eq!(
+            pick(EngineChoice::Docker, None, &both[..1]),
+            None,
+            "engine: docker with only CONTAINER_HOST searches"
+        );
+        assert_eq!(pick(EngineChoice::Auto, None, &[("DOCKER_HOST", "")]), None);
+    }
+
     #[tokio::test]
     async fn failures_say_why() {
         let dir = tempfile::tempdir().unwrap();
@@ -590,7 +801,10 @@ mod tests {
             source: "test".into(),
         };
         assert_eq!(
-            connect_endpoint(&missing, None).await.unwrap_err(),
+            connect_endpoint(&missing, None)
+                .await
+                .unwrap_err()
+                .to_string(),
             "no such socket file"
         );
         // A socket file with nobody listening: bind, then drop the listener.
@@ -603,6 +817,7 @@ mod tests {
         assert!(connect_endpoint(&dead, None)
             .await
             .unwrap_err()
+            .to_string()
             .starts_with("connection refused"));
         let ssh = Endpoint {
             url: "ssh://core@127.0.0.1:2222/run/podman.sock".into(),
@@ -611,6 +826,7 @@ mod tests {
         assert!(connect_endpoint(&ssh, None)
             .await
             .unwrap_err()
+            .to_string()
             .contains("not supported"));
     }
 

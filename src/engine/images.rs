@@ -40,7 +40,7 @@ pub async fn remove(docker: &Docker, name: &str) -> anyhow::Result<()> {
     {
         Ok(_) => Ok(()),
         Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(anyhow::anyhow!("cannot remove image {name}: {e}")),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot remove image {name}"))),
     }
 }
 

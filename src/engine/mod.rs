@@ -8,6 +8,11 @@ pub mod context;
 pub mod discover;
 pub mod ignore;
 pub mod images;
+pub mod patience;
 pub mod raw_api;
 
-pub use discover::{connect, connect_endpoint, Endpoint, Engine, EngineKind};
+pub use discover::{
+    connect, connect_endpoint, connect_endpoint_for, ConnectError, Endpoint, EndpointError, Engine,
+    EngineKind, ExplicitUnanswered, NoEngine, Wanted,
+};
+pub use patience::{BusyProgress, EngineBusy, Patience};

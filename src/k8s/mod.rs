@@ -9,5 +9,6 @@ pub mod forward;
 pub mod image_ids;
 pub mod kinds;
 pub mod manifests;
+pub mod outage;
 pub mod ready;
 pub mod wait;

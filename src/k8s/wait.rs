@@ -2,6 +2,7 @@
 //! are reported as they happen, a pod that cannot become ready ends the wait at once, and
 //! transient API errors (connection reset, 5xx, 410 Gone) are retried with backoff.
 
+use super::outage::{is_unreachable, watch_unreachable, with_causes, Connection, Outage};
 use super::ready::{is_terminating, judge, ready_since, FailReason, JudgeOptions};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -81,6 +82,16 @@ pub enum Progress {
     /// How many pods are ready of how many wanted, and the time left: sent when the watch
     /// starts and after every pod change it delivers.
     Count(Count),
+    /// The API server does not answer (refused, reset); retried with backoff. `first` is true
+    /// for the retry that starts the outage.
+    Unreachable {
+        since: SystemTime,
+        error: String,
+        after: Duration,
+        first: bool,
+    },
+    /// The API server answers again after an outage that lasted this long.
+    Reachable { after: Duration },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +130,13 @@ pub enum WaitError {
         status: String,
         pods: Vec<Pod>,
     },
+    /// The wait ran out of time while the API server did not answer.
+    #[error("not ready after {}: {}; the pods' state is unknown since then", humantime::format_duration(*after), outage.describe())]
+    Unreachable {
+        after: Duration,
+        outage: Outage,
+        pods: Vec<Pod>,
+    },
     #[error("{0}")]
     Api(String),
 }
@@ -127,7 +145,9 @@ impl WaitError {
     /// The pods last seen, for diagnostics.
     pub fn pods(&self) -> &[Pod] {
         match self {
-            WaitError::Failed { pods, .. } | WaitError::TimedOut { pods, .. } => pods,
+            WaitError::Failed { pods, .. }
+            | WaitError::TimedOut { pods, .. }
+            | WaitError::Unreachable { pods, .. } => pods,
             WaitError::Api(_) => &[],
         }
     }
@@ -147,12 +167,54 @@ pub async fn wait_ready(
     mut on: impl FnMut(Progress),
 ) -> Result<Vec<Pod>, WaitError> {
     let deadline = Instant::now() + req.timeout;
-    let selector = tokio::select! {
-        s = resolve_selector(client, &req.namespace, &req.target) => s?,
-        () = tokio::time::sleep_until(deadline) => return Err(WaitError::TimedOut {
-            after: req.timeout, status: format!("{} was never found", req.target), pods: Vec::new(),
-        }),
+    let mut conn = Connection::default();
+    let mut backoff = MIN_BACKOFF;
+    let selector = loop {
+        let timed_out = |conn: &Connection| match conn.outage() {
+            Some(o) => WaitError::Unreachable {
+                after: req.timeout,
+                outage: o.clone(),
+                pods: Vec::new(),
+            },
+            None => WaitError::TimedOut {
+                after: req.timeout,
+                status: format!("{} was never found", req.target),
+                pods: Vec::new(),
+            },
+        };
+        let found = tokio::select! {
+            s = resolve_selector_once(client, &req.namespace, &req.target) => s,
+            () = tokio::time::sleep_until(deadline) => return Err(timed_out(&conn)),
+        };
+        match found {
+            Ok(s) => {
+                if let Some(after) = conn.answered() {
+                    on(Progress::Reachable { after });
+                }
+                break s;
+            }
+            Err(Lookup::Final(e)) => return Err(e),
+            Err(Lookup::Unreachable(error)) => {
+                let first = conn.lost(error.clone());
+                let since = conn
+                    .outage()
+                    .map(|o| o.since)
+                    .unwrap_or_else(SystemTime::now);
+                on(Progress::Unreachable {
+                    since,
+                    error,
+                    after: backoff,
+                    first,
+                });
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = tokio::time::sleep_until(deadline) => return Err(timed_out(&conn)),
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
     };
+    backoff = MIN_BACKOFF;
     on(Progress::Watching {
         selector: selector.clone(),
     });
@@ -166,15 +228,22 @@ pub async fn wait_ready(
     let config = watcher::Config::default().labels(&selector);
     let mut stream = watcher::watcher(api, config).boxed();
     let mut seen = Seen::default();
-    let mut backoff = MIN_BACKOFF;
     loop {
         let item = tokio::select! {
             item = stream.next() => item,
             () = tokio::time::sleep_until(deadline) => {
-                return Err(WaitError::TimedOut {
-                    after: req.timeout,
-                    status: seen.status(req),
-                    pods: seen.pods(),
+                // While the server is unreachable, what was last seen is not the pods' state.
+                return Err(match conn.outage() {
+                    Some(o) => WaitError::Unreachable {
+                        after: req.timeout,
+                        outage: o.clone(),
+                        pods: seen.pods(),
+                    },
+                    None => WaitError::TimedOut {
+                        after: req.timeout,
+                        status: seen.status(req),
+                        pods: seen.pods(),
+                    },
                 });
             }
         };
@@ -184,6 +253,9 @@ pub async fn wait_ready(
         let changed = match item {
             Ok(ev) => {
                 backoff = MIN_BACKOFF;
+                if let Some(after) = conn.answered() {
+                    on(Progress::Reachable { after });
+                }
                 seen.apply(ev)
             }
             Err(e) => {
@@ -192,10 +264,25 @@ pub async fn wait_ready(
                 }
                 // 410 Gone: the watcher re-lists on its next poll; no reason to wait.
                 let after = if is_gone(&e) { Duration::ZERO } else { backoff };
-                on(Progress::Retrying {
-                    error: e.to_string(),
-                    after,
-                });
+                if watch_unreachable(&e) {
+                    let error = with_causes(&e);
+                    let first = conn.lost(error.clone());
+                    let since = conn
+                        .outage()
+                        .map(|o| o.since)
+                        .unwrap_or_else(SystemTime::now);
+                    on(Progress::Unreachable {
+                        since,
+                        error,
+                        after,
+                        first,
+                    });
+                } else {
+                    on(Progress::Retrying {
+                        error: e.to_string(),
+                        after,
+                    });
+                }
                 if !after.is_zero() {
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     tokio::select! {
@@ -430,12 +517,32 @@ fn fatal(e: &watcher::Error) -> Option<String> {
     }
 }
 
-/// The label selector of the target (a workload's `spec.selector`).
+/// Why one look-up of a workload's selector failed.
+enum Lookup {
+    /// No answer from the API server: worth another try.
+    Unreachable(String),
+    Final(WaitError),
+}
+
+/// The label selector of the target (a workload's `spec.selector`), one attempt.
 pub async fn resolve_selector(
     client: &kube::Client,
     namespace: &str,
     target: &Target,
 ) -> Result<String, WaitError> {
+    resolve_selector_once(client, namespace, target)
+        .await
+        .map_err(|e| match e {
+            Lookup::Unreachable(why) => WaitError::Api(why),
+            Lookup::Final(e) => e,
+        })
+}
+
+async fn resolve_selector_once(
+    client: &kube::Client,
+    namespace: &str,
+    target: &Target,
+) -> Result<String, Lookup> {
     let (kind, name) = match target {
         Target::Selector(s) => return Ok(s.clone()),
         Target::Workload { kind, name } => (*kind, name),
@@ -445,7 +552,14 @@ pub async fn resolve_selector(
     let ar = kube::api::ApiResource::from_gvk(&gvk);
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &ar);
     let obj = api.get(name).await.map_err(|e| {
-        WaitError::Api(match &e {
+        if is_unreachable(&e) {
+            return Lookup::Unreachable(format!(
+                "reading {} {namespace}/{name}: {}",
+                kind.as_str(),
+                with_causes(&e)
+            ));
+        }
+        Lookup::Final(WaitError::Api(match &e {
             kube::Error::Api(s) if s.code == 404 => format!(
                 "{} {namespace}/{name} does not exist: is it in `deploy.manifests`, in this namespace?",
                 kind.as_str()
@@ -455,7 +569,7 @@ pub async fn resolve_selector(
                 kind.as_str(),
                 super::apply::server_message(&e)
             ),
-        })
+        }))
     })?;
     let sel: LabelSelector = obj
         .data
@@ -463,10 +577,10 @@ pub async fn resolve_selector(
         .cloned()
         .and_then(|v| serde_json::from_value(v).ok())
         .ok_or_else(|| {
-            WaitError::Api(format!(
+            Lookup::Final(WaitError::Api(format!(
                 "{} {namespace}/{name} has no spec.selector",
                 kind.as_str()
-            ))
+            )))
         })?;
     Ok(selector_string(&sel))
 }

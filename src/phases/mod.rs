@@ -15,3 +15,12 @@ pub mod teardown;
 mod runner;
 
 pub use runner::{run_phase, PhaseCtx, PhaseOutput};
+
+use crate::engine::BusyProgress;
+use crate::events::{Events, Phase};
+
+/// Reports a lagging engine call as a warning of `phase` ("engine busy: GET /info 12 s so far").
+pub fn busy_reporter(events: &Events, phase: Phase) -> impl Fn(&BusyProgress) + Send + Sync {
+    let events = events.clone();
+    move |p: &BusyProgress| events.warn(Some(phase), p.to_string())
+}

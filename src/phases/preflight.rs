@@ -40,7 +40,19 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Preflight> {
         None
     } else {
         let known = ctx.state.snapshot().engine;
-        let engine = engine::connect(plan.engine, known.as_ref()).await?;
+        let host = plan.engine_endpoint();
+        let on_busy = super::busy_reporter(&ctx.events, Phase::Preflight);
+        let wanted = engine::Wanted {
+            choice: plan.engine,
+            host: host.as_ref(),
+            patience: engine::Patience {
+                limit: plan.engine_timeout,
+                on_busy: &on_busy,
+            },
+        };
+        let engine = engine::connect(wanted, known.as_ref())
+            .await
+            .map_err(engine::ConnectError::into_anyhow)?;
         ctx.events.note(
             Some(Phase::Preflight),
             format!("engine: {}", engine.describe()),

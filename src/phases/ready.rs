@@ -6,6 +6,7 @@ use crate::events::{Outcome, Phase};
 use crate::k8s::client::{connect, ClusterAccess};
 use crate::k8s::diagnose;
 use crate::k8s::image_ids::ImageIds;
+use crate::k8s::outage::clock;
 use crate::k8s::ready::{judge, JudgeOptions};
 use crate::k8s::wait::{wait_ready, Progress, Target, WaitError, WaitRequest, WorkloadKind};
 use std::fmt;
@@ -163,6 +164,31 @@ async fn wait_one(
         Progress::Count(c) => {
             task.wait_status(c.ready, c.want, c.pods, c.left.as_millis() as u64);
         }
+        Progress::Unreachable {
+            since,
+            error,
+            after,
+            first,
+        } => {
+            let line = format!(
+                "API server unreachable since {}, retrying in {} ms ({error})",
+                clock(since),
+                after.as_millis()
+            );
+            // The outage's start is a warning; each further retry is progress.
+            if first {
+                task.warn(line);
+            } else {
+                task.progress(line);
+            }
+        }
+        Progress::Reachable { after } => ctx.events.note(
+            Some(Phase::Ready),
+            format!(
+                "{name}: API server answers again after {:.1} s; watching resumed",
+                after.as_secs_f64()
+            ),
+        ),
     });
     let result = tokio::select! {
         r = wait => r,
@@ -197,6 +223,7 @@ async fn wait_one(
         WaitError::TimedOut { after, .. } => {
             format!("timed out after {}", humantime::format_duration(*after))
         }
+        WaitError::Unreachable { .. } => "the API server is unreachable".into(),
         WaitError::Api(_) => "the watch failed".into(),
     };
     task.finish(Outcome::Failed, Some(short));

@@ -2,7 +2,10 @@
 
 use super::PhaseCtx;
 use crate::cluster::kind::{self, Kind};
-use crate::engine::{self, attach, containers, images, Endpoint, Engine, EngineKind};
+use crate::engine::patience::within_limit;
+use crate::engine::{
+    self, attach, containers, images, Endpoint, Engine, EngineBusy, EngineKind, NoEngine, Patience,
+};
 use crate::events::{Outcome, Phase};
 use crate::k8s::client::{connect, ClusterAccess};
 use crate::k8s::dep_services;
@@ -32,6 +35,15 @@ pub async fn run(ctx: &PhaseCtx, opts: TeardownOptions) -> anyhow::Result<Outcom
     } else if !ctx.plan.dependencies.is_empty() || opts.by_labels {
         match recorded_engine(ctx).await {
             Ok(engine) => removed = remove_dependencies(ctx, &engine).await?,
+            // A busy engine is running and may hold this environment's containers: saying
+            // "nothing to remove" would be a guess. It is waited for, then an error.
+            Err(e) if e.downcast_ref::<EngineBusy>().is_some() => return Err(e),
+            // Nothing recorded and no engine: nothing known to remove. A named endpoint
+            // that does not answer is still worth a warning (another engine is not tried).
+            Err(e) if e.downcast_ref::<NoEngine>().is_none() => ctx.events.warn(
+                Some(Phase::Teardown),
+                format!("no dependency containers recorded, and none looked for by label: {e:#}"),
+            ),
             Err(e) => ctx.events.note(
                 Some(Phase::Teardown),
                 format!("no dependency containers recorded, and none looked for by label: {e:#}"),
@@ -49,11 +61,19 @@ pub async fn run(ctx: &PhaseCtx, opts: TeardownOptions) -> anyhow::Result<Outcom
     }
     if opts.images && !state.images.is_empty() {
         let engine = recorded_engine(ctx).await?;
+        let on_busy = super::busy_reporter(&ctx.events, Phase::Teardown);
         for img in &state.images {
             let task = ctx
                 .events
                 .task(Phase::Teardown, format!("image {}", img.name));
-            match images::remove(&engine.docker, &img.name).await {
+            let removal = within_limit(
+                &engine.endpoint,
+                &format!("DELETE /images/{}", img.name),
+                patience(ctx, &on_busy),
+                || images::remove(&engine.docker, &img.name),
+            )
+            .await;
+            match removal {
                 Ok(()) => {
                     ctx.state
                         .update(|s| s.images.retain(|i| i.name != img.name))?;
@@ -79,23 +99,52 @@ pub async fn run(ctx: &PhaseCtx, opts: TeardownOptions) -> anyhow::Result<Outcom
     Ok(Outcome::Ok)
 }
 
-/// The engine `up` used (from the state file), else whatever answers now.
+/// Each engine call of `down` waits at most `engine.timeout`, reporting a lagging one.
+fn patience<'a>(
+    ctx: &PhaseCtx,
+    on_busy: &'a (dyn Fn(&engine::BusyProgress) + Send + Sync),
+) -> Patience<'a> {
+    Patience {
+        limit: ctx.plan.engine_timeout,
+        on_busy,
+    }
+}
+
+/// The engine `up` used (from the state file), else the one `up` would choose now. A busy
+/// engine is waited for within `engine.timeout`, then is an [`engine::EngineBusy`] error.
 async fn recorded_engine(ctx: &PhaseCtx) -> anyhow::Result<Engine> {
+    let on_busy = super::busy_reporter(&ctx.events, Phase::Teardown);
     if let Some(rec) = ctx.state.snapshot().engine {
         let ep = Endpoint {
             url: rec.endpoint.clone(),
             source: "recorded by `kubetest up`".into(),
         };
-        return engine::connect_endpoint(&ep, Some(&rec)).await.map_err(|why| {
-            anyhow::anyhow!(
+        let connected = engine::connect_endpoint_for(
+            &ep,
+            Some(&rec),
+            crate::config::EngineChoice::Auto,
+            patience(ctx, &on_busy),
+        )
+        .await;
+        return match connected {
+            Ok(engine) => Ok(engine),
+            Err(engine::EndpointError::Busy(b)) => Err(b.into()),
+            Err(why) => Err(anyhow::anyhow!(
                 "the {} engine that `up` used at {} does not answer: {why}; start it again, then rerun `kubetest down` (`kubetest doctor` checks it)",
                 rec.kind,
                 rec.endpoint
-            )
-        });
+            )),
+        };
     }
-    engine::connect(ctx.plan.engine, None)
+    let host = ctx.plan.engine_endpoint();
+    let wanted = engine::Wanted {
+        choice: ctx.plan.engine,
+        host: host.as_ref(),
+        patience: patience(ctx, &on_busy),
+    };
+    engine::connect(wanted, None)
         .await
+        .map_err(engine::ConnectError::into_anyhow)
         .context("removing images and dependency containers needs the engine")
 }
 
@@ -105,6 +154,9 @@ async fn remove_dependencies(ctx: &PhaseCtx, engine: &Engine) -> anyhow::Result<
     let mut removed = 0;
     let docker = &engine.docker;
     let env = &ctx.plan.environment;
+    let on_busy = super::busy_reporter(&ctx.events, Phase::Teardown);
+    let limit = || patience(ctx, &on_busy);
+    let ep = &engine.endpoint;
     let mut targets: Vec<(String, String)> = ctx
         .state
         .snapshot()
@@ -112,7 +164,12 @@ async fn remove_dependencies(ctx: &PhaseCtx, engine: &Engine) -> anyhow::Result<
         .iter()
         .map(|c| (c.id.clone(), c.name.clone()))
         .collect();
-    for (id, name) in containers::labelled_containers(&engine.endpoint.url, env).await? {
+    let list = || {
+        within_limit(ep, "GET /containers/json", limit(), || {
+            containers::labelled_containers(&ep.url, env)
+        })
+    };
+    for (id, name) in list().await? {
         if !targets.iter().any(|(i, n)| *i == id || *n == name) {
             targets.push((id, name));
         }
@@ -122,7 +179,7 @@ async fn remove_dependencies(ctx: &PhaseCtx, engine: &Engine) -> anyhow::Result<
     // it found, then lists again; a listing that finds nothing ends it.
     for round in 0..SETTLE_ROUNDS {
         if round > 0 {
-            targets = containers::labelled_containers(&engine.endpoint.url, env).await?;
+            targets = list().await?;
             if targets.is_empty() {
                 break;
             }
@@ -133,7 +190,10 @@ async fn remove_dependencies(ctx: &PhaseCtx, engine: &Engine) -> anyhow::Result<
                 .task(Phase::Teardown, format!("container {name}"));
             // By name when the state has no id yet (created, not answered), else by id.
             let target = if id.is_empty() { &name } else { &id };
-            if let Err(e) = containers::remove(docker, target).await {
+            let call = format!("DELETE /containers/{target}");
+            let removal =
+                within_limit(ep, &call, limit(), || containers::remove(docker, target)).await;
+            if let Err(e) = removal {
                 task.finish(Outcome::Failed, Some(format!("{e:#}")));
                 return Err(e);
             }
@@ -157,7 +217,11 @@ async fn remove_dependencies(ctx: &PhaseCtx, engine: &Engine) -> anyhow::Result<
         .iter()
         .map(|n| (n.id.clone(), n.name.clone()))
         .collect();
-    for (id, name) in containers::labelled_networks(docker, env).await? {
+    let labelled = within_limit(ep, "GET /networks", limit(), || {
+        containers::labelled_networks(docker, env)
+    })
+    .await?;
+    for (id, name) in labelled {
         if !nets.iter().any(|(i, _)| *i == id) {
             nets.push((id, name));
         }
@@ -167,7 +231,12 @@ async fn remove_dependencies(ctx: &PhaseCtx, engine: &Engine) -> anyhow::Result<
         detach_nodes(ctx, engine, &name).await?;
         let task = ctx.events.task(Phase::Teardown, format!("network {name}"));
         // By id: Docker 20.10 may hold two networks of one name, and then refuses the name.
-        if let Err(e) = containers::remove_network(docker, &id).await {
+        let call = format!("DELETE /networks/{id}");
+        let removal = within_limit(ep, &call, limit(), || {
+            containers::remove_network(docker, &id)
+        })
+        .await;
+        if let Err(e) = removal {
             task.finish(Outcome::Failed, Some(format!("{e:#}")));
             return Err(e);
         }
@@ -309,7 +378,6 @@ async fn remove_kind_nodes(ctx: &PhaseCtx, name: &str) -> anyhow::Result<usize> 
     }
     Ok(nodes.len())
 }
-
 
 /// Delete the recorded kind cluster when `up` created it (or `--cluster` asks); a cluster
 /// that is already gone is success. An existing (`provider: existing`) cluster is never deleted.

@@ -449,14 +449,16 @@ async fn attempt(
             ));
         };
         let (ns, t) = (scope.namespace, step.timeout.get());
+        let events = env.events.clone();
+        let report = move |m: String| events.warn(Some(Phase::Scenarios), m);
         if let Some(a) = &step.apply {
             return steps::run_apply(c, a, scope.file, ns, vars).await;
         }
         if let Some(d) = &step.delete {
-            return steps::run_delete(c, d, ns, vars, t).await;
+            return steps::run_delete(c, d, ns, vars, t, &report).await;
         }
         if let Some(w) = &step.wait {
-            return steps::run_wait(c, w, ns, vars, t).await;
+            return steps::run_wait(c, w, ns, vars, t, &report).await;
         }
         if let Some(a) = &step.assert {
             return steps::run_assert(c, a, ns, vars).await;

@@ -107,7 +107,12 @@ fn full_fixture_sets_every_key() {
     let loaded = config::load(&root().join("fixtures/config/valid/full.yaml")).unwrap();
     let c = &loaded.config;
     assert_eq!(c.name, "full-demo");
-    assert_eq!(c.engine, EngineChoice::Podman);
+    assert_eq!(c.engine.kind, EngineChoice::Podman);
+    assert_eq!(
+        c.engine.host.as_deref(),
+        Some("unix:///run/podman/podman.sock")
+    );
+    assert_eq!(c.engine.timeout, config::Duration::from_secs(120));
     assert_eq!(c.images.len(), 2);
     let app = &c.images[0];
     assert_eq!(app.args.get("VERSION").map(String::as_str), Some("dev"));
@@ -170,7 +175,7 @@ fn minimal_fixture_gets_the_defaults() {
     let c = config::load(&root().join("fixtures/config/valid/minimal.yaml"))
         .unwrap()
         .config;
-    assert_eq!(c.engine, EngineChoice::Auto);
+    assert_eq!(c.engine.kind, EngineChoice::Auto);
     assert_eq!(c.cluster.provider, Provider::Kind);
     assert_eq!(c.cluster.wait.get(), std::time::Duration::from_secs(60));
     assert_eq!(c.cluster.retries, 2);

@@ -4,7 +4,7 @@
 //! both engines must answer; otherwise a missing engine skips with a message.
 
 use crate::support::{kubetest, unique, Run};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 pub struct TestEngine {
@@ -311,8 +311,14 @@ fn down_images_removes_them_and_is_idempotent() {
     }
 }
 
+/// With no endpoint named, kubetest searches the usual sockets and lists each when none
+/// answers. (A named one that does not answer is the error alone: see busy_engine.rs.)
 #[test]
 fn no_engine_lists_every_endpoint_tried() {
+    if Path::new("/var/run/docker.sock").exists() {
+        eprintln!("skipping: /var/run/docker.sock exists here, so an engine may answer");
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     busybox_context(&tmp.path().join("app"), "x", None);
     std::fs::write(
@@ -320,11 +326,11 @@ fn no_engine_lists_every_endpoint_tried() {
         "name: it-none\nengine: docker\ncluster: { provider: none }\nimages:\n  - { name: localhost/kt-it-none:1, context: app }\n",
     )
     .unwrap();
-    let sock: PathBuf = tmp.path().join("missing.sock");
     let r = Run::new(
         kubetest()
             .current_dir(tmp.path())
-            .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+            .env_remove("DOCKER_HOST")
+            .env_remove("CONTAINER_HOST")
             .arg("up"),
     );
     assert_eq!(r.code, 3);
@@ -335,16 +341,8 @@ fn no_engine_lists_every_endpoint_tried() {
         r.stderr
     );
     assert!(
-        r.stderr.contains(&format!(
-            "unix://{} (DOCKER_HOST): no such socket file",
-            sock.display()
-        )),
-        "{}",
         r.stderr
-    );
-    assert!(
-        r.stderr
-            .contains("unix:///var/run/docker.sock (docker socket):"),
+            .contains("unix:///var/run/docker.sock (docker socket): no such socket file"),
         "{}",
         r.stderr
     );
@@ -360,10 +358,8 @@ fn no_engine_lists_every_endpoint_tried() {
     if !std::path::Path::new("/var/run/docker.sock").exists() {
         // Every endpoint tried is missing: the socket-missing verdict, first socket named.
         assert!(
-            r.stderr.contains(&format!(
-                "No engine socket exists where kubetest looked (first: {})",
-                sock.display()
-            )),
+            r.stderr
+                .contains("No engine socket exists where kubetest looked (first: "),
             "{}",
             r.stderr
         );

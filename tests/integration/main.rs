@@ -1,6 +1,8 @@
 //! All integration tests, compiled into one test binary.
 
+mod api_outage;
 mod apidouble;
+mod busy_engine;
 mod cli;
 mod config_fixtures;
 mod connect;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// An environment whose state records a cluster (the double), with `files` written under it.
-fn environment(double: &ApiDouble, files: &[(&str, &str)]) -> tempfile::TempDir {
+pub fn environment(double: &ApiDouble, files: &[(&str, &str)]) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     for (name, text) in files {
         let p = tmp.path().join(name);
@@ -36,7 +36,7 @@ fn environment(double: &ApiDouble, files: &[(&str, &str)]) -> tempfile::TempDir 
 }
 
 /// `kubetest run --output json ARGS` in `dir`, off the runtime so the double keeps serving.
-async fn run(dir: &Path, args: &[&str]) -> Run {
+pub async fn run(dir: &Path, args: &[&str]) -> Run {
     let dir = dir.to_owned();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     tokio::task::spawn_blocking(move || {
@@ -51,14 +51,14 @@ async fn run(dir: &Path, args: &[&str]) -> Run {
     .unwrap()
 }
 
-fn steps(r: &Run) -> Vec<&Value> {
+pub fn steps(r: &Run) -> Vec<&Value> {
     r.events
         .iter()
         .filter(|e| e["event"] == "step_finished")
         .collect()
 }
 
-fn step<'a>(r: &'a Run, name: &str) -> &'a Value {
+pub fn step<'a>(r: &'a Run, name: &str) -> &'a Value {
     steps(r)
         .into_iter()
         .find(|e| e["step"] == name)

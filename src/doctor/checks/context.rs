@@ -3,7 +3,10 @@
 
 use crate::cmd::Cmd;
 use crate::config::{self, EngineChoice};
-use crate::engine::discover::{self, candidates, connect_endpoint, Endpoint, EngineKind, Env};
+use crate::engine::discover::{
+    self, candidates, connect_endpoint_for, Endpoint, EndpointError, EngineKind, Env,
+};
+use crate::engine::Patience;
 use crate::plan::Plan;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -45,11 +48,11 @@ impl EngineFacts {
     }
 }
 
-/// One candidate endpoint and what it said.
+/// One candidate endpoint and what it said: an engine, or why not (not answering, or busy).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Probed {
     pub endpoint: Endpoint,
-    pub answer: Result<EngineFacts, String>,
+    pub answer: Result<EngineFacts, EndpointError>,
 }
 
 /// The environment file as the checks see it.
@@ -98,14 +101,42 @@ impl Context {
         self.endpoints.get_or_init(|| probe_all(self)).await
     }
 
-    /// The endpoint kubetest would use: the first that answers as the engine asked for.
+    /// The endpoint kubetest would use, chosen as `up` chooses (see [`chosen`]).
     pub async fn engine(&self) -> Option<(&Endpoint, &EngineFacts)> {
         let choice = self.choice();
-        self.endpoints().await.iter().find_map(|p| match &p.answer {
+        let p = chosen(self.endpoints().await, choice)?;
+        match &p.answer {
             Ok(f) if choice_allows(choice, f.kind) => Some((&p.endpoint, f)),
             _ => None,
-        })
+        }
     }
+}
+
+/// The endpoint `up` would settle on: a named one (`engine.host`, `CONTAINER_HOST` unless
+/// `engine: docker`, `DOCKER_HOST`) whatever it said; else the first that answers as the
+/// engine asked for or is busy (a busy engine is waited for, not skipped).
+pub fn chosen(probed: &[Probed], choice: EngineChoice) -> Option<&Probed> {
+    if let Some(p) = explicit(probed, choice) {
+        return Some(p);
+    }
+    probed.iter().find(|p| match &p.answer {
+        Ok(f) => choice_allows(choice, f.kind),
+        Err(e) => e.is_busy(),
+    })
+}
+
+/// The probed endpoint the user named, if any (same precedence as
+/// [`discover::explicit_endpoint`]).
+pub fn explicit(probed: &[Probed], choice: EngineChoice) -> Option<&Probed> {
+    let by = |source: &str| probed.iter().find(|p| p.endpoint.source == source);
+    by(discover::CONFIG_HOST_SOURCE)
+        .or_else(|| by("--engine"))
+        .or_else(|| {
+            (choice != EngineChoice::Docker)
+                .then(|| by("CONTAINER_HOST"))
+                .flatten()
+        })
+        .or_else(|| by("DOCKER_HOST"))
 }
 
 pub fn choice_allows(choice: EngineChoice, kind: EngineKind) -> bool {
@@ -131,6 +162,13 @@ async fn probe_all(ctx: &Context) -> Vec<Probed> {
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };
     let mut list = candidates(EngineChoice::Auto, &Env { var: &var, uid });
+    if let Some(host) = ctx.plan().and_then(|p| p.engine_endpoint()) {
+        list.retain(|e| e.url != host.url);
+        list.insert(0, host);
+    }
+    // A busy engine is waited for within most of the check's time, so the check can say
+    // "busy" (and which call lagged) before it is cut off as hung.
+    let patience = Patience::quiet(ctx.settings.check_timeout * 3 / 4);
     if cfg!(any(target_os = "macos", target_os = "windows")) {
         let inspect = ctx.cmd("podman").args(["machine", "inspect"]);
         if let Ok(out) = inspect.run().await {
@@ -142,7 +180,7 @@ async fn probe_all(ctx: &Context) -> Vec<Probed> {
         }
     }
     futures::future::join_all(list.into_iter().map(|endpoint| async move {
-        let answer = connect_endpoint(&endpoint, None)
+        let answer = connect_endpoint_for(&endpoint, None, EngineChoice::Auto, patience)
             .await
             .map(|e| EngineFacts {
                 kind: e.kind,

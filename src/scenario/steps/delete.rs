@@ -2,7 +2,7 @@
 //! every deleted object is gone (finalizers done, or replaced by a new object of the same name).
 
 use super::objects::{fetch, kind_api, label, Selection};
-use super::wait::{watch_until, Check};
+use super::wait::{watch_until, ApiReport, Check};
 use super::{StepFailure, StepOutput};
 use crate::k8s::apply::server_message;
 use crate::scenario::cluster::Cluster;
@@ -18,6 +18,7 @@ pub async fn run_delete(
     namespace: &str,
     vars: &Vars,
     timeout: Duration,
+    report: ApiReport<'_>,
 ) -> Result<StepOutput, StepFailure> {
     let sel = Selection::new(
         &step.api_version,
@@ -51,7 +52,7 @@ pub async fn run_delete(
     }
     if step.wait && !uids.is_empty() {
         let resource = k.resource.clone();
-        watch_until(&k, &sel, timeout, "gone", |objs| {
+        watch_until(&k, &sel, timeout, "gone", report, |objs| {
             let left: Vec<String> = objs
                 .iter()
                 .filter(|o| o.metadata.uid.as_ref().is_some_and(|u| uids.contains(u)))

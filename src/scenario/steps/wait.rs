@@ -4,8 +4,9 @@
 
 use super::objects::{as_yaml, capture_value, kind_api, label, tree, KindApi, Selection};
 use super::{StepFailure, StepOutput};
+use crate::k8s::outage::{clock, watch_unreachable, with_causes, Connection};
 use crate::k8s::ready::{judge, JudgeOptions};
-use crate::k8s::wait::{wait_ready, Target, WaitRequest, WorkloadKind};
+use crate::k8s::wait::{wait_ready, Progress, Target, WaitRequest, WorkloadKind};
 use crate::scenario::cluster::Cluster;
 use crate::scenario::jsonpath;
 use crate::scenario::matcher::mismatches;
@@ -31,16 +32,21 @@ pub enum Check {
     Failed(String),
 }
 
+/// Hears of API server outages during a step as they happen (the runner makes them warnings).
+pub type ApiReport<'a> = &'a (dyn Fn(String) + Send + Sync);
+
 /// Watch the selection until `check` says done, fails, or `timeout` passes. Returns the
-/// objects last seen.
+/// objects last seen. Lost connections are retried with backoff and reported to `report`.
 pub async fn watch_until(
     k: &KindApi,
     sel: &Selection,
     timeout: Duration,
     what: &str,
+    report: ApiReport<'_>,
     mut check: impl FnMut(&[&DynamicObject]) -> Check,
 ) -> Result<Vec<DynamicObject>, StepFailure> {
     let deadline = Instant::now() + timeout;
+    let mut conn = Connection::default();
     let mut config = watcher::Config::default();
     if let Some(n) = &sel.name {
         config = config.fields(&format!("metadata.name={n}"));
@@ -61,6 +67,10 @@ pub async fn watch_until(
             item = stream.next() => item,
             () = tokio::time::sleep_until(deadline) => {
                 let trees: Vec<Value> = objects.values().map(|o| tree(o, &k.resource)).collect();
+                let status = match conn.outage() {
+                    Some(o) => format!("{}; what was last seen may be stale", o.describe()),
+                    None => status,
+                };
                 return Err(StepFailure {
                     message: format!(
                         "{} not {what} after {}: {status}",
@@ -75,10 +85,24 @@ pub async fn watch_until(
         match item {
             None => return Err(StepFailure::new("the watch ended")),
             Some(Err(e)) => {
+                if watch_unreachable(&e) && conn.lost(with_causes(&e)) {
+                    let since = conn.outage().map(|o| clock(o.since)).unwrap_or_default();
+                    report(format!(
+                        "{}: API server unreachable since {since}, retrying ({})",
+                        sel.describe(k.namespace.as_deref()),
+                        with_causes(&e)
+                    ));
+                }
                 status = format!("watch error (retrying): {e}");
                 continue;
             }
-            Some(Ok(ev)) => match ev {
+            Some(Ok(ev)) => match resumed(ev, &mut conn, &|after| {
+                report(format!(
+                    "{}: API server answers again after {:.1} s; watching resumed",
+                    sel.describe(k.namespace.as_deref()),
+                    after.as_secs_f64()
+                ))
+            }) {
                 Event::Init => {
                     initialising = true;
                     buffer.clear();
@@ -120,6 +144,14 @@ pub async fn watch_until(
             }
         }
     }
+}
+
+/// An answer from the API server: reports the end of an outage, if one was going on.
+fn resumed<T>(ev: T, conn: &mut Connection, report: &dyn Fn(Duration)) -> T {
+    if let Some(after) = conn.answered() {
+        report(after);
+    }
+    ev
 }
 
 /// Every object passes `each` (and there is at least one).
@@ -243,6 +275,7 @@ pub async fn run_wait(
     namespace: &str,
     vars: &Vars,
     timeout: Duration,
+    report: ApiReport<'_>,
 ) -> Result<StepOutput, StepFailure> {
     let sel = Selection::new(
         &step.api_version,
@@ -271,6 +304,7 @@ pub async fn run_wait(
             target,
             workload == Some(WorkloadKind::Job),
             timeout,
+            report,
         )
         .await;
     }
@@ -279,7 +313,7 @@ pub async fn run_wait(
     let (what, found) = match (step.until.as_str(), &step.jsonpath) {
         ("deleted", _) => (
             "deleted".to_owned(),
-            watch_until(&k, &sel, timeout, "deleted", |objs| {
+            watch_until(&k, &sel, timeout, "deleted", report, |objs| {
                 if objs.is_empty() {
                     Check::Done
                 } else {
@@ -293,7 +327,7 @@ pub async fn run_wait(
             let want = render_value(step.value.as_ref().unwrap_or(&Value::Null), vars)
                 .map_err(|e| StepFailure::new(e.to_string()))?;
             let what = format!("at {path} = {}", jsonpath::as_text(&want));
-            let found = watch_until(&k, &sel, timeout, &what, |objs| {
+            let found = watch_until(&k, &sel, timeout, &what, report, |objs| {
                 all(objs, &resource, |t| has_value(t, path, &want))
             })
             .await?;
@@ -301,18 +335,18 @@ pub async fn run_wait(
         }
         ("ready", None) if is_pod => (
             "ready".to_owned(),
-            watch_until(&k, &sel, timeout, "ready", pods_ready).await?,
+            watch_until(&k, &sel, timeout, "ready", report, pods_ready).await?,
         ),
         ("ready", None) => (
             "ready".to_owned(),
-            watch_until(&k, &sel, timeout, "ready", |objs| {
+            watch_until(&k, &sel, timeout, "ready", report, |objs| {
                 all(objs, &resource, workload_ready)
             })
             .await?,
         ),
         (condition, None) => {
             let what = condition.to_owned();
-            let found = watch_until(&k, &sel, timeout, &what, |objs| {
+            let found = watch_until(&k, &sel, timeout, &what, report, |objs| {
                 all(objs, &resource, |t| has_condition(t, condition))
             })
             .await?;
@@ -358,6 +392,7 @@ async fn ready_pods(
     target: Target,
     job: bool,
     timeout: Duration,
+    report: ApiReport<'_>,
 ) -> Result<StepOutput, StepFailure> {
     let req = WaitRequest {
         namespace: sel.namespace.clone(),
@@ -370,7 +405,23 @@ async fn ready_pods(
         },
     };
     let what = sel.describe(Some(&sel.namespace));
-    match wait_ready(&cluster.client, &req, |_| {}).await {
+    let progress = |p: Progress| match p {
+        Progress::Unreachable {
+            since,
+            error,
+            first: true,
+            ..
+        } => report(format!(
+            "{what}: API server unreachable since {}, retrying ({error})",
+            clock(since)
+        )),
+        Progress::Reachable { after } => report(format!(
+            "{what}: API server answers again after {:.1} s; watching resumed",
+            after.as_secs_f64()
+        )),
+        _ => {}
+    };
+    match wait_ready(&cluster.client, &req, progress).await {
         Ok(pods) => Ok(StepOutput {
             summary: format!("{what} ready ({} pod(s))", pods.len()),
             value: serde_json::json!({ "items": pods }),

@@ -16,11 +16,22 @@ use std::time::Duration;
 
 type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
-pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+/// Serve until `stop` is cancelled; then every open connection is closed too (as when
+/// kube-apiserver exits: the kernel resets its connections and refuses new ones).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    stop: tokio_util::sync::CancellationToken,
+) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = stop.cancelled() => return,
+        };
+        let Ok((stream, _)) = accepted else {
             return;
         };
+        let stop = stop.clone();
         // Go's net package (so kube-apiserver) sets TCP_NODELAY on every connection; without
         // it Nagle + delayed ACKs hold each small watch event back ~40 ms.
         let _ = stream.set_nodelay(true);
@@ -30,10 +41,14 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                 let shared = shared.clone();
                 async move { Ok::<_, std::convert::Infallible>(handle(shared, req).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
+            let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                .with_upgrades()
-                .await;
+                .with_upgrades();
+            tokio::select! {
+                _ = conn => {}
+                // Dropping the connection closes its socket mid-stream.
+                () = stop.cancelled() => {}
+            }
         });
     }
 }

@@ -24,22 +24,49 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A listener with SO_REUSEADDR, so the double can listen again on its address at once.
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
 /// A running double; it stops when the test's runtime ends.
 #[derive(Clone)]
 pub struct ApiDouble {
     pub addr: SocketAddr,
     shared: Arc<store::Shared>,
+    /// Cancelled by [`ApiDouble::go_away`]: the server stops.
+    running: Arc<std::sync::Mutex<tokio_util::sync::CancellationToken>>,
 }
 
 impl ApiDouble {
     pub async fn start() -> Self {
         let shared = Arc::new(store::Shared::new());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the API double");
+        let listener = listen("127.0.0.1:0".parse().unwrap()).expect("bind the API double");
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(http::serve(listener, shared.clone()));
-        Self { addr, shared }
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(http::serve(listener, shared.clone(), stop.clone()));
+        Self {
+            addr,
+            shared,
+            running: Arc::new(std::sync::Mutex::new(stop)),
+        }
+    }
+
+    /// The API server goes away, as when kube-apiserver (or the kind node) stops: its port
+    /// refuses connections and open connections (watches included) are closed.
+    pub fn go_away(&self) {
+        self.running.lock().unwrap().cancel();
+    }
+
+    /// The API server is back on the same address with the same objects (etcd kept them).
+    pub async fn come_back(&self) {
+        let listener = listen(self.addr).expect("listen again on the same address");
+        let stop = tokio_util::sync::CancellationToken::new();
+        *self.running.lock().unwrap() = stop.clone();
+        tokio::spawn(http::serve(listener, self.shared.clone(), stop));
     }
 
     pub fn url(&self) -> String {
