@@ -1,6 +1,8 @@
 //! `kubetest.yaml`: the model, loading with located errors, and validation.
 
 mod error;
+pub mod k8s_names;
+pub mod limits;
 mod load;
 mod locate;
 mod model;

@@ -11,7 +11,6 @@ use kube::runtime::watcher::{self, Event};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime};
-use tokio::time::Instant;
 
 /// Which pods to wait for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +131,7 @@ pub async fn wait_ready(
     req: &WaitRequest,
     mut on: impl FnMut(Progress),
 ) -> Result<Vec<Pod>, WaitError> {
-    let deadline = Instant::now() + req.timeout;
+    let deadline = crate::deadline::tokio_after(req.timeout);
     let selector = tokio::select! {
         s = resolve_selector(client, &req.namespace, &req.target) => s?,
         () = tokio::time::sleep_until(deadline) => return Err(WaitError::TimedOut {
