@@ -19,7 +19,6 @@ pub fn validate(config: &Config, idx: &LocationIndex, dir: &Path) -> Vec<Problem
         dir,
         problems: Vec::new(),
     };
-    v.problems.extend(duplicate_keys(idx));
     v.name(config);
     v.images(config);
     v.build(config);

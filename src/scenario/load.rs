@@ -6,7 +6,10 @@ use super::model::{Scenario, Step};
 use super::template;
 use crate::config::k8s_names;
 use crate::config::limits::{self, DurationRange};
-use crate::config::{did_you_mean, from_yaml, ConfigError, Duration, LocationIndex, Problem};
+use crate::config::{
+    did_you_mean, parse_tree, read_text, read_tree, without_bom, ConfigError, Duration,
+    LocationIndex, Parsed, Problem,
+};
 use serde_yaml::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -102,19 +105,20 @@ pub fn load_dir(dir: &Path, known: &Known) -> Result<Vec<LoadedScenario>, Vec<Co
 
 /// Load one file: a scenario mapping, or a list of them.
 pub fn load_file(path: &Path, known: &Known) -> Result<Vec<LoadedScenario>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::single(
-            path,
-            Problem::new(None, format!("cannot read the scenario file: {e}")),
-        )
-    })?;
-    let raw: Value = serde_yaml::from_str(&text).unwrap_or(Value::Null);
-    let (scenarios, index, prefix): (Vec<Scenario>, LocationIndex, bool) = match raw {
-        Value::Sequence(_) => {
-            let (v, idx) = from_yaml::<Vec<Scenario>>(&text, path)?;
-            (v, idx, true)
-        }
-        Value::Null => {
+    load_text(&read_text(path, "scenario")?, path, known)
+}
+
+/// Load the text of scenario file `path` (which names it in messages and anchors `apply.file`).
+pub fn load_text(
+    text: &str,
+    path: &Path,
+    known: &Known,
+) -> Result<Vec<LoadedScenario>, ConfigError> {
+    let text = without_bom(text);
+    let mut tree = parse_tree(text, path)?;
+    let root = match tree.root.take() {
+        Some(root) if !root.is_null() => root,
+        _ => {
             return Err(ConfigError::single(
                 path,
                 Problem::new(
@@ -123,19 +127,29 @@ pub fn load_file(path: &Path, known: &Known) -> Result<Vec<LoadedScenario>, Conf
                 )
                 .expected("a scenario (`name:` and `steps:`) or a list of scenarios"),
             )
-            .with_source(&text))
-        }
-        _ => {
-            let (v, idx) = from_yaml::<Scenario>(&text, path)?;
-            (vec![v], idx, false)
+            .with_source(text))
         }
     };
-    let raw_list: Vec<Value> = match serde_yaml::from_str::<Value>(&text) {
-        Ok(Value::Sequence(items)) => items,
-        Ok(other) => vec![other],
-        Err(_) => Vec::new(),
+    // The tree as plain values, for the template strings of each step.
+    let raw = read_tree::<Value>(&tree, &root, text, path)
+        .ok()
+        .map(|p| p.value);
+    let prefix = root.is_seq();
+    let (scenarios, mut parsed): (Vec<Scenario>, Parsed<()>) = if prefix {
+        let p = read_tree::<Vec<Scenario>>(&tree, &root, text, path)?;
+        p.split()
+    } else {
+        let p = read_tree::<Scenario>(&tree, &root, text, path)?;
+        let (s, rest) = p.split();
+        (vec![s], rest)
     };
-    let mut problems = crate::config::duplicate_keys(&index);
+    let index = std::mem::take(&mut parsed.index);
+    let raw_list: Vec<Value> = match raw {
+        Some(Value::Sequence(items)) => items,
+        Some(other) => vec![other],
+        None => Vec::new(),
+    };
+    let mut problems = Vec::new();
     let mut loaded = Vec::new();
     let dir = path.parent().unwrap_or(Path::new("."));
     for (k, s) in scenarios.into_iter().enumerate() {
@@ -158,16 +172,8 @@ pub fn load_file(path: &Path, known: &Known) -> Result<Vec<LoadedScenario>, Conf
             line,
         });
     }
-    if problems.is_empty() {
-        Ok(loaded)
-    } else {
-        problems.sort_by_key(|p| p.location);
-        Err(ConfigError {
-            file: path.to_path_buf(),
-            problems,
-        }
-        .with_source(&text))
-    }
+    parsed.add_checks(problems);
+    parsed.finish(text, path).map(|()| loaded)
 }
 
 struct Checker<'a> {

@@ -3,6 +3,7 @@
 mod apidouble;
 mod cli;
 mod config_fixtures;
+mod config_fuzz;
 mod deps;
 mod discover;
 mod doctor;
