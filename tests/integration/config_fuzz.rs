@@ -236,6 +236,44 @@ fn seeds(dir: &str, names: &[&str]) -> Vec<(PathBuf, Vec<u8>)> {
         .collect()
 }
 
+/// What the phases do with an accepted config's durations must not panic: tokio refuses a zero
+/// interval, and adding a huge duration to an Instant overflows.
+fn usable(d: Duration, interval: bool) {
+    assert!(!interval || !d.is_zero(), "a zero interval was accepted");
+    let now = Instant::now();
+    assert!(now.checked_add(d).is_some(), "{d:?} overflows an Instant");
+    assert!(
+        now.checked_add(d.saturating_mul(2)).is_some(),
+        "{d:?} doubled overflows"
+    );
+}
+
+fn usable_config(c: &config::Config) {
+    usable(c.cluster.wait.get(), false);
+    for dep in c.dependencies.values() {
+        if let Some(h) = &dep.health {
+            usable(h.interval.get(), true);
+            usable(h.timeout.get() + h.start_period.get(), false);
+        }
+    }
+    for w in &c.deploy.wait {
+        usable(w.timeout.get(), false);
+    }
+}
+
+fn usable_scenarios(loaded: &[kubetest::scenario::load::LoadedScenario]) {
+    for l in loaded {
+        usable(l.scenario.timeout.get(), false);
+        for step in l.scenario.steps.iter().chain(&l.scenario.cleanup) {
+            usable(step.timeout.get(), false);
+            usable(step.interval.get(), true);
+            for d in step.eventually.iter().chain(&step.sleep) {
+                usable(d.get(), false);
+            }
+        }
+    }
+}
+
 fn timed(
     tally: &mut Tally,
     f: impl FnOnce() -> Result<(), Vec<ConfigError>>,
@@ -266,7 +304,7 @@ fn mutated_configs_and_scenarios_never_panic_and_every_error_is_located() {
             let r = timed(&mut tally, || {
                 // Valid UTF-8 is checked against the fixture's directory, so paths resolve.
                 let loaded = match std::str::from_utf8(&input) {
-                    Ok(text) => config::load_str(text, &file, dir).map(drop),
+                    Ok(text) => config::load_str(text, &file, dir).map(|c| usable_config(&c)),
                     Err(_) => {
                         std::fs::write(&file, &input).unwrap();
                         config::load(&file).map(drop)
@@ -297,7 +335,7 @@ fn mutated_configs_and_scenarios_never_panic_and_every_error_is_located() {
             let input = mutate(&mut rng, seed);
             let r = timed(&mut tally, || {
                 let loaded = match std::str::from_utf8(&input) {
-                    Ok(text) => load_text(text, &file, &known),
+                    Ok(text) => load_text(text, &file, &known).inspect(|l| usable_scenarios(l)),
                     Err(_) => {
                         std::fs::write(&file, &input).unwrap();
                         load_file(&file, &known)
