@@ -14,6 +14,8 @@ use std::fmt;
 
 /// Most errors reported for one file; past this, the rest are likely consequences.
 const MAX_ERRORS: usize = 50;
+/// Nodes read over all passes of one file, at most (about a second in a debug build).
+const PASS_NODES: usize = 2_000_000;
 
 /// A deserialization error with the node it is about.
 #[derive(Debug)]
@@ -71,7 +73,10 @@ pub fn read<T: DeserializeOwned>(tree: &Tree, root: &Node) -> Read<T> {
     let mut skip: HashSet<u32> = tree.duplicate_keys.iter().copied().collect();
     let mut errors = Vec::new();
     let mut repaired = Vec::new();
+    // Each pass reads the whole tree; a huge file gets fewer passes so the total stays linear.
+    let mut passes = (PASS_NODES / tree.spans.len().max(1)).clamp(2, 8 * MAX_ERRORS);
     loop {
+        passes -= 1;
         let de = De {
             node: root,
             path: String::new(),
@@ -103,7 +108,7 @@ pub fn read<T: DeserializeOwned>(tree: &Tree, root: &Node) -> Read<T> {
             errors.push(err);
         }
         let (parent, start, end) = tree.spans[id as usize];
-        if id == root.id || skip.contains(&id) || errors.len() >= MAX_ERRORS {
+        if id == root.id || skip.contains(&id) || errors.len() >= MAX_ERRORS || passes == 0 {
             break;
         }
         // A removed value is replaced by its default, and a removed key may have been meant
