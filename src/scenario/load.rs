@@ -504,6 +504,18 @@ impl Checker<'_> {
                 e.pod.as_ref().map(|n| ("pod", n)),
                 e.selector.as_ref(),
             );
+            // A pod's container names are DNS-1123 labels (Container.name in the Pod API).
+            if let Some(c) = e
+                .container
+                .as_ref()
+                .filter(|c| !c.contains("{{") && !k8s_names::is_dns1123_label(c))
+            {
+                self.at(
+                    &format!("{p}.exec.container"),
+                    format!("{p}.exec.container: invalid container name `{c}`"),
+                    k8s_names::LABEL_SHAPE,
+                );
+            }
             let targets = [
                 e.dependency.is_some(),
                 e.pod.is_some(),
