@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod cmd;
 pub mod commands;
 pub mod config;
+pub mod deadline;
 pub mod deps;
 pub mod doctor;
 pub mod engine;

@@ -1,9 +1,11 @@
 //! Reading `kubetest.yaml`: file checks, parsing, and turning serde's messages into located problems.
 
+use super::de;
 use super::error::{did_you_mean, ConfigError, Problem};
 use super::locate::{Location, LocationIndex};
 use super::model::Config;
-use super::validate::validate;
+use super::tree::{self, Node, Tree};
+use super::validate::{duplicate_keys, validate};
 use std::path::{Path, PathBuf};
 
 /// A parsed and validated config with the directory its relative paths are resolved against.
@@ -40,18 +42,7 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
                 .hint(hint),
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| {
-        fail(Problem::new(
-            None,
-            format!("cannot read the config file: {e}"),
-        ))
-    })?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        fail(Problem::new(
-            None,
-            format!("the file is not UTF-8 text: {e}"),
-        ))
-    })?;
+    let text = read_text(path, "config")?;
     let abs = std::path::absolute(path)
         .map_err(|e| fail(Problem::new(None, format!("cannot resolve the path: {e}"))))?;
     let dir = abs
@@ -68,6 +59,7 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
 
 /// Parse and validate config text; `file` is used in messages, `dir` resolves relative paths.
 pub fn load_str(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigError> {
+    let text = without_bom(text);
     let meaningful = text
         .lines()
         .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#') && l.trim() != "---");
@@ -79,57 +71,164 @@ pub fn load_str(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErr
         )
         .with_source(text));
     }
-    let (mut config, index): (Config, _) = from_yaml(text, file)?;
-    if !config.setup.is_empty() {
-        config.setup_line = index.key("setup").line;
+    let mut parsed: Parsed<Config> = from_yaml(text, file)?;
+    if !parsed.value.setup.is_empty() {
+        parsed.value.setup_line = parsed.index.key("setup").line;
     }
-    let problems = validate(&config, &index, dir);
-    if problems.is_empty() {
-        Ok(config)
-    } else {
+    let semantic = validate(&parsed.value, &parsed.index, dir);
+    parsed.add_checks(semantic);
+    parsed.finish(text, file)
+}
+
+/// A leading UTF-8 byte order mark is not part of the YAML (editors on Windows write one).
+pub(crate) fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+/// Read a YAML file as UTF-8 text; invalid UTF-8 is located at its line and column.
+pub(crate) fn read_text(path: &Path, what: &str) -> Result<String, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        ConfigError::single(
+            path,
+            Problem::new(None, format!("cannot read the {what} file: {e}")),
+        )
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let good = &bytes[..e.utf8_error().valid_up_to()];
+        let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let prefix = String::from_utf8_lossy(&good[line_start..]);
+        let location = Location {
+            line: 1 + good.iter().filter(|b| **b == b'\n').count(),
+            column: 1 + prefix.chars().count(),
+        };
+        let lossy = String::from_utf8_lossy(bytes);
+        ConfigError::single(
+            path,
+            Problem::new(
+                Some(location),
+                format!(
+                    "the file is not UTF-8 text: byte 0x{:02x} is not valid here",
+                    bytes[good.len()]
+                ),
+            )
+            .expected("a file saved as UTF-8"),
+        )
+        .with_source(&lossy)
+    })
+}
+
+/// A YAML file read into `T`: the value (repaired where parts were wrong), its locations,
+/// and every problem so far. Checks of the value add theirs with `add_checks`.
+pub(crate) struct Parsed<T> {
+    pub value: T,
+    pub index: LocationIndex,
+    pub problems: Vec<Problem>,
+    /// Spans where a wrong value was replaced by its default (see de.rs).
+    repaired: Vec<(Location, Location)>,
+}
+
+impl<T> Parsed<T> {
+    /// The value, and the rest to add checks to and finish.
+    pub(crate) fn split(self) -> (T, Parsed<()>) {
+        (
+            self.value,
+            Parsed {
+                value: (),
+                index: self.index,
+                problems: self.problems,
+                repaired: self.repaired,
+            },
+        )
+    }
+
+    /// Add the problems of semantic checks, except those inside repaired spans: they would
+    /// judge a default that stands in for a value already reported as wrong.
+    pub(crate) fn add_checks(&mut self, problems: impl IntoIterator<Item = Problem>) {
+        for p in problems {
+            let repaired = p
+                .location
+                .is_some_and(|l| self.repaired.iter().any(|(s, e)| *s <= l && l <= *e));
+            if !repaired {
+                self.problems.push(p);
+            }
+        }
+    }
+
+    /// The value when nothing is wrong, else every problem sorted by position.
+    pub(crate) fn finish(mut self, text: &str, file: &Path) -> Result<T, ConfigError> {
+        if self.problems.is_empty() {
+            return Ok(self.value);
+        }
+        self.problems.sort_by_key(|p| p.location);
         Err(ConfigError {
             file: file.to_path_buf(),
-            problems,
+            problems: self.problems,
         }
         .with_source(text))
     }
 }
 
-/// Deserialize YAML text into `T`, with serde's errors turned into located problems; also
-/// returns the location index for semantic checks. Shared by every YAML file kubetest reads.
+/// Parse YAML text into a located tree; syntax, a second document, too deep nesting and
+/// runaway aliases stop here with one located problem.
+pub(crate) fn parse_tree(text: &str, file: &Path) -> Result<Tree, ConfigError> {
+    tree::parse(text).map_err(|p| ConfigError::single(file, p).with_source(text))
+}
+
+/// Read `root` of `tree` into `T`, collecting every shape error (unknown keys, wrong types,
+/// bad values, repeated keys) with its location.
+pub(crate) fn read_tree<T: serde::de::DeserializeOwned>(
+    tree: &Tree,
+    root: &Node,
+    text: &str,
+    file: &Path,
+) -> Result<Parsed<T>, ConfigError> {
+    let read = de::read::<T>(tree, root);
+    let mut problems = duplicate_keys(&tree.index);
+    problems.extend(
+        read.errors
+            .iter()
+            .map(|e| translate(&e.path, &e.msg, e.location())),
+    );
+    match read.value {
+        Some(value) => Ok(Parsed {
+            value,
+            index: tree.index.clone(),
+            problems,
+            repaired: read.repaired,
+        }),
+        None => {
+            problems.sort_by_key(|p| p.location);
+            Err(ConfigError {
+                file: file.to_path_buf(),
+                problems,
+            }
+            .with_source(text))
+        }
+    }
+}
+
+/// Parse and read YAML text into `T` (see `parse_tree` and `read_tree`). Shared by every YAML
+/// file kubetest reads.
 pub(crate) fn from_yaml<T: serde::de::DeserializeOwned>(
     text: &str,
     file: &Path,
-) -> Result<(T, LocationIndex), ConfigError> {
-    let index = LocationIndex::build(text);
-    let value: T = serde_yaml::from_str(text)
-        .map_err(|e| ConfigError::single(file, translate(&e, &index)).with_source(text))?;
-    Ok((value, index))
+) -> Result<Parsed<T>, ConfigError> {
+    let mut tree = parse_tree(text, file)?;
+    let Some(root) = tree.root.take() else {
+        return Err(ConfigError::single(
+            file,
+            Problem::new(Some(Location::START), "the file holds no YAML document")
+                .expected("a YAML mapping"),
+        )
+        .with_source(text));
+    };
+    read_tree(&tree, &root, text, file)
 }
 
-/// serde_yaml's error → a problem with its location, a plain message, the expected shape and a hint.
-fn translate(e: &serde_yaml::Error, index: &LocationIndex) -> Problem {
-    let location = e.location().map(|l| Location {
-        line: l.line(),
-        column: l.column(),
-    });
-    let full = e.to_string();
-    // serde_yaml appends " at line N column M"; the location is reported separately.
-    let body = match full.rfind(" at line ") {
-        Some(i) if location.is_some() => &full[..i],
-        _ => full.as_str(),
-    };
-    // Syntax errors repeat the position inside the message; it is reported separately.
-    let body_owned = match location {
-        Some(l) => body.replace(&format!(" at line {} column {}", l.line, l.column), ""),
-        None => body.to_owned(),
-    };
-    let body = body_owned.as_str();
-    // A path prefix such as `dependencies.redis.health: ` names where the error is.
-    let (path, msg) = match body.split_once(": ") {
-        Some((p, m)) if !p.contains(' ') && !p.is_empty() => (Some(p), m),
-        _ => (None, body),
-    };
+/// A serde error at `path` → a problem with a plain message, the expected shape and a hint.
+fn translate(path: &str, msg: &str, location: Option<Location>) -> Problem {
+    let path = (!path.is_empty()).then_some(path);
     let at = |m: String| match path {
         Some(p) => format!("{p}: {m}"),
         None => m,
@@ -151,6 +250,7 @@ fn translate(e: &serde_yaml::Error, index: &LocationIndex) -> Problem {
     }
     if let Some(rest) = msg.strip_prefix("invalid type: ") {
         if let Some((found, expected)) = rest.split_once(", expected ") {
+            let found = if found == "unit value" { "null" } else { found };
             return Problem::new(location, at(format!("wrong type: found {found}")))
                 .expected(shape(expected));
         }
@@ -164,20 +264,14 @@ fn translate(e: &serde_yaml::Error, index: &LocationIndex) -> Problem {
         return Problem::new(location, at(format!("duplicate key {rest}")))
             .expected("each key once in a mapping");
     }
-    // Errors of kubetest's own value types (durations, ports, volumes): serde_yaml places
-    // them at the enclosing mapping; the offending text, quoted in the message, is exact.
-    let exact = |m: &str| {
-        let quoted = m.split('`').nth(1)?;
-        index.scalar_under(path.unwrap_or(""), quoted)
-    };
+    // Errors of kubetest's own value types (durations, ports, volumes).
     if let Some((what, expected)) = msg.split_once("; expected ") {
-        return Problem::new(exact(what).or(location), at(what.to_owned()))
-            .expected(expected.to_owned());
+        return Problem::new(location, at(what.to_owned())).expected(expected.to_owned());
     }
-    if let Some(rest) = msg.strip_prefix("expected ") {
-        if let Some((expected, found)) = rest.split_once(", found ") {
-            let what = format!("found {found}");
-            return Problem::new(exact(&what).or(location), at(what)).expected(expected.to_owned());
+    if let Some(rest) = msg.strip_prefix("invalid value: ") {
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            return Problem::new(location, at(format!("out of range: found {found}")))
+                .expected(shape(expected));
         }
     }
     Problem::new(location, at(msg.to_owned())).expected("valid YAML in the shape of kubetest.yaml")
@@ -217,6 +311,16 @@ fn shape(serde_expected: &str) -> String {
         "struct Config" => "a mapping with `name:` and the other kubetest.yaml keys".to_owned(),
         s if s.starts_with("struct ") => "a mapping".to_owned(),
         "a boolean" => "true or false".to_owned(),
+        "u8" | "u16" | "u32" | "u64" | "usize" => {
+            let max = match serde_expected {
+                "u8" => u64::from(u8::MAX),
+                "u16" => u64::from(u16::MAX),
+                "u32" => u64::from(u32::MAX),
+                _ => u64::MAX,
+            };
+            format!("a whole number from 0 to {max}")
+        }
+        "i64" | "i32" => "a whole number".to_owned(),
         s => s.to_owned(),
     }
 }

@@ -155,6 +155,19 @@ impl Builder {
     }
 }
 
+/// Builds an index from events someone else pulls from the parser (see tree.rs).
+#[derive(Default)]
+pub(crate) struct IndexBuilder(Builder);
+
+impl IndexBuilder {
+    pub(crate) fn feed(&mut self, ev: &Event, at: Location) {
+        self.0.event(ev, at);
+    }
+    pub(crate) fn finish(self) -> LocationIndex {
+        self.0.index
+    }
+}
+
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         // yaml-rust2's lines are 1-based but its columns are 0-based (whatever its docs say);
@@ -163,10 +176,16 @@ impl MarkedEventReceiver for Builder {
             line: mark.line(),
             column: mark.col() + 1,
         };
+        self.event(&ev, at);
+    }
+}
+
+impl Builder {
+    fn event(&mut self, ev: &Event, at: Location) {
         match ev {
             Event::Scalar(text, ..) => {
-                if let Some(p) = self.place(Some(&text), at) {
-                    self.index.scalars.push((p, text, at));
+                if let Some(p) = self.place(Some(text), at) {
+                    self.index.scalars.push((p, text.clone(), at));
                 }
             }
             Event::Alias(_) => {

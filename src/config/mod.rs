@@ -1,17 +1,20 @@
 //! `kubetest.yaml`: the model, loading with located errors, and validation.
 
+mod de;
 mod error;
+pub mod k8s_names;
+pub mod limits;
 mod load;
 mod locate;
 mod model;
 pub mod mounts;
+mod tree;
 mod validate;
-pub(crate) use validate::duplicate_keys;
 mod values;
 
 pub use error::{did_you_mean, ConfigError, Problem};
-pub(crate) use load::from_yaml;
 pub use load::{load, load_str, LoadedConfig};
+pub(crate) use load::{parse_tree, read_text, read_tree, without_bom, Parsed};
 pub use locate::{Location, LocationIndex};
 pub use model::*;
 pub use values::{Duration, PortMapping, Protocol, VolumeMount};

@@ -1,9 +1,12 @@
 //! Checks that need the whole config: names, references, cycles, paths. Each problem is located.
 
 use super::error::{did_you_mean, Problem};
+use super::k8s_names;
+use super::limits::{self, DurationRange};
 use super::locate::LocationIndex;
 use super::model::{Config, DependencySpec, Provider};
 use super::mounts::{self, MountRisk};
+use super::values::Duration;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -17,7 +20,6 @@ pub fn validate(config: &Config, idx: &LocationIndex, dir: &Path) -> Vec<Problem
         dir,
         problems: Vec::new(),
     };
-    v.problems.extend(duplicate_keys(idx));
     v.name(config);
     v.images(config);
     v.build(config);
@@ -62,6 +64,24 @@ impl Validator<'_> {
         let loc = self.idx.value(path);
         self.problems
             .push(Problem::new(Some(loc), message).expected(expected));
+    }
+
+    /// A duration outside the range its use accepts.
+    fn duration(&mut self, path: &str, d: Duration, range: DurationRange) {
+        if let Some(expected) = range.check(d) {
+            self.at(
+                path,
+                format!("{path}: {} is out of range", limits::shown(d)),
+                &expected,
+            );
+        }
+    }
+
+    /// A port or status code outside the range its use accepts.
+    fn number(&mut self, path: &str, n: u16, range: &std::ops::RangeInclusive<u16>, what: &str) {
+        if let Some(expected) = limits::check_number(n, range, what) {
+            self.at(path, format!("{path}: {n} is out of range"), &expected);
+        }
     }
 
     fn push(&mut self, p: Problem) {
@@ -195,6 +215,7 @@ impl Validator<'_> {
                 );
             }
         }
+        self.duration("cluster.wait", cl.wait, limits::WAIT_OR_SLEEP);
         if let Some(f) = &cl.config {
             self.path_exists("cluster.config", f, "a kind config file", false);
         }
@@ -292,6 +313,21 @@ impl Validator<'_> {
                 }
             }
             self.health(&p, dep);
+            if let Some(w) = &dep.workdir {
+                // Docker refuses a relative working directory ("the working directory '…' is
+                // invalid, it needs to be an absolute path"); an empty one means none at all.
+                if !w.starts_with('/') {
+                    self.at(
+                        &format!("{p}.workdir"),
+                        if w.is_empty() {
+                            format!("{p}.workdir: empty")
+                        } else {
+                            format!("{p}.workdir: `{w}` is not an absolute path")
+                        },
+                        "an absolute path inside the container, such as /app",
+                    );
+                }
+            }
             for (i, port) in dep.ports.iter().enumerate() {
                 if let Some(h) = port.host {
                     let key = (h, port.protocol.to_string());
@@ -391,7 +427,30 @@ impl Validator<'_> {
                 "either `once: true` or `health:`, not both",
             );
         }
+        self.duration(
+            &format!("{hp}.interval"),
+            h.interval,
+            limits::HEALTH_INTERVAL,
+        );
+        self.duration(&format!("{hp}.timeout"), h.timeout, limits::TIMEOUT);
+        self.duration(
+            &format!("{hp}.start_period"),
+            h.start_period,
+            limits::WAIT_OR_SLEEP,
+        );
+        if let Some(port) = h.tcp {
+            self.number(&format!("{hp}.tcp"), port, &limits::PORTS, "a port");
+        }
         if let Some(http) = &h.http {
+            if let Some(port) = http.port {
+                self.number(&format!("{hp}.http.port"), port, &limits::PORTS, "a port");
+            }
+            self.number(
+                &format!("{hp}.http.status"),
+                http.status,
+                &limits::HTTP_STATUS,
+                "an HTTP status",
+            );
             if http.url.is_none() == http.port.is_none() {
                 self.at(
                     &format!("{hp}.http"),
@@ -514,6 +573,42 @@ impl Validator<'_> {
                     format!("{p}: name exactly one thing to wait for"),
                     "one of `selector: app=x`, `deployment: NAME`, `statefulset: NAME`, `daemonset: NAME`, `job: NAME`",
                 );
+            }
+            self.duration(&format!("{p}.timeout"), w.timeout, limits::TIMEOUT);
+            if let Some(ns) = &w.namespace {
+                if !k8s_names::is_dns1123_label(ns) {
+                    self.at(
+                        &format!("{p}.namespace"),
+                        format!("{p}.namespace: invalid namespace `{ns}`"),
+                        k8s_names::LABEL_SHAPE,
+                    );
+                }
+            }
+            if let Some(sel) = &w.selector {
+                if let Some(why) = k8s_names::selector_problem(sel) {
+                    self.at(
+                        &format!("{p}.selector"),
+                        format!("{p}.selector: invalid label selector: {why}"),
+                        k8s_names::SELECTOR_SHAPE,
+                    );
+                }
+            }
+            for (key, name) in [
+                ("deployment", &w.deployment),
+                ("statefulset", &w.statefulset),
+                ("daemonset", &w.daemonset),
+                ("job", &w.job),
+            ] {
+                if let Some(n) = name
+                    .as_ref()
+                    .filter(|n| !k8s_names::is_dns1123_subdomain(n))
+                {
+                    self.at(
+                        &format!("{p}.{key}"),
+                        format!("{p}.{key}: invalid {key} name `{n}`"),
+                        k8s_names::SUBDOMAIN_SHAPE,
+                    );
+                }
             }
             if w.min == 0 {
                 self.at(

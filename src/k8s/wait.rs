@@ -12,7 +12,6 @@ use kube::runtime::watcher::{self, Event};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime};
-use tokio::time::Instant;
 
 /// Which pods to wait for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,7 +165,7 @@ pub async fn wait_ready(
     req: &WaitRequest,
     mut on: impl FnMut(Progress),
 ) -> Result<Vec<Pod>, WaitError> {
-    let deadline = Instant::now() + req.timeout;
+    let deadline = crate::deadline::tokio_after(req.timeout);
     let mut conn = Connection::default();
     let mut backoff = MIN_BACKOFF;
     let selector = loop {
@@ -222,7 +221,7 @@ pub async fn wait_ready(
         ready: 0,
         want: req.min,
         pods: 0,
-        left: deadline.saturating_duration_since(Instant::now()),
+        left: deadline.saturating_duration_since(tokio::time::Instant::now()),
     }));
     let api: Api<Pod> = Api::namespaced(client.clone(), &req.namespace);
     let config = watcher::Config::default().labels(&selector);
@@ -301,7 +300,7 @@ pub async fn wait_ready(
         }
         on(Progress::Count(seen.count(
             req,
-            deadline.saturating_duration_since(Instant::now()),
+            deadline.saturating_duration_since(tokio::time::Instant::now()),
         )));
         match seen.verdict(req) {
             Verdict::Ready => return Ok(seen.pods()),

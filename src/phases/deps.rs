@@ -299,10 +299,11 @@ async fn start_one(
         return Ok((Outcome::Ok, format!("started ({})", describe(dep, &info))));
     };
     let started = Instant::now();
-    let waited = hspec.start_period.get() + hspec.timeout.get();
-    let deadline = tokio::time::Instant::now() + waited;
+    // Validation bounds these durations; saturating keeps a value that slipped past from panicking.
+    let waited = hspec.start_period.get().saturating_add(hspec.timeout.get());
+    let deadline = crate::deadline::tokio_after(waited);
     let limit = hspec.interval.get().max(MIN_ATTEMPT_LIMIT);
-    let mut ticker = tokio::time::interval(hspec.interval.get());
+    let mut ticker = tokio::time::interval(hspec.interval.get().max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut attempts = 0u32;
     let mut last = "no check finished yet".to_owned();

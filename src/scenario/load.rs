@@ -4,7 +4,12 @@
 use super::jsonpath;
 use super::model::{Scenario, Step};
 use super::template;
-use crate::config::{did_you_mean, from_yaml, ConfigError, LocationIndex, Problem};
+use crate::config::k8s_names;
+use crate::config::limits::{self, DurationRange};
+use crate::config::{
+    did_you_mean, parse_tree, read_text, read_tree, without_bom, ConfigError, Duration,
+    LocationIndex, Parsed, Problem,
+};
 use serde_yaml::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -117,19 +122,20 @@ pub fn load_dir(dir: &Path, known: &Known) -> Result<Vec<LoadedScenario>, Vec<Co
 
 /// Load one file: a scenario mapping, or a list of them.
 pub fn load_file(path: &Path, known: &Known) -> Result<Vec<LoadedScenario>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::single(
-            path,
-            Problem::new(None, format!("cannot read the scenario file: {e}")),
-        )
-    })?;
-    let raw: Value = serde_yaml::from_str(&text).unwrap_or(Value::Null);
-    let (scenarios, index, prefix): (Vec<Scenario>, LocationIndex, bool) = match raw {
-        Value::Sequence(_) => {
-            let (v, idx) = from_yaml::<Vec<Scenario>>(&text, path)?;
-            (v, idx, true)
-        }
-        Value::Null => {
+    load_text(&read_text(path, "scenario")?, path, known)
+}
+
+/// Load the text of scenario file `path` (which names it in messages and anchors `apply.file`).
+pub fn load_text(
+    text: &str,
+    path: &Path,
+    known: &Known,
+) -> Result<Vec<LoadedScenario>, ConfigError> {
+    let text = without_bom(text);
+    let mut tree = parse_tree(text, path)?;
+    let root = match tree.root.take() {
+        Some(root) if !root.is_null() => root,
+        _ => {
             return Err(ConfigError::single(
                 path,
                 Problem::new(
@@ -138,19 +144,29 @@ pub fn load_file(path: &Path, known: &Known) -> Result<Vec<LoadedScenario>, Conf
                 )
                 .expected("a scenario (`name:` and `steps:`) or a list of scenarios"),
             )
-            .with_source(&text))
-        }
-        _ => {
-            let (v, idx) = from_yaml::<Scenario>(&text, path)?;
-            (vec![v], idx, false)
+            .with_source(text))
         }
     };
-    let raw_list: Vec<Value> = match serde_yaml::from_str::<Value>(&text) {
-        Ok(Value::Sequence(items)) => items,
-        Ok(other) => vec![other],
-        Err(_) => Vec::new(),
+    // The tree as plain values, for the template strings of each step.
+    let raw = read_tree::<Value>(&tree, &root, text, path)
+        .ok()
+        .map(|p| p.value);
+    let prefix = root.is_seq();
+    let (scenarios, mut parsed): (Vec<Scenario>, Parsed<()>) = if prefix {
+        let p = read_tree::<Vec<Scenario>>(&tree, &root, text, path)?;
+        p.split()
+    } else {
+        let p = read_tree::<Scenario>(&tree, &root, text, path)?;
+        let (s, rest) = p.split();
+        (vec![s], rest)
     };
-    let mut problems = crate::config::duplicate_keys(&index);
+    let index = std::mem::take(&mut parsed.index);
+    let raw_list: Vec<Value> = match raw {
+        Some(Value::Sequence(items)) => items,
+        Some(other) => vec![other],
+        None => Vec::new(),
+    };
+    let mut problems = Vec::new();
     let mut loaded = Vec::new();
     let dir = path.parent().unwrap_or(Path::new("."));
     for (k, s) in scenarios.into_iter().enumerate() {
@@ -173,16 +189,8 @@ pub fn load_file(path: &Path, known: &Known) -> Result<Vec<LoadedScenario>, Conf
             line,
         });
     }
-    if problems.is_empty() {
-        Ok(loaded)
-    } else {
-        problems.sort_by_key(|p| p.location);
-        Err(ConfigError {
-            file: path.to_path_buf(),
-            problems,
-        }
-        .with_source(&text))
-    }
+    parsed.add_checks(problems);
+    parsed.finish(text, path).map(|()| loaded)
 }
 
 /// Check steps written outside a scenario file — the config's `setup:` — with the same checks
@@ -236,7 +244,69 @@ impl Checker<'_> {
             .push(Problem::new(Some(loc), message).expected(expected));
     }
 
+    /// A duration outside the range its use accepts.
+    fn duration(&mut self, rel: &str, d: Duration, range: DurationRange) {
+        if let Some(expected) = range.check(d) {
+            self.at(
+                rel,
+                format!("{rel}: {} is out of range", limits::shown(d)),
+                &expected,
+            );
+        }
+    }
+
+    /// A port or status code outside the range its use accepts.
+    fn number(&mut self, rel: &str, n: u16, range: &std::ops::RangeInclusive<u16>, what: &str) {
+        if let Some(expected) = limits::check_number(n, range, what) {
+            self.at(rel, format!("{rel}: {n} is out of range"), &expected);
+        }
+    }
+
+    /// Kubernetes names, namespaces and selectors; a templated value is checked when it runs.
+    fn k8s(
+        &mut self,
+        rel: &str,
+        namespace: Option<&String>,
+        name: Option<(&str, &String)>,
+        selector: Option<&String>,
+    ) {
+        let literal = |v: Option<&String>| v.filter(|v| !v.contains("{{")).cloned();
+        let key = |k: &str| {
+            if rel.is_empty() {
+                k.to_owned()
+            } else {
+                format!("{rel}.{k}")
+            }
+        };
+        if let Some(ns) = literal(namespace).filter(|n| !k8s_names::is_dns1123_label(n)) {
+            self.at(
+                &key("namespace"),
+                format!("{}: invalid namespace `{ns}`", key("namespace")),
+                k8s_names::LABEL_SHAPE,
+            );
+        }
+        let name = name.and_then(|(k, n)| Some((k, literal(Some(n))?)));
+        if let Some((k, n)) = name.filter(|(_, n)| !k8s_names::is_dns1123_subdomain(n)) {
+            self.at(
+                &key(k),
+                format!("{}: invalid object name `{n}`", key(k)),
+                k8s_names::SUBDOMAIN_SHAPE,
+            );
+        }
+        if let Some(sel) = literal(selector) {
+            if let Some(why) = k8s_names::selector_problem(&sel) {
+                self.at(
+                    &key("selector"),
+                    format!("{}: invalid label selector: {why}", key("selector")),
+                    k8s_names::SELECTOR_SHAPE,
+                );
+            }
+        }
+    }
+
     fn scenario(&mut self, s: &Scenario, raw: Option<&Value>, known: &Known) {
+        self.duration("timeout", s.timeout, limits::TIMEOUT);
+        self.k8s("", s.namespace.as_ref(), None, None);
         let label_ok = !s.name.is_empty()
             && s.name.len() <= 40
             && s.name
@@ -291,6 +361,18 @@ impl Checker<'_> {
         names: &BTreeSet<String>,
         known: &Known,
     ) {
+        self.duration(&format!("{p}.timeout"), step.timeout, limits::TIMEOUT);
+        self.duration(
+            &format!("{p}.interval"),
+            step.interval,
+            limits::RETRY_INTERVAL,
+        );
+        if let Some(d) = step.eventually {
+            self.duration(&format!("{p}.eventually"), d, limits::WAIT_OR_SLEEP);
+        }
+        if let Some(d) = step.sleep {
+            self.duration(&format!("{p}.sleep"), d, limits::WAIT_OR_SLEEP);
+        }
         let actions = step.actions();
         if actions.len() != 1 {
             self.at(
@@ -390,7 +472,31 @@ impl Checker<'_> {
             }
         }
         if let Some(h) = &step.http {
+            if let Some(status) = h.expect.status {
+                self.number(
+                    &format!("{p}.http.expect.status"),
+                    status,
+                    &limits::HTTP_STATUS,
+                    "an HTTP status",
+                );
+            }
             if let Some(f) = &h.forward {
+                self.number(
+                    &format!("{p}.http.forward.port"),
+                    f.port,
+                    &limits::PORTS,
+                    "a port",
+                );
+                let fp = format!("{p}.http.forward");
+                self.k8s(
+                    &fp,
+                    f.namespace.as_ref(),
+                    f.service
+                        .as_ref()
+                        .map(|n| ("service", n))
+                        .or(f.pod.as_ref().map(|n| ("pod", n))),
+                    f.selector.as_ref(),
+                );
                 let targets = [f.service.is_some(), f.pod.is_some(), f.selector.is_some()];
                 if targets.iter().filter(|t| **t).count() != 1 {
                     self.at(
@@ -436,6 +542,24 @@ impl Checker<'_> {
             }
         }
         if let Some(e) = &step.exec {
+            self.k8s(
+                &format!("{p}.exec"),
+                e.namespace.as_ref(),
+                e.pod.as_ref().map(|n| ("pod", n)),
+                e.selector.as_ref(),
+            );
+            // A pod's container names are DNS-1123 labels (Container.name in the Pod API).
+            if let Some(c) = e
+                .container
+                .as_ref()
+                .filter(|c| !c.contains("{{") && !k8s_names::is_dns1123_label(c))
+            {
+                self.at(
+                    &format!("{p}.exec.container"),
+                    format!("{p}.exec.container: invalid container name `{c}`"),
+                    k8s_names::LABEL_SHAPE,
+                );
+            }
             let targets = [
                 e.dependency.is_some(),
                 e.pod.is_some(),
@@ -505,6 +629,12 @@ impl Checker<'_> {
             }
         }
         if let Some(d) = &step.delete {
+            self.k8s(
+                &format!("{p}.delete"),
+                d.namespace.as_ref(),
+                d.name.as_ref().map(|n| ("name", n)),
+                d.selector.as_ref(),
+            );
             if d.name.is_some() == d.selector.is_some() {
                 self.at(
                     &format!("{p}.delete"),
@@ -514,6 +644,12 @@ impl Checker<'_> {
             }
         }
         if let Some(w) = &step.wait {
+            self.k8s(
+                &format!("{p}.wait"),
+                w.namespace.as_ref(),
+                w.name.as_ref().map(|n| ("name", n)),
+                w.selector.as_ref(),
+            );
             if w.jsonpath.is_some() != w.value.is_some()
                 || (w.until == "jsonpath" && w.jsonpath.is_none())
             {
@@ -542,6 +678,12 @@ impl Checker<'_> {
         }
         for (a, key) in [(&step.assert, "assert"), (&step.error, "error")] {
             if let Some(a) = a {
+                self.k8s(
+                    &format!("{p}.{key}"),
+                    a.namespace.as_ref(),
+                    a.name.as_ref().map(|n| ("name", n)),
+                    a.selector.as_ref(),
+                );
                 if a.name.is_some() && a.selector.is_some() {
                     self.at(
                         &format!("{p}.{key}"),

@@ -318,10 +318,13 @@ async fn run_step(
 ) -> StepResult {
     let started_ms = scenario_start.elapsed().as_millis() as u64;
     let t = Instant::now();
-    let deadline = step.eventually.map(|d| t + d.get());
+    let deadline = step.eventually.map(|d| {
+        t.checked_add(d.get())
+            .unwrap_or_else(|| crate::deadline::std_after(d.get()))
+    });
     let mut attempts = 0;
     let limit = if times_itself(step) {
-        step.timeout.get() + SELF_TIMED_GRACE
+        step.timeout.get().saturating_add(SELF_TIMED_GRACE)
     } else {
         step.timeout.get()
     };
@@ -337,7 +340,7 @@ async fn run_step(
         let r = r.and_then(|out| capture(step, &out).map(|c| (out, c)));
         match (r, deadline) {
             (Ok(ok), _) => break Ok(ok),
-            (Err(f), Some(d)) if Instant::now() + step.interval.get() < d => {
+            (Err(f), Some(d)) if crate::deadline::std_after(step.interval.get()) < d => {
                 env.events.emit(Event::StepRetrying {
                     scenario: s.name.clone(),
                     index,

@@ -253,3 +253,45 @@ fn mixed_example_and_its_scenarios_are_valid() {
         );
     }
 }
+
+#[test]
+fn a_byte_order_mark_is_accepted_in_configs_and_scenarios() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("kubetest.yaml");
+    std::fs::write(&cfg, "\u{feff}---\nname: demo\n").unwrap();
+    assert_eq!(config::load(&cfg).unwrap().config.name, "demo");
+    let sc = tmp.path().join("s.yaml");
+    std::fs::write(&sc, "\u{feff}name: s\nsteps:\n  - sleep: 1ms\n").unwrap();
+    let known = kubetest::scenario::load::Known::default();
+    let loaded = kubetest::scenario::load::load_file(&sc, &known).unwrap();
+    assert_eq!(loaded[0].scenario.name, "s");
+}
+
+#[test]
+fn scenario_values_are_range_checked_and_located() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sc = tmp.path().join("s.yaml");
+    std::fs::write(
+        &sc,
+        "name: s\nnamespace: Bad_NS\nsteps:\n  - sleep: 1ms\n    interval: 0s\n  - http: { url: /x, expect: { status: 999 }, forward: { service: Web, port: 0 } }\n  - run: { command: [echo, null] }\n  - wait: { apiVersion: v1, kind: Pod, selector: 'a=b=c', for: ready }\n",
+    )
+    .unwrap();
+    let err = kubetest::scenario::load::load_file(&sc, &Default::default()).unwrap_err();
+    let heads: Vec<String> = err
+        .headlines()
+        .iter()
+        .map(|h| h.replace(&format!("{}:", sc.display()), ""))
+        .collect();
+    assert_eq!(
+        heads,
+        [
+            "2:12: namespace: invalid namespace `Bad_NS`",
+            "5:15: steps[0].interval: `0s` is out of range",
+            "6:40: steps[1].http.expect.status: 999 is out of range",
+            "6:67: steps[1].http.forward.service: invalid object name `Web`",
+            "6:78: steps[1].http.forward.port: 0 is out of range",
+            "7:28: steps[2].run.command[1]: wrong type: found null",
+            "8:50: steps[3].wait.selector: invalid label selector: `a=b=c`: invalid label value `b=c` (at most 63 of letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit)",
+        ]
+    );
+}

@@ -5,6 +5,7 @@ mod apidouble;
 mod busy_engine;
 mod cli;
 mod config_fixtures;
+mod config_fuzz;
 mod connect;
 mod connect_k8s;
 mod deps;

@@ -122,7 +122,7 @@ fn invalid_scenarios_exit_2_before_running_anything() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr
-            .contains("scenarios/bad.yaml:3:12: steps[0]: invalid duration `soon`"),
+            .contains("scenarios/bad.yaml:3:12: steps[0].sleep: invalid duration `soon`"),
         "{}",
         r.stderr
     );

@@ -20,7 +20,6 @@ use kube::runtime::WatchStreamExt;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// What one look at the watched objects says.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +44,7 @@ pub async fn watch_until(
     report: ApiReport<'_>,
     mut check: impl FnMut(&[&DynamicObject]) -> Check,
 ) -> Result<Vec<DynamicObject>, StepFailure> {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::deadline::tokio_after(timeout);
     let mut conn = Connection::default();
     let mut config = watcher::Config::default();
     if let Some(n) = &sel.name {
