@@ -126,7 +126,8 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
         .iter_mut()
         .filter(|r| matches!(r.outcome, Outcome::Failed | Outcome::Flaky))
     {
-        r.artifacts = Some(artifacts::write_bundle(&run_dir, r)?);
+        r.artifacts =
+            Some(artifacts::write_bundle(&run_dir, r, &plan, &ctx.state.snapshot()).await?);
     }
     if let Some(path) = &args.junit {
         let xml = render_junit(&plan.environment, &results, started.elapsed())?;

@@ -9,4 +9,4 @@ pub mod ignore;
 pub mod images;
 pub mod raw_api;
 
-pub use discover::{connect, connect_endpoint, Endpoint, Engine, EngineKind};
+pub use discover::{connect, connect_endpoint, connect_recorded, Endpoint, Engine, EngineKind};

@@ -8,5 +8,7 @@ pub mod forward;
 pub mod image_ids;
 pub mod kinds;
 pub mod manifests;
+pub mod namespace_report;
 pub mod ready;
 pub mod wait;
+pub mod workload_status;

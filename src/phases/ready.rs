@@ -222,13 +222,12 @@ fn save(
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    let path = ctx
-        .plan
-        .artifacts_dir
-        .join(format!("ready-{}-{slug}.txt", index + 1));
+    // Inside the bundle `up` writes when it fails.
+    let dir = crate::bundle::up_dir(&ctx.plan.artifacts_dir, ctx.events.start_unix_ms());
+    let path = dir.join(format!("ready-{}-{slug}.txt", index + 1));
     let text = format!("wait {name}: {err}\n\n{diagnostics}");
-    let written =
-        std::fs::create_dir_all(&ctx.plan.artifacts_dir).and_then(|()| std::fs::write(&path, text));
+    let (text, _) = crate::bundle::writer::bounded(&text, crate::bundle::writer::MAX_FILE_BYTES);
+    let written = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text.as_ref()));
     match written {
         Ok(()) => Some(path),
         Err(e) => {

@@ -6,6 +6,9 @@ mod recorder;
 mod store;
 
 pub use lock::{EnvLock, LockBusy};
-pub use model::{ClusterRecord, ContainerRecord, EngineRecord, ImageRecord, NetworkRecord, State};
+pub use model::{
+    ClusterRecord, ContainerRecord, EngineRecord, HealthCheckRecord, ImageRecord, NetworkRecord,
+    State, HEALTH_HISTORY,
+};
 pub use recorder::Recorder;
 pub use store::StateStore;
