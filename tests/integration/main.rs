@@ -1,6 +1,7 @@
 //! All integration tests, compiled into one test binary.
 
 mod apidouble;
+mod bundles;
 mod cli;
 mod config_fixtures;
 mod deps;

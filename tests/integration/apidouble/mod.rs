@@ -13,6 +13,7 @@ mod resources;
 mod selectors;
 mod store;
 mod time;
+pub mod workloads;
 
 pub use store::Msg;
 
