@@ -110,7 +110,8 @@ pub async fn ensure_network(
     }
 }
 
-async fn network_id(docker: &Docker, name: &str) -> anyhow::Result<Option<String>> {
+/// The id of network `name` (or id), `None` when it does not exist.
+pub async fn network_id(docker: &Docker, name: &str) -> anyhow::Result<Option<String>> {
     match docker
         .inspect_network(
             name,

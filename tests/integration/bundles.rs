@@ -173,3 +173,230 @@ async fn a_deploy_wait_timeout_leaves_the_deployment_replicaset_events_and_logs(
         "{failure}"
     );
 }
+
+/// `bollard` on the test engine `url` (`unix://…`).
+fn docker_at(url: &str) -> bollard::Docker {
+    let path = url.strip_prefix("unix://").unwrap_or(url);
+    bollard::Docker::connect_with_unix(path, 60, bollard::API_DEFAULT_VERSION).unwrap()
+}
+
+/// Against real Podman and Docker: a failing scenario leaves, in its bundle, the known line
+/// a dependency logged (summary and full log, named by the index) and the health checks
+/// kubetest made; `kubetest logs` prints that line with its source, also while following;
+/// `kubetest status` is 0 while all is there, and 3 naming the container once it is removed
+/// behind kubetest's back.
+#[test]
+fn a_real_dependency_in_the_bundle_in_logs_and_in_status() {
+    for engine in crate::engines::engines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tag = crate::support::unique(&format!("kt-it-bundle-{}", engine.name));
+        let image = format!("localhost/{tag}:1");
+        let known = format!("KNOWN-LINE {tag}: listening on 8080");
+        crate::engines::busybox_context(&tmp.path().join("app"), "bundle-marker", None);
+        std::fs::create_dir(tmp.path().join("scenarios")).unwrap();
+        std::fs::write(
+            tmp.path().join("kubetest.yaml"),
+            format!(
+                "name: {tag}\nengine: {e}\ncluster: {{ provider: none }}\n\
+                 images:\n  - {{ name: {image}, context: app }}\n\
+                 dependencies:\n  talker:\n    image: {image}\n    command: [/bin/busybox, sh, -c, 'echo \"{known}\"; echo to-stderr >&2; exec /bin/busybox httpd -f -p 8080 -h /']\n    ports: [\"0:8080\"]\n    health: {{ http: {{ port: 8080, path: /marker.txt }} }}\n\
+                 scenarios: scenarios/\n",
+                e = engine.name
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            tmp.path().join("scenarios/talk.yaml"),
+            "name: talk-fails\nsteps:\n  - name: reachable\n    http: { url: \"http://127.0.0.1:{{ deps.talker.port.8080 }}/marker.txt\", expect: { status: 200 } }\n  - name: says the wrong thing\n    http: { url: \"http://127.0.0.1:{{ deps.talker.port.8080 }}/marker.txt\", expect: { body_contains: nope } }\n",
+        )
+        .unwrap();
+        let e = engine.name;
+        let up = Run::new(engine.kubetest(tmp.path()).args(["up", "--output", "json"]));
+        assert_eq!(up.code, 0, "{e}: up: {}", up.stderr);
+
+        // logs: the known line, prefixed with its source; stderr too.
+        let logs = Run::new(engine.kubetest(tmp.path()).args(["logs", "talker"]));
+        assert_eq!(logs.code, 0, "{e}: {}", logs.stderr);
+        assert!(
+            logs.stdout.contains(&format!("talker | {known}\n")),
+            "{e}: {}",
+            logs.stdout
+        );
+        assert!(
+            logs.stdout.contains("talker | to-stderr\n"),
+            "{e}: {}",
+            logs.stdout
+        );
+        let tail = Run::new(
+            engine
+                .kubetest(tmp.path())
+                .args(["logs", "talker", "--tail", "1"]),
+        );
+        assert_eq!(tail.stdout.lines().count(), 1, "{e}: {}", tail.stdout);
+        let unknown = Run::new(engine.kubetest(tmp.path()).args(["logs", "nobody"]));
+        assert_eq!(unknown.code, 2, "{e}: {}", unknown.stderr);
+        assert!(
+            unknown
+                .stderr
+                .contains("no dependency `nobody` is recorded (the dependencies are: talker)"),
+            "{e}: {}",
+            unknown.stderr
+        );
+        follow_until_interrupted(&engine, tmp.path(), &known);
+
+        // A failing scenario: the bundle holds the dependency's state, checks and logs.
+        let run = Run::new(
+            engine
+                .kubetest(tmp.path())
+                .args(["run", "--output", "json"]),
+        );
+        assert_eq!(run.code, 1, "{e}: {}", run.stderr);
+        let files = files_under(&tmp.path().join(".kubetest/artifacts"));
+        let index = read_one(&files, "talk-fails/README.txt");
+        for want in [
+            "scenario `talk-fails`",
+            "failing step: says the wrong thing (",
+            "scenarios/talk.yaml:5)",
+            "dependencies/talker.txt",
+            "dependencies/talker.log",
+            "failure.txt",
+            "timeline.txt",
+        ] {
+            assert!(
+                index.contains(want),
+                "{e}: missing `{want}` in the index:\n{index}"
+            );
+        }
+        let summary = read_one(&files, "talk-fails/dependencies/talker.txt");
+        for want in [
+            "dependency talker — container ".to_owned(),
+            "state: running".to_owned(),
+            "kubetest health checks (last ".to_owned(),
+            " ok   GET http://127.0.0.1:".to_owned(),
+            format!("  | {known}"),
+        ] {
+            assert!(
+                summary.contains(&want),
+                "{e}: missing `{want}` in:\n{summary}"
+            );
+        }
+        let full = read_one(&files, "talk-fails/dependencies/talker.log");
+        assert!(full.contains(&known), "{e}: {full}");
+        let failure = read_one(&files, "talk-fails/failure.txt");
+        assert!(
+            failure.contains("failing step: says the wrong thing at ")
+                && failure.contains("talk.yaml:5"),
+            "{e}: {failure}"
+        );
+
+        // status: all there, then the container removed from outside.
+        let ok = Run::new(engine.kubetest(tmp.path()).args(["status"]));
+        assert_eq!(ok.code, 0, "{e}: {}\n{}", ok.stdout, ok.stderr);
+        assert!(
+            ok.stdout.contains("everything recorded exists and works"),
+            "{e}: {}",
+            ok.stdout
+        );
+        assert!(ok.stdout.contains("running, healthy"), "{e}: {}", ok.stdout);
+        let container = format!("kubetest-{tag}-talker");
+        let docker = docker_at(&engine.url);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(docker.remove_container(
+            &container,
+            Some(bollard::query_parameters::RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        ))
+        .unwrap();
+        let gone = Run::new(engine.kubetest(tmp.path()).args(["status"]));
+        assert_eq!(gone.code, 3, "{e}: {}\n{}", gone.stdout, gone.stderr);
+        assert!(
+            gone.stdout
+                .contains(&format!("MISSING container {container} (talker)")),
+            "{e}: {}",
+            gone.stdout
+        );
+        assert!(
+            gone.stdout
+                .contains(&format!("1 problem(s): container {container} (talker)")),
+            "{e}: {}",
+            gone.stdout
+        );
+        let json = Run::new(
+            engine
+                .kubetest(tmp.path())
+                .args(["status", "--output", "json"]),
+        );
+        assert_eq!(json.code, 3);
+        let v: serde_json::Value = serde_json::from_str(json.stdout.trim())
+            .unwrap_or_else(|err| panic!("{e}: one JSON object: {err}\n{}", json.stdout));
+        assert_eq!(v["ok"], false);
+        assert_eq!(
+            v["problems"],
+            serde_json::json!([format!("container {container} (talker)")])
+        );
+        let item = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["kind"] == "container")
+            .unwrap();
+        assert_eq!(item["health"], "missing", "{e}: {v}");
+
+        let down = Run::new(
+            engine
+                .kubetest(tmp.path())
+                .args(["down", "--images", "--output", "json"]),
+        );
+        assert_eq!(down.code, 0, "{e}: {}", down.stderr);
+    }
+}
+
+/// `logs -F` prints the known line, keeps running, and ends with exit 0 on Ctrl-C (SIGINT).
+fn follow_until_interrupted(engine: &crate::engines::TestEngine, dir: &Path, known: &str) {
+    use std::io::{BufRead, BufReader};
+    /// Kills the child if the test fails before it ends.
+    struct Guard(std::process::Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Guard(
+        engine
+            .kubetest(dir)
+            .args(["logs", "talker", "-F"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    // stdout and stderr are two streams: the engine may interleave them either way.
+    let first_two: Vec<String> = lines.take(2).map(|l| l.unwrap()).collect();
+    assert!(
+        first_two.contains(&format!("talker | {known}")),
+        "{}: {first_two:?}",
+        engine.name
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "{}: still following",
+        engine.name
+    );
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.0.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{}: Ctrl-C ends following",
+        engine.name
+    );
+}
