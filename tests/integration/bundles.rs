@@ -400,3 +400,144 @@ fn follow_until_interrupted(engine: &crate::engines::TestEngine, dir: &Path, kno
         engine.name
     );
 }
+
+/// An environment whose state records the double as its cluster and `demo` as the deploy
+/// namespace.
+fn double_environment(double: &ApiDouble) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = double.write_kubeconfig(tmp.path());
+    std::fs::create_dir(tmp.path().join("manifests")).unwrap();
+    let config = tmp.path().join("kubetest.yaml");
+    std::fs::write(
+        &config,
+        "name: kt-i6\ncluster: { provider: existing, kubeconfig: kubeconfig, context: kind-kt-i6 }\ndeploy:\n  namespace: demo\n  manifests: [manifests/]\n",
+    )
+    .unwrap();
+    let plan = kubetest::plan::Plan::from_config(&kubetest::config::load(&config).unwrap());
+    let mut state = kubetest::state::State::new(&plan.environment);
+    state.cluster = Some(crate::k8s_support::double_cluster(kubeconfig));
+    kubetest::state::StateStore::new(&plan.state_dir)
+        .save(&state)
+        .unwrap();
+    tmp
+}
+
+async fn kubetest_in(dir: &Path, args: &[&str]) -> Run {
+    let dir = dir.to_owned();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || Run::new(kubetest().current_dir(dir).args(args)))
+        .await
+        .unwrap()
+}
+
+/// `kubetest logs` for pods: by Deployment (its selector), by name and by label selector,
+/// every container, each line prefixed with the pod (and container when there are several).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_of_pods_through_the_api() {
+    let double = ApiDouble::start().await;
+    double.put(
+        "",
+        "namespaces",
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
+    );
+    double.put(
+        "apps",
+        "deployments",
+        workloads::stuck_deployment("demo", "web", IMAGE, 1),
+    );
+    let mut pod = pods::ready(pods::deployment_pod("demo", "web", "a1", IMAGE));
+    // A second container (a sidecar): each gets its own prefix.
+    pod["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "proxy", "image": IMAGE}));
+    double.set_pod(pod);
+    double.set_pod(pods::ready(pods::deployment_pod(
+        "demo", "other", "b2", IMAGE,
+    )));
+    double.set_logs(
+        "demo",
+        "web-7d4b9c6f5-a1",
+        "app",
+        false,
+        "started\nserving on :8080\n",
+    );
+    double.set_logs("demo", "web-7d4b9c6f5-a1", "proxy", false, "proxy up\n");
+    double.set_logs("demo", "other-7d4b9c6f5-b2", "app", false, "other line\n");
+    let tmp = double_environment(&double);
+
+    let r = kubetest_in(tmp.path(), &["logs", "deployment/web"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "web-7d4b9c6f5-a1/app   | started\nweb-7d4b9c6f5-a1/app   | serving on :8080\nweb-7d4b9c6f5-a1/proxy | proxy up\n"
+    );
+    let r = kubetest_in(
+        tmp.path(),
+        &["logs", "pod/other-7d4b9c6f5-b2", "--tail", "1"],
+    )
+    .await;
+    assert_eq!(
+        r.stdout, "other-7d4b9c6f5-b2 | other line\n",
+        "{}",
+        r.stderr
+    );
+    let r = kubetest_in(
+        tmp.path(),
+        &["logs", "-l", "app=web", "--tail", "1", "--output", "json"],
+    )
+    .await;
+    let lines: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            serde_json::json!({"source": "web-7d4b9c6f5-a1/app", "line": "serving on :8080"}),
+            serde_json::json!({"source": "web-7d4b9c6f5-a1/proxy", "line": "proxy up"}),
+        ]
+    );
+    let none = kubetest_in(tmp.path(), &["logs", "deployment/nope"]).await;
+    assert_eq!(none.code, 3);
+    assert!(
+        none.stderr.contains("Deployment demo/nope does not exist"),
+        "{}",
+        none.stderr
+    );
+    let asked: Vec<String> = double
+        .requests()
+        .into_iter()
+        .filter(|r| r.contains("/log"))
+        .collect();
+    assert!(
+        asked.iter().any(|r| r.contains("container=proxy")),
+        "{asked:?}"
+    );
+}
+
+/// `status` asks the cluster: the API server answers and the deploy namespace exists (0);
+/// once the namespace is gone, it is named missing (3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_asks_the_cluster_about_its_namespace() {
+    let double = ApiDouble::start().await;
+    double.put(
+        "",
+        "namespaces",
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}, "status": {"phase": "Active"}}),
+    );
+    let tmp = double_environment(&double);
+    let ok = kubetest_in(tmp.path(), &["status"]).await;
+    assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
+    assert!(
+        ok.stdout.contains("API server v1.33.1 answers") && ok.stdout.contains("namespace demo"),
+        "{}",
+        ok.stdout
+    );
+    double.remove("", "namespaces", None, "demo");
+    let gone = kubetest_in(tmp.path(), &["status", "--output", "json"]).await;
+    assert_eq!(gone.code, 3, "{}", gone.stdout);
+    let v: serde_json::Value = serde_json::from_str(gone.stdout.trim()).unwrap();
+    assert_eq!(v["problems"], serde_json::json!(["namespace demo"]));
+}

@@ -108,6 +108,11 @@ impl ApiDouble {
         self.shared.upsert(group, plural, obj)
     }
 
+    /// Remove an object at once (as after its finalizers ran); emits DELETED.
+    pub fn remove(&self, group: &str, plural: &str, namespace: Option<&str>, name: &str) {
+        self.shared.remove(group, plural, namespace, name);
+    }
+
     pub fn get(
         &self,
         group: &str,
