@@ -54,6 +54,27 @@ pub async fn add(
             }
         }
         text.push_str(&kubetest_checks(c));
+        let state = text
+            .lines()
+            .find_map(|l| l.strip_prefix("state: "))
+            .unwrap_or("unknown")
+            .to_owned();
+        let last_check = c
+            .health
+            .last()
+            .map(|h| {
+                format!(
+                    "; last health check {}: {}",
+                    if h.ok { "ok" } else { "failed" },
+                    h.saw
+                )
+            })
+            .unwrap_or_default();
+        b.glance(format!(
+            "dependency {}: {state}{last_check} (dependencies/{}.txt)",
+            c.dependency,
+            slug(&c.dependency)
+        ));
         if let Some(log) = &full {
             let lines: Vec<&str> = log.lines().collect();
             let start = lines.len().saturating_sub(TAIL_LINES);
@@ -137,7 +158,14 @@ async fn engine_state(docker: &Docker, id: &str) -> String {
             let _ = writeln!(out, "finished at: {t}");
         }
     }
-    match s.health {
+    // Podman reports an empty health object for images without a HEALTHCHECK.
+    let health = s.health.filter(|h| {
+        h.status
+            .as_ref()
+            .is_some_and(|st| !st.to_string().is_empty() && st.to_string() != "none")
+            || h.log.as_ref().is_some_and(|l| !l.is_empty())
+    });
+    match health {
         Some(h) => {
             let _ = writeln!(
                 out,

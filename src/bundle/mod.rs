@@ -54,13 +54,6 @@ pub async fn add_environment(
         };
         let docker = engine.as_ref().map(|e| &e.docker).map_err(String::as_str);
         deps::add(b, docker, &state.containers).await?;
-        for c in &state.containers {
-            b.glance(format!(
-                "dependency {}: see dependencies/{}.txt",
-                c.dependency,
-                writer::slug(&c.dependency)
-            ));
-        }
     }
     for r in done {
         namespaces::add(b, r)?;
