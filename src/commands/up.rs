@@ -115,6 +115,9 @@ async fn write_bundle(ctx: &PhaseCtx, err: &anyhow::Error) -> anyhow::Result<std
     if let Some(first) = text.lines().next() {
         b.glance(format!("error: {first}"));
     }
+    for (what, at) in failing_entries(&ctx.plan.config_path, err) {
+        b.glance(format!("failing entry: {what} ({at})"));
+    }
     // What phases saved in the bundle directory while they failed (the ready diagnostics).
     let mut saved: Vec<String> = std::fs::read_dir(&dir)
         .map(|rd| {
@@ -144,4 +147,32 @@ async fn write_bundle(ctx: &PhaseCtx, err: &anyhow::Error) -> anyhow::Result<std
     let namespaces = bundle::deploy_namespaces(&ctx.plan);
     bundle::add_environment(&mut b, &ctx.plan, &ctx.state.snapshot(), &namespaces, &[]).await?;
     b.finish()
+}
+
+/// The config entries the error is about, with their `file:line`: each failed `deploy.wait`
+/// entry, or the dependency that failed.
+fn failing_entries(config: &std::path::Path, err: &anyhow::Error) -> Vec<(String, String)> {
+    let Ok(text) = std::fs::read_to_string(config) else {
+        return Vec::new();
+    };
+    let index = crate::config::LocationIndex::build(&text);
+    let at = |path: &str| format!("{}:{}", config.display(), index.value(path).line);
+    let mut out = Vec::new();
+    for cause in err.chain() {
+        if let Some(r) = cause.downcast_ref::<crate::phases::ready::ReadyFailed>() {
+            for f in &r.failures {
+                out.push((
+                    format!("deploy.wait {}", f.task),
+                    at(&format!("deploy.wait[{}]", f.index)),
+                ));
+            }
+        }
+        if let Some(d) = cause.downcast_ref::<crate::deps::failure::DepFailure>() {
+            out.push((
+                format!("dependency {}", d.dep()),
+                at(&format!("dependencies.{}", d.dep())),
+            ));
+        }
+    }
+    out
 }

@@ -21,6 +21,8 @@ pub struct ReadyFailed {
 
 #[derive(Debug)]
 pub struct WaitFailure {
+    /// Position of the entry in `deploy.wait`.
+    pub index: usize,
     /// `namespace/target`.
     pub task: String,
     pub error: String,
@@ -195,6 +197,7 @@ async fn wait_one(
     };
     task.finish(Outcome::Failed, Some(short));
     One::Failed(WaitFailure {
+        index,
         task: name,
         error: err.to_string(),
         diagnostics,

@@ -123,6 +123,7 @@ async fn a_deploy_wait_timeout_leaves_the_deployment_replicaset_events_and_logs(
     for want in [
         "`kubetest up` of environment `kt-bundle`",
         "failed in phase ready",
+        "failing entry: deploy.wait demo/deployment/web (kubetest.yaml:7)",
         "namespace demo: 1 pod(s), 1 container(s) not ready; not available: deployment/web",
         "failure.txt",
         "ready-1-demo-deployment-web.txt",
