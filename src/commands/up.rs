@@ -156,21 +156,21 @@ fn failing_entries(config: &std::path::Path, err: &anyhow::Error) -> Vec<(String
         return Vec::new();
     };
     let index = crate::config::LocationIndex::build(&text);
-    let at = |path: &str| format!("{}:{}", config.display(), index.value(path).line);
+    let at = |line: usize| format!("{}:{line}", config.display());
     let mut out = Vec::new();
     for cause in err.chain() {
         if let Some(r) = cause.downcast_ref::<crate::phases::ready::ReadyFailed>() {
             for f in &r.failures {
                 out.push((
                     format!("deploy.wait {}", f.task),
-                    at(&format!("deploy.wait[{}]", f.index)),
+                    at(index.value(&format!("deploy.wait[{}]", f.index)).line),
                 ));
             }
         }
         if let Some(d) = cause.downcast_ref::<crate::deps::failure::DepFailure>() {
             out.push((
                 format!("dependency {}", d.dep()),
-                at(&format!("dependencies.{}", d.dep())),
+                at(index.key(&format!("dependencies.{}", d.dep())).line),
             ));
         }
     }

@@ -542,3 +542,51 @@ async fn status_asks_the_cluster_about_its_namespace() {
     let v: serde_json::Value = serde_json::from_str(gone.stdout.trim()).unwrap();
     assert_eq!(v["problems"], serde_json::json!(["namespace demo"]));
 }
+
+/// Against real Podman and Docker: a dependency that never becomes healthy fails `up`, and
+/// the `up` bundle names it with its config line, shows every failed health check kubetest
+/// made and the line the container logged.
+#[test]
+fn an_unhealthy_dependency_leaves_its_checks_and_logs_in_the_up_bundle() {
+    for engine in crate::engines::engines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tag = crate::support::unique(&format!("kt-it-mute-{}", engine.name));
+        let image = format!("localhost/{tag}:1");
+        crate::engines::busybox_context(&tmp.path().join("app"), "mute", None);
+        std::fs::write(
+            tmp.path().join("kubetest.yaml"),
+            format!(
+                "name: {tag}\nengine: {e}\ncluster: {{ provider: none }}\n\
+                 images:\n  - {{ name: {image}, context: app }}\n\
+                 dependencies:\n  mute:\n    image: {image}\n    command: [/bin/busybox, sh, -c, 'echo \"MUTE-LINE waiting for a config that never comes\"; exec /bin/busybox sleep 60']\n    ports: [\"0:8080\"]\n    health: {{ tcp: 8080, timeout: 2s, interval: 300ms }}\n",
+                e = engine.name
+            ),
+        )
+        .unwrap();
+        let e = engine.name;
+        let up = Run::new(engine.kubetest(tmp.path()).args(["up", "--output", "json"]));
+        assert_eq!(up.code, 3, "{e}: {}", up.stderr);
+        let files = files_under(&tmp.path().join(".kubetest/artifacts"));
+        let index = read_one(&files, "README.txt");
+        for want in [
+            "failed in phase deps",
+            "failing entry: dependency mute (kubetest.yaml:7)",
+            "dependency mute: running; last health check failed: ",
+            "dependencies/mute.txt",
+            "dependencies/mute.log",
+        ] {
+            assert!(index.contains(want), "{e}: missing `{want}` in:\n{index}");
+        }
+        let mute = read_one(&files, "dependencies/mute.txt");
+        assert!(mute.contains(" fail tcp 127.0.0.1:"), "{e}: {mute}");
+        assert!(mute.contains("  | MUTE-LINE waiting"), "{e}: {mute}");
+        let checks = mute.lines().filter(|l| l.contains(" fail tcp ")).count();
+        assert!(checks >= 3, "{e}: every check is kept:\n{mute}");
+        let down = Run::new(
+            engine
+                .kubetest(tmp.path())
+                .args(["down", "--images", "--output", "json"]),
+        );
+        assert_eq!(down.code, 0, "{e}: {}", down.stderr);
+    }
+}
