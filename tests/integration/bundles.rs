@@ -500,6 +500,34 @@ async fn logs_of_pods_through_the_api() {
             serde_json::json!({"source": "web-7d4b9c6f5-a1/proxy", "line": "proxy up"}),
         ]
     );
+    // Following: the lines so far, then it waits for more until Ctrl-C.
+    let dir = tmp.path().to_owned();
+    let followed = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, BufReader};
+        let mut child = kubetest()
+            .current_dir(dir)
+            .args(["logs", "pod/other-7d4b9c6f5-b2", "-F"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let running = child.try_wait().unwrap().is_none();
+        std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let code = child.wait().unwrap().code();
+        (first, running, code)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        followed,
+        ("other-7d4b9c6f5-b2 | other line".to_owned(), true, Some(0))
+    );
     let none = kubetest_in(tmp.path(), &["logs", "deployment/nope"]).await;
     assert_eq!(none.code, 3);
     assert!(
