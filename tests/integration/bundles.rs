@@ -388,11 +388,7 @@ fn follow_until_interrupted(engine: &crate::engines::TestEngine, dir: &Path, kno
         "{}: still following",
         engine.name
     );
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    interrupt(child.0.id());
     let status = child.0.wait().unwrap();
     assert_eq!(
         status.code(),
@@ -515,10 +511,7 @@ async fn logs_of_pods_through_the_api() {
         let first = lines.next().unwrap().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(300));
         let running = child.try_wait().unwrap().is_none();
-        std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
+        interrupt(child.id());
         let code = child.wait().unwrap().code();
         (first, running, code)
     })
@@ -617,4 +610,11 @@ fn an_unhealthy_dependency_leaves_its_checks_and_logs_in_the_up_bundle() {
         );
         assert_eq!(down.code, 0, "{e}: {}", down.stderr);
     }
+}
+
+/// Ctrl-C: SIGINT to the process `pid`.
+fn interrupt(pid: u32) {
+    // SAFETY: kill(2) on a child this test started and has not reaped yet.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+    assert_eq!(rc, 0, "kill -INT {pid}");
 }
