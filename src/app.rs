@@ -43,8 +43,9 @@ pub async fn run(cli: Cli, cancel: CancellationToken) -> i32 {
         cancel,
     };
     let result = dispatch(&session, &cli, output, &palette).await;
-    // `doctor` prints its answer as the whole result (no phases, no summary line).
-    if let (Command::Doctor(_), Ok(Some(code))) = (&cli.command, &result) {
+    // `doctor`, `status` and `logs` print their answer as the whole result (no phases, no
+    // summary line): their output is what a script reads.
+    if let Ok(Some(code)) = &result {
         return *code;
     }
     let code = match &result {
@@ -119,6 +120,19 @@ async fn dispatch(
         loaded.config.engine.host_source = Some("--engine".to_owned());
     }
     register_secrets(&loaded.config);
+    match &cli.command {
+        Command::Status => {
+            return commands::status::status(&loaded, output, palette)
+                .await
+                .map(Some)
+        }
+        Command::Logs(a) => {
+            return commands::logs::logs(session, &loaded, a, output)
+                .await
+                .map(|()| Some(exit::OK))
+        }
+        _ => {}
+    }
     session.events.emit(Event::CommandStarted {
         command: command_name(&cli.command).to_owned(),
         environment: loaded.config.name.clone(),
@@ -128,8 +142,7 @@ async fn dispatch(
         Command::Up(a) => commands::up::up(session, &loaded, a).await,
         Command::Run(a) => commands::run::run(session, &loaded, a).await,
         Command::Down(a) => commands::down::down(session, &loaded, a).await,
-        Command::Status => commands::status::status(session, &loaded).await,
-        Command::Doctor(_) | Command::Completions { .. } => {
+        Command::Doctor(_) | Command::Completions { .. } | Command::Status | Command::Logs(_) => {
             Err(Stop::Usage("internal: command dispatched twice".into()).into())
         }
     }
@@ -155,6 +168,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Down(_) => "down",
         Command::Doctor(_) => "doctor",
         Command::Status => "status",
+        Command::Logs(_) => "logs",
         Command::Completions { .. } => "completions",
     }
 }

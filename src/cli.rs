@@ -12,6 +12,8 @@ Typical use:
   kubetest run       # run the scenarios; exit code 1 if any fails
   kubetest down      # remove exactly what `up` made
   kubetest doctor    # say what is wrong with the engine, podman machine or kind, and how to fix it
+  kubetest status    # is everything `up` made still there and working? (exit 3 if not)
+  kubetest logs      # the dependency containers' logs; `deployment/NAME` for pods
 
 Exit codes: 0 ok, 1 scenarios failed, 2 invalid config or usage, 3 infrastructure failure,
 4 environment locked by another kubetest, 130 interrupted.";
@@ -78,9 +80,16 @@ pub enum Command {
         after_help = "Example:\n  kubetest doctor\n  kubetest doctor --json --timeout 5s\n  kubetest doctor --explain 'machine did not transition into running state'\n  kubetest doctor --live --explain 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock'\n  podman machine start 2>&1 | kubetest doctor --explain -"
     )]
     Doctor(DoctorArgs),
-    /// Show what the state file records and whether each thing still exists.
-    #[command(after_help = "Example:\n  kubetest status\n  kubetest status --output json")]
+    /// Check that everything the state file records still exists and works; exit 3 if not.
+    #[command(
+        after_help = "Asks the engine and the cluster about each recorded container, network, image,\ncluster and namespace. Exit code 0: all as recorded; 3: something is missing or broken.\n\nExample:\n  kubetest status\n  kubetest status --output json   # one JSON object"
+    )]
     Status,
+    /// Print the logs of dependency containers and pods, each line prefixed with its source.
+    #[command(
+        after_help = "TARGET is a dependency name (default: all of them), `deployment/NAME`, `statefulset/NAME`,\n`daemonset/NAME`, `job/NAME` or `pod/NAME`. Pods are looked up in `deploy.namespace` unless\n`--namespace` says otherwise. (`-f` is the config file everywhere, so following is `-F`.)\n\nExample:\n  kubetest logs postgres --tail 50\n  kubetest logs deployment/web -F\n  kubetest logs -l app=web --since 5m"
+    )]
+    Logs(LogsArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  kubetest completions bash > ~/.local/share/bash-completion/completions/kubetest\n  kubetest completions zsh > \"${fpath[1]}/_kubetest\""
@@ -135,6 +144,28 @@ pub struct RunArgs {
     /// Write a JUnit XML report.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct LogsArgs {
+    /// Dependencies by name, or pods as `deployment/NAME`, `pod/NAME`, ….
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Pods matching this label selector, e.g. `app=web`.
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// Namespace of the pods (default: `deploy.namespace`).
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Keep printing new lines until Ctrl-C.
+    #[arg(short = 'F', long)]
+    pub follow: bool,
+    /// Only lines newer than this, e.g. `10m`.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub since: Option<std::time::Duration>,
+    /// Only the last N lines of each source.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
 }
 
 #[derive(Debug, Args, Default, Clone)]

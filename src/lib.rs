@@ -2,6 +2,7 @@
 //! scenarios against it, tear it down, and diagnose the container infrastructure.
 
 pub mod app;
+pub mod bundle;
 pub mod cli;
 pub mod cluster;
 pub mod cmd;

@@ -40,6 +40,8 @@ pub struct SetupPlan {
     pub steps: Vec<Step>,
     /// Line of `setup:` in the config file.
     pub line: usize,
+    /// Line of each step in the config file.
+    pub step_lines: Vec<usize>,
     /// `up --setup`: run them even when nothing they depend on changed.
     pub force: bool,
 }
@@ -186,6 +188,7 @@ impl Plan {
             setup: SetupPlan {
                 steps: c.setup.clone(),
                 line: c.setup_line,
+                step_lines: c.setup_step_lines.clone(),
                 force: up.setup,
             },
             scenarios_dir: c.scenarios.as_ref().map(abs),

@@ -115,7 +115,7 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
         .iter_mut()
         .filter(|r| matches!(r.outcome, Outcome::Failed | Outcome::Flaky))
     {
-        let path = artifacts::write_bundle(&run_dir, r)?;
+        let path = artifacts::write_bundle(&run_dir, r, &plan, &ctx.state.snapshot()).await?;
         session.events.emit(Event::BundleSaved {
             phase: Phase::Scenarios,
             task: r.name.clone(),

@@ -1,8 +1,10 @@
 //! `kubetest up`: preflight → build ‖ cluster → load ‖ deps → connect → deploy → ready → setup.
 
+use crate::bundle::{self, Bundle};
 use crate::cli::UpArgs;
 use crate::config::LoadedConfig;
 use crate::events::{Outcome, Phase};
+use crate::exit::Stop;
 use crate::phases::{self, run_phase, PhaseCtx};
 use crate::plan::Plan;
 use crate::state::{EnvLock, Recorder, State, StateStore};
@@ -26,6 +28,29 @@ pub async fn up(session: &Session, loaded: &LoadedConfig, args: &UpArgs) -> anyh
     // The state file exists from the first moment: `run` and `down` find the environment
     // even when `up` creates nothing else (or is interrupted at once).
     ctx.state.update(|_| {})?;
+    let result = pipeline(&ctx).await;
+    if let Err(e) = &result {
+        let interrupted = e
+            .chain()
+            .any(|c| matches!(c.downcast_ref::<Stop>(), Some(Stop::Interrupted)));
+        if !interrupted {
+            match write_bundle(&ctx, e).await {
+                Ok(dir) => session
+                    .events
+                    .note(None, format!("failure bundle in {}", dir.display())),
+                Err(why) => session
+                    .events
+                    .warn(None, format!("cannot write the failure bundle: {why:#}")),
+            }
+        }
+    }
+    result
+}
+
+/// The phases in order; the first failure ends `up`.
+async fn pipeline(ctx: &PhaseCtx) -> anyhow::Result<()> {
+    let plan = &ctx.plan;
+    let ctx = ctx.clone();
     let preflight = run_phase(&ctx, Phase::Preflight, phases::preflight::run(&ctx)).await?;
     let engine = preflight.engine.as_ref();
     let kind = preflight.kind.as_ref();
@@ -64,4 +89,94 @@ pub async fn up(session: &Session, loaded: &LoadedConfig, args: &UpArgs) -> anyh
     run_phase(&ctx, Phase::Ready, phases::ready::run(&ctx)).await?;
     run_phase(&ctx, Phase::Setup, phases::setup::run(&ctx)).await?;
     Ok(())
+}
+
+/// The bundle of a failed `up`: the error, what the phases saved, the dependency containers
+/// and the application's namespaces as they are now.
+async fn write_bundle(ctx: &PhaseCtx, err: &anyhow::Error) -> anyhow::Result<std::path::PathBuf> {
+    let dir = bundle::up_dir(&ctx.plan.artifacts_dir, ctx.events.start_unix_ms());
+    let failed = ctx
+        .events
+        .phase_summaries()
+        .into_iter()
+        .filter(|p| p.outcome == Outcome::Failed)
+        .map(|p| p.phase.as_str())
+        .collect::<Vec<_>>();
+    let phases = if failed.is_empty() {
+        "before any phase".to_owned()
+    } else {
+        format!("in phase {}", failed.join(", "))
+    };
+    let mut b = Bundle::create(
+        &dir,
+        format!(
+            "kubetest failure bundle: `kubetest up` of environment `{}` ({}) failed {phases}",
+            ctx.plan.environment,
+            ctx.plan.config_path.display()
+        ),
+    )?;
+    let text = format!("{err:#}");
+    if let Some(first) = text.lines().next() {
+        b.glance(format!("error: {first}"));
+    }
+    for (what, at) in failing_entries(&ctx.plan.config_path, err) {
+        b.glance(format!("failing entry: {what} ({at})"));
+    }
+    // What phases saved in the bundle directory while they failed (the ready diagnostics).
+    let mut saved: Vec<String> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("ready-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    saved.sort();
+    for name in saved {
+        b.list(
+            &name,
+            "a failed `deploy.wait` entry: why, and its pods' status, events and logs",
+        );
+    }
+    b.write(
+        "failure.txt",
+        "the error `up` ended with, as printed, with every cause",
+        &format!(
+            "kubetest up failed {phases}
+
+{text}
+"
+        ),
+    )?;
+    let namespaces = bundle::deploy_namespaces(&ctx.plan);
+    bundle::add_environment(&mut b, &ctx.plan, &ctx.state.snapshot(), &namespaces, &[]).await?;
+    b.finish()
+}
+
+/// The config entries the error is about, with their `file:line`: each failed `deploy.wait`
+/// entry, or the dependency that failed.
+fn failing_entries(config: &std::path::Path, err: &anyhow::Error) -> Vec<(String, String)> {
+    let Ok(text) = std::fs::read_to_string(config) else {
+        return Vec::new();
+    };
+    let index = crate::config::LocationIndex::build(&text);
+    let at = |line: usize| format!("{}:{line}", config.display());
+    let mut out = Vec::new();
+    for cause in err.chain() {
+        if let Some(r) = cause.downcast_ref::<crate::phases::ready::ReadyFailed>() {
+            for f in &r.failures {
+                out.push((
+                    format!("deploy.wait {}", f.task),
+                    at(index.value(&format!("deploy.wait[{}]", f.index)).line),
+                ));
+            }
+        }
+        if let Some(d) = cause.downcast_ref::<crate::deps::failure::DepFailure>() {
+            out.push((
+                format!("dependency {}", d.dep()),
+                at(index.key(&format!("dependencies.{}", d.dep())).line),
+            ));
+        }
+    }
+    out
 }

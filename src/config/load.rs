@@ -74,6 +74,9 @@ pub fn load_str(text: &str, file: &Path, dir: &Path) -> Result<Config, ConfigErr
     let mut parsed: Parsed<Config> = from_yaml(text, file)?;
     if !parsed.value.setup.is_empty() {
         parsed.value.setup_line = parsed.index.key("setup").line;
+        parsed.value.setup_step_lines = (0..parsed.value.setup.len())
+            .map(|i| parsed.index.value(&format!("setup[{i}]")).line)
+            .collect();
     }
     let semantic = validate(&parsed.value, &parsed.index, dir);
     parsed.add_checks(semantic);

@@ -32,6 +32,9 @@ pub struct Config {
     /// Line of the `setup:` key (set by the loader; 0 when there is none).
     #[serde(skip)]
     pub setup_line: usize,
+    /// Line of each `setup:` step (set by the loader).
+    #[serde(skip)]
+    pub setup_step_lines: Vec<usize>,
     /// Directory of scenario files.
     #[serde(default)]
     pub scenarios: Option<PathBuf>,

@@ -64,6 +64,18 @@ fn logs_block(logs: &[String]) -> String {
 }
 
 impl DepFailure {
+    /// The dependency that failed.
+    pub fn dep(&self) -> &str {
+        match self {
+            DepFailure::ImageMissing { dep, .. }
+            | DepFailure::MountMissing { dep, .. }
+            | DepFailure::PortInUse { dep, .. }
+            | DepFailure::Crashed { dep, .. }
+            | DepFailure::JobFailed { dep, .. }
+            | DepFailure::Unhealthy { dep, .. } => dep,
+        }
+    }
+
     /// One line for the task's finished event.
     pub fn headline(&self) -> String {
         match self {

@@ -145,6 +145,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect::<BTreeMap<_, _>>(),
             address: address.map(str::to_owned),
+            health: Vec::new(),
         };
         let vars = env_vars(&[
             rec("postgres", &[("5432/tcp", 15432)], Some("10.89.0.2")),

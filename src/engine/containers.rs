@@ -110,7 +110,8 @@ pub async fn ensure_network(
     }
 }
 
-async fn network_id(docker: &Docker, name: &str) -> anyhow::Result<Option<String>> {
+/// The id of network `name` (or id), `None` when it does not exist.
+pub async fn network_id(docker: &Docker, name: &str) -> anyhow::Result<Option<String>> {
     match docker
         .inspect_network(
             name,
@@ -298,6 +299,29 @@ pub async fn last_logs(docker: &Docker, id: &str, n: usize) -> Vec<String> {
     let lines: Vec<String> = text.lines().map(str::to_owned).collect();
     let skip = lines.len().saturating_sub(n);
     lines.into_iter().skip(skip).collect()
+}
+
+/// The container's stdout and stderr as written so far: the last `tail` lines, or all.
+pub async fn logs_text(docker: &Docker, id: &str, tail: Option<usize>) -> Result<String, String> {
+    let opts = LogsOptions {
+        stdout: true,
+        stderr: true,
+        tail: tail.map_or_else(|| "all".to_owned(), |n| n.to_string()),
+        ..Default::default()
+    };
+    let mut bytes = Vec::new();
+    let mut stream = docker.logs(id, Some(opts));
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(out) => bytes.extend_from_slice(&out.into_bytes()),
+            Err(e) if bytes.is_empty() => return Err(format!("cannot read the logs of {id}: {e}")),
+            Err(e) => {
+                bytes.extend_from_slice(format!("\n(cannot read more logs: {e})\n").as_bytes());
+                break;
+            }
+        }
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The container's output as it is written (from the start), one line per item.

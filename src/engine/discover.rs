@@ -361,6 +361,17 @@ fn choice_str(c: EngineChoice) -> &'static str {
     }
 }
 
+/// The engine `up` recorded in the state file, if it still answers.
+pub async fn connect_recorded(rec: &EngineRecord) -> Result<Engine, String> {
+    let ep = Endpoint {
+        url: rec.endpoint.clone(),
+        source: "recorded by `kubetest up`".into(),
+    };
+    connect_endpoint(&ep, Some(rec))
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Connect to one endpoint and identify the engine; the error says why it failed in the
 /// words a person checks next (missing file, permission denied, refused, timeout).
 ///

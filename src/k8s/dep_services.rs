@@ -215,6 +215,44 @@ pub async fn ensure_namespace(
     Ok(Some(record::<Namespace>(None, name)))
 }
 
+/// Whether a recorded object still exists.
+pub async fn exists(
+    client: &kube::Client,
+    rec: &ClusterObjectRecord,
+) -> Result<bool, ClusterObjectError> {
+    let ns = rec.namespace.as_deref().unwrap_or("default");
+    let found = match rec.kind.as_str() {
+        "Service" => Api::<Service>::namespaced(client.clone(), ns)
+            .get_opt(&rec.name)
+            .await
+            .map(|o| o.is_some()),
+        "EndpointSlice" => Api::<EndpointSlice>::namespaced(client.clone(), ns)
+            .get_opt(&rec.name)
+            .await
+            .map(|o| o.is_some()),
+        "ConfigMap" => Api::<ConfigMap>::namespaced(client.clone(), ns)
+            .get_opt(&rec.name)
+            .await
+            .map(|o| o.is_some()),
+        "Namespace" => Api::<Namespace>::all(client.clone())
+            .get_opt(&rec.name)
+            .await
+            .map(|o| o.is_some()),
+        other => {
+            return Err(ClusterObjectError {
+                action: "reading",
+                object: rec.describe(),
+                message: format!("kubetest never records objects of kind {other}"),
+            })
+        }
+    };
+    found.map_err(|e| ClusterObjectError {
+        action: "reading",
+        object: rec.describe(),
+        message: server_message(&e),
+    })
+}
+
 /// Delete a recorded object; one that is already gone is success.
 pub async fn delete(
     client: &kube::Client,

@@ -18,6 +18,31 @@ pub async fn pods_report(client: &kube::Client, pods: &[Pod]) -> String {
 
 /// The diagnostics of one pod; API errors are written in place of what they hid.
 pub async fn pod_report(client: &kube::Client, pod: &Pod) -> String {
+    pod_report_with(client, pod, LOG_LINES).await.text
+}
+
+/// The log of one container instance of a pod, as fetched for a report.
+#[derive(Debug, Clone)]
+pub struct ContainerLog {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    /// The instance before the last restart.
+    pub previous: bool,
+    /// The last lines asked for, or why the API gave none.
+    pub text: Result<String, String>,
+}
+
+/// A pod's diagnostics: the text (with the last [`LOG_LINES`] lines of each log inline) and
+/// the last `tail` lines of every not-ready container and of its previous instance.
+#[derive(Debug, Clone)]
+pub struct PodReport {
+    pub text: String,
+    pub logs: Vec<ContainerLog>,
+}
+
+/// [`pod_report`], fetching the last `tail` log lines of each not-ready container.
+pub async fn pod_report_with(client: &kube::Client, pod: &Pod, tail: i64) -> PodReport {
     let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
     let name = pod.metadata.name.as_deref().unwrap_or("");
     let mut out = render_status(pod);
@@ -33,6 +58,7 @@ pub async fn pod_report(client: &kube::Client, pod: &Pod) -> String {
         }
     }
     let pods = Api::<Pod>::namespaced(client.clone(), ns);
+    let mut logs = Vec::new();
     for cs in not_ready_containers(pod) {
         let mut instances = vec![false];
         if cs.restart_count > 0 {
@@ -42,7 +68,7 @@ pub async fn pod_report(client: &kube::Client, pod: &Pod) -> String {
             let params = LogParams {
                 container: Some(cs.name.clone()),
                 previous,
-                tail_lines: Some(LOG_LINES),
+                tail_lines: Some(tail.max(LOG_LINES)),
                 ..LogParams::default()
             };
             let which = if previous {
@@ -50,27 +76,34 @@ pub async fn pod_report(client: &kube::Client, pod: &Pod) -> String {
             } else {
                 format!("logs of {}", cs.name)
             };
-            match pods.logs(name, &params).await {
+            let text = match pods.logs(name, &params).await {
+                Ok(text) => Ok(text),
+                Err(e) => Err(super::apply::server_message(&e)),
+            };
+            match &text {
                 Ok(text) if text.trim().is_empty() => {
                     let _ = writeln!(out, "  {which}: (empty)");
                 }
                 Ok(text) => {
                     let _ = writeln!(out, "  {which} (last {LOG_LINES} lines):");
-                    for line in last_lines(&text, LOG_LINES as usize) {
+                    for line in last_lines(text, LOG_LINES as usize) {
                         let _ = writeln!(out, "    | {line}");
                     }
                 }
                 Err(e) => {
-                    let _ = writeln!(
-                        out,
-                        "  {which}: none ({})",
-                        super::apply::server_message(&e)
-                    );
+                    let _ = writeln!(out, "  {which}: none ({e})");
                 }
             }
+            logs.push(ContainerLog {
+                namespace: ns.to_owned(),
+                pod: name.to_owned(),
+                container: cs.name.clone(),
+                previous,
+                text,
+            });
         }
     }
-    out
+    PodReport { text: out, logs }
 }
 
 fn last_lines(text: &str, n: usize) -> Vec<&str> {
@@ -197,7 +230,20 @@ fn state(s: Option<&ContainerState>) -> String {
 }
 
 /// The last [`EVENTS`] events, oldest first.
-pub fn render_events(mut events: Vec<Event>) -> String {
+pub fn render_events(events: Vec<Event>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "  events (last {EVENTS}):");
+    out.push_str(&render_event_lines(events, Some(EVENTS), false));
+    out
+}
+
+/// Events oldest first (by last, then event, then first timestamp), the last `limit` of
+/// them, one per line; `with_object` names the object each one is about.
+pub fn render_event_lines(
+    mut events: Vec<Event>,
+    limit: Option<usize>,
+    with_object: bool,
+) -> String {
     events.sort_by_key(|e| {
         e.last_timestamp
             .as_ref()
@@ -205,13 +251,21 @@ pub fn render_events(mut events: Vec<Event>) -> String {
             .or(e.event_time.as_ref().map(|t| t.0))
             .or(e.first_timestamp.as_ref().map(|t| t.0))
     });
-    let start = events.len().saturating_sub(EVENTS);
+    let start = limit.map_or(0, |n| events.len().saturating_sub(n));
     let mut out = String::new();
-    let _ = writeln!(out, "  events (last {EVENTS}):");
     if events.is_empty() {
         let _ = writeln!(out, "    (none)");
     }
     for e in &events[start..] {
+        let object = if with_object {
+            format!(
+                " {}/{}",
+                e.involved_object.kind.as_deref().unwrap_or("?"),
+                e.involved_object.name.as_deref().unwrap_or("?")
+            )
+        } else {
+            String::new()
+        };
         let when = e
             .last_timestamp
             .as_ref()
@@ -225,7 +279,7 @@ pub fn render_events(mut events: Vec<Event>) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "    {when} {} {}{count}: {}",
+            "    {when}{object} {} {}{count}: {}",
             e.type_.as_deref().unwrap_or("Normal"),
             e.reason.as_deref().unwrap_or(""),
             e.message.as_deref().unwrap_or("").trim_end()

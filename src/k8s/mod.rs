@@ -9,6 +9,8 @@ pub mod forward;
 pub mod image_ids;
 pub mod kinds;
 pub mod manifests;
+pub mod namespace_report;
 pub mod outage;
 pub mod ready;
 pub mod wait;
+pub mod workload_status;

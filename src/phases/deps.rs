@@ -13,7 +13,7 @@ use crate::engine::{images, Engine};
 use crate::events::{Outcome, Phase, TaskEvents};
 use crate::exit::Stop;
 use crate::plan::DependencyPlan;
-use crate::state::{ContainerRecord, NetworkRecord};
+use crate::state::{ContainerRecord, HealthCheckRecord, NetworkRecord, HEALTH_HISTORY};
 use anyhow::Context;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
@@ -307,6 +307,7 @@ async fn start_one(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut attempts = 0u32;
     let mut last = "no check finished yet".to_owned();
+    let mut history = HealthHistory::new(ctx, &dep.container_name, probe.describe());
     loop {
         let outcome = tokio::select! {
             biased;
@@ -322,6 +323,12 @@ async fn start_one(
                 }
             }
         };
+        if let Ok(r) = &outcome {
+            history.push(r);
+        }
+        if outcome.is_err() || matches!(outcome, Ok(Ok(_))) {
+            history.save();
+        }
         match outcome {
             Ok(Ok(saw)) => {
                 return Ok((
@@ -366,6 +373,63 @@ async fn start_one(
 enum Waiting {
     Exited(i64),
     TimedOut,
+}
+
+/// The health checks of one container, kept in the state file once the wait ends (bundles
+/// show them later); a failure to save is a warning, not a failure of the dependency.
+struct HealthHistory<'a> {
+    ctx: &'a PhaseCtx,
+    container: &'a str,
+    probe: String,
+    checks: Vec<HealthCheckRecord>,
+}
+
+impl<'a> HealthHistory<'a> {
+    fn new(ctx: &'a PhaseCtx, container: &'a str, probe: String) -> Self {
+        Self {
+            ctx,
+            container,
+            probe,
+            checks: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, result: &Result<String, String>) {
+        let (ok, saw) = match result {
+            Ok(s) => (true, s.clone()),
+            Err(s) => (false, s.clone()),
+        };
+        if self.checks.len() == HEALTH_HISTORY {
+            self.checks.remove(0);
+        }
+        self.checks.push(HealthCheckRecord {
+            at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+            ok,
+            probe: self.probe.clone(),
+            saw,
+        });
+    }
+
+    fn save(&self) {
+        let checks = self.checks.clone();
+        let saved = self.ctx.state.update(|s| {
+            if let Some(c) = s.containers.iter_mut().find(|c| c.name == self.container) {
+                c.health = checks;
+            }
+        });
+        if let Err(e) = saved {
+            self.ctx.events.warn(
+                Some(Phase::Deps),
+                format!(
+                    "cannot record the health checks of {}: {e:#}",
+                    self.container
+                ),
+            );
+        }
+    }
 }
 
 /// An existing container with the same config: a job that exited 0, or a running service
@@ -484,9 +548,15 @@ fn record(
         config_hash: hash.to_owned(),
         ports: info.ports.clone(),
         address: info.address.clone(),
+        health: Vec::new(),
     };
     ctx.state.update(
         |s| match s.containers.iter_mut().find(|c| c.name == rec.name) {
+            // The same container keeps the checks of the `up` that started it.
+            Some(c) if c.id == rec.id => {
+                let health = std::mem::take(&mut c.health);
+                *c = ContainerRecord { health, ..rec };
+            }
             Some(c) => *c = rec,
             None => s.containers.push(rec),
         },

@@ -22,6 +22,8 @@ pub struct ReadyFailed {
 
 #[derive(Debug)]
 pub struct WaitFailure {
+    /// Position of the entry in `deploy.wait`.
+    pub index: usize,
     /// `namespace/target`.
     pub task: String,
     pub error: String,
@@ -228,6 +230,7 @@ async fn wait_one(
     };
     task.finish(Outcome::Failed, Some(short));
     One::Failed(WaitFailure {
+        index,
         task: name,
         error: err.to_string(),
         diagnostics,
@@ -255,11 +258,11 @@ fn save(
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    let path = ctx
-        .plan
-        .artifacts_dir
-        .join(format!("ready-{}-{slug}.txt", index + 1));
+    // Inside the bundle `up` writes when it fails.
+    let dir = crate::bundle::up_dir(&ctx.plan.artifacts_dir, ctx.events.start_unix_ms());
+    let path = dir.join(format!("ready-{}-{slug}.txt", index + 1));
     let text = format!("wait {name}: {err}\n\n{diagnostics}");
+    let (text, _) = crate::bundle::writer::bounded(&text, crate::bundle::writer::MAX_FILE_BYTES);
     let written = crate::state::private::write_artifact(&path, &text);
     match written {
         Ok(()) => Some(path),

@@ -74,6 +74,7 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
         },
         file: plan.config_path.clone(),
         line: plan.setup.line,
+        step_lines: plan.setup.step_lines.clone(),
     };
     let env = scenario_env::for_scenarios(&ctx.events, plan, &state, std::slice::from_ref(&loaded))
         .await?;
@@ -105,13 +106,17 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
             let run_dir = plan
                 .artifacts_dir
                 .join(format!("up-{}", ctx.events.start_unix_ms()));
-            let bundle = artifacts::write_bundle(&run_dir, &result)?;
+            let bundle =
+                artifacts::write_bundle(&run_dir, &result, plan, &ctx.state.snapshot()).await?;
             result.artifacts = Some(bundle.clone());
             let failed = result.first_failure();
             Err(SetupFailed {
                 step: failed.map_or_else(|| "a setup step".to_owned(), |f| f.title.clone()),
                 file: plan.config_path.display().to_string(),
-                line: plan.setup.line,
+                // The failing step's own line, else the `setup:` key's.
+                line: failed
+                    .and_then(|f| result.step_lines.get(f.index).copied())
+                    .unwrap_or(plan.setup.line),
                 message: failed
                     .and_then(|f| f.message.clone())
                     .unwrap_or_else(|| "the setup steps did not pass".to_owned()),

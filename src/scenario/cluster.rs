@@ -3,7 +3,7 @@
 
 use super::model::{Scenario, Step};
 use crate::k8s::kinds::Kinds;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -165,22 +165,13 @@ pub async fn delete_leftover_namespaces(
     Ok(deleted)
 }
 
-/// Status, events and last log lines of every pod of the namespace (the failure bundle's
-/// `namespace.txt`).
-pub async fn namespace_report(cluster: &Cluster, namespace: &str) -> String {
-    let api: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
-    match api.list(&ListParams::default()).await {
-        Ok(list) if list.items.is_empty() => format!("namespace {namespace}: no pods\n"),
-        Ok(list) => format!(
-            "namespace {namespace}: {} pod(s)\n\n{}",
-            list.items.len(),
-            crate::k8s::diagnose::pods_report(&cluster.client, &list.items).await
-        ),
-        Err(e) => format!(
-            "namespace {namespace}: cannot list its pods: {}\n",
-            crate::k8s::apply::server_message(&e)
-        ),
-    }
+/// Pods, workloads, events and the logs of containers not ready in the namespace (the
+/// failure bundle's `namespaces/<ns>/`), gathered before cleanup changes them.
+pub async fn namespace_report(
+    cluster: &Cluster,
+    namespace: &str,
+) -> crate::k8s::namespace_report::NamespaceReport {
+    crate::k8s::namespace_report::collect(&cluster.client, namespace).await
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub struct LoadedScenario {
     pub file: PathBuf,
     /// Line of the scenario's `name:`.
     pub line: usize,
+    /// Line of each step, then of each cleanup step (the numbering of step results).
+    pub step_lines: Vec<usize>,
 }
 
 /// What scenario files may refer to besides their own vars and captures.
@@ -183,10 +185,16 @@ pub fn load_text(
         };
         v.scenario(&s, raw_list.get(k), known);
         let line = index.value(&v.path("name")).line;
+        let step_lines = (0..s.steps.len())
+            .map(|i| format!("steps[{i}]"))
+            .chain((0..s.cleanup.len()).map(|i| format!("cleanup[{i}]")))
+            .map(|p| index.value(&v.path(&p)).line)
+            .collect();
         loaded.push(LoadedScenario {
             scenario: s,
             file: path.to_path_buf(),
             line,
+            step_lines,
         });
     }
     parsed.add_checks(problems);

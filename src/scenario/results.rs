@@ -24,6 +24,8 @@ pub struct ScenarioResult {
     pub name: String,
     pub file: PathBuf,
     pub line: usize,
+    /// Line of each step in `file`, by step index (cleanup steps continue the count).
+    pub step_lines: Vec<usize>,
     pub tags: Vec<String>,
     /// Ok, Failed, Flaky (passed on a retry) or Skipped (not run after --fail-fast).
     pub outcome: Outcome,
@@ -36,14 +38,22 @@ pub struct ScenarioResult {
     pub artifacts: Option<PathBuf>,
     /// The namespace its cluster steps ran in (last run).
     pub namespace: Option<String>,
-    /// Pod status, events and logs of that namespace when the last run failed.
-    pub namespace_report: Option<String>,
+    /// Pods, workloads, events and logs of that namespace when the last run failed.
+    pub namespace_report: Option<crate::k8s::namespace_report::NamespaceReport>,
 }
 
 impl ScenarioResult {
     /// The first failing step of the last run (the JUnit failure message).
     pub fn first_failure(&self) -> Option<&StepResult> {
         self.steps.iter().find(|s| s.outcome == Outcome::Failed)
+    }
+
+    /// `file:line` of a step, when the step came from the file (not a set-up failure).
+    pub fn step_location(&self, step: &StepResult) -> Option<String> {
+        self.step_lines
+            .get(step.index)
+            .filter(|_| step.title != "set-up" && step.title != "scenario timeout")
+            .map(|l| format!("{}:{l}", self.file.display()))
     }
 }
 

@@ -41,7 +41,7 @@ struct Scope<'a> {
 /// The namespace a run of a scenario used and, when the run failed, what was in it.
 struct NamespaceRun {
     name: String,
-    report: Option<String>,
+    report: Option<crate::k8s::namespace_report::NamespaceReport>,
 }
 
 /// Extra time the runner gives steps that watch until their own timeout, so they can say what
@@ -92,6 +92,7 @@ async fn run_one(
         name: s.name.clone(),
         file: loaded.file.clone(),
         line: loaded.line,
+        step_lines: loaded.step_lines.clone(),
         tags: s.tags.clone(),
         outcome: Outcome::Skipped,
         runs: 0,
@@ -150,6 +151,7 @@ async fn run_one(
         name: s.name.clone(),
         file: loaded.file.clone(),
         line: loaded.line,
+        step_lines: loaded.step_lines.clone(),
         tags: s.tags.clone(),
         outcome,
         runs,

@@ -51,6 +51,7 @@ mod tests {
             config_hash: "h".into(),
             ports: [("5432/tcp".to_owned(), 15432u16)].into_iter().collect(),
             address: Some("10.88.0.5".into()),
+            health: Vec::new(),
         });
         let (vars, env) = from_state(&s);
         assert_eq!(vars["deps.my-db.port.5432"], "15432");

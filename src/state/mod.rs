@@ -9,7 +9,8 @@ mod store;
 pub use lock::{EnvLock, LockBusy};
 pub use model::{
     AttachmentRecord, ClusterObjectRecord, ClusterRecord, ContainerRecord, EngineRecord,
-    ImageRecord, NetworkRecord, SetupRecord, State, STATE_VERSION,
+    HealthCheckRecord, ImageRecord, NetworkRecord, SetupRecord, State, HEALTH_HISTORY,
+    STATE_VERSION,
 };
 pub use recorder::Recorder;
 pub use store::StateStore;

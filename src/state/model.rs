@@ -86,7 +86,7 @@ pub struct ClusterRecord {
     pub context: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContainerRecord {
     pub name: String,
     pub id: String,
@@ -98,6 +98,25 @@ pub struct ContainerRecord {
     pub ports: BTreeMap<String, u16>,
     #[serde(default)]
     pub address: Option<String>,
+    /// What kubetest's own health checks saw while `up` waited for this container (oldest
+    /// first, at most [`HEALTH_HISTORY`]); failure bundles show it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health: Vec<HealthCheckRecord>,
+}
+
+/// Health checks kept per container.
+pub const HEALTH_HISTORY: usize = 30;
+
+/// One health check of a dependency container by kubetest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthCheckRecord {
+    /// Milliseconds since the Unix epoch when the check finished.
+    pub at_ms: u64,
+    pub ok: bool,
+    /// The probe, e.g. `tcp 127.0.0.1:15432`.
+    pub probe: String,
+    /// What it saw.
+    pub saw: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

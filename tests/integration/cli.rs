@@ -4,7 +4,15 @@ use crate::support::kubetest;
 
 #[test]
 fn every_command_help_has_purpose_and_example() {
-    for cmd in ["up", "run", "down", "doctor", "status", "completions"] {
+    for cmd in [
+        "up",
+        "run",
+        "down",
+        "doctor",
+        "status",
+        "logs",
+        "completions",
+    ] {
         let out = kubetest().args([cmd, "--help"]).output().unwrap();
         assert!(out.status.success(), "{cmd}");
         let help = String::from_utf8_lossy(&out.stdout);

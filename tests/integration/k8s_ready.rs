@@ -496,7 +496,8 @@ async fn timeout_diagnostics_printed_and_saved() {
         !text.contains("pod demo/api-"),
         "ready pods are not diagnosed:\n{text}"
     );
-    let artifact = ctx.plan.artifacts_dir.join("ready-1-demo-app-web.txt");
+    let artifact = kubetest::bundle::up_dir(&ctx.plan.artifacts_dir, ctx.events.start_unix_ms())
+        .join("ready-1-demo-app-web.txt");
     let saved = std::fs::read_to_string(&artifact).expect("diagnostics saved");
     assert!(
         saved.contains("| fatal: out of memory") && saved.contains("Warning Unhealthy"),

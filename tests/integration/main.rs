@@ -2,6 +2,7 @@
 
 mod api_outage;
 mod apidouble;
+mod bundles;
 mod busy_engine;
 mod cli;
 mod config_fixtures;

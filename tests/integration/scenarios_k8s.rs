@@ -237,8 +237,8 @@ cleanup:
     let files = files_under(&tmp.path().join(".kubetest/artifacts"));
     let report = files
         .iter()
-        .find(|p| p.ends_with("mismatch/namespace.txt"))
-        .unwrap_or_else(|| panic!("namespace.txt in {files:?}"));
+        .find(|p| p.ends_with(format!("mismatch/namespaces/{ns}/pods.txt")))
+        .unwrap_or_else(|| panic!("namespaces/{ns}/pods.txt in {files:?}"));
     let text = std::fs::read_to_string(report).unwrap();
     assert!(
         text.contains(&format!("namespace {ns}: 1 pod(s)"))
@@ -573,7 +573,9 @@ cleanup:
     assert!(std::fs::read_to_string(failure)
         .unwrap()
         .contains("did not finish within its timeout of 500ms"));
-    assert!(files.iter().any(|p| p.ends_with("slow/namespace.txt")));
+    assert!(files
+        .iter()
+        .any(|p| p.ends_with(format!("slow/namespaces/{ns}/pods.txt"))));
     assert!(
         double
             .get("", "configmaps", Some("default"), "cleaned-up")

@@ -156,7 +156,7 @@ async fn a_failing_setup_step_stops_up_with_exit_3_its_diff_and_a_bundle() {
         .to_owned();
     for want in [
         "setup failed at the app finished",
-        "kubetest.yaml:7",
+        "kubetest.yaml:8",
         "status.phase",
         "Succeeded",
         "Running",

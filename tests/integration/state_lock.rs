@@ -68,6 +68,7 @@ fn generation(i: u64) -> State {
             config_hash: format!("gen-{i}"),
             ports: Default::default(),
             address: None,
+            health: Vec::new(),
         });
     }
     s

@@ -296,6 +296,7 @@ mod tests {
                 config_hash: "h".into(),
                 ports: Default::default(),
                 address: None,
+                health: Vec::new(),
             });
         }
         s.cluster = Some(ClusterRecord {

@@ -5,6 +5,7 @@ use super::selectors::{fields_match, labels_match};
 use super::store::{Change, Msg, Shared};
 use super::time;
 use bytes::Bytes;
+use futures::StreamExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -559,6 +560,9 @@ fn logs(shared: &Shared, t: &Target, name: &str, q: &HashMap<String, String>) ->
             if !body.is_empty() {
                 body.push('\n');
             }
+            if q.get("follow").is_some_and(|f| f == "true") {
+                return following(body);
+            }
             full(StatusCode::OK, "text/plain", body)
         }
         None if previous => failure(
@@ -588,6 +592,21 @@ fn logs(shared: &Shared, t: &Target, name: &str, q: &HashMap<String, String>) ->
             }
         }
     }
+}
+
+/// `follow=true` on a running container: the kubelet sends the log so far, then keeps the
+/// response open and streams new lines until the container stops or the client goes away
+/// (`kubectl logs -f`; PodLogOptions.follow in the core/v1 API reference). The double's
+/// containers write nothing more, so the stream stays open, empty, until the client leaves.
+fn following(so_far: String) -> Response<Body> {
+    let first = futures::stream::iter([Ok::<_, std::io::Error>(Frame::data(Bytes::from(so_far)))]);
+    let stream = first.chain(futures::stream::pending());
+    Response::builder()
+        .status(200)
+        .header("content-type", "text/plain")
+        .header("transfer-encoding", "chunked")
+        .body(StreamBody::new(stream).boxed_unsync())
+        .unwrap()
 }
 
 fn apply(

@@ -15,6 +15,7 @@ mod selectors;
 mod store;
 mod time;
 mod validation;
+pub mod workloads;
 
 pub use store::Msg;
 
@@ -134,6 +135,11 @@ impl ApiDouble {
     /// Create or replace any object of a served resource (`group`, `plural`).
     pub fn put(&self, group: &str, plural: &str, obj: Value) -> Value {
         self.shared.upsert(group, plural, obj)
+    }
+
+    /// Remove an object at once (as after its finalizers ran); emits DELETED.
+    pub fn remove(&self, group: &str, plural: &str, namespace: Option<&str>, name: &str) {
+        self.shared.remove(group, plural, namespace, name);
     }
 
     pub fn get(
