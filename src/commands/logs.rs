@@ -121,18 +121,7 @@ pub async fn logs(
             .engine
             .as_ref()
             .context("no engine is recorded in the state file")?;
-        Some(
-            crate::engine::connect_recorded(rec)
-                .await
-                .map_err(|why| {
-                    anyhow::anyhow!(
-                        "the {} engine at {} that `up` used does not answer: {why}",
-                        rec.kind,
-                        rec.endpoint
-                    )
-                })?
-                .docker,
-        )
+        Some(crate::engine::reconnect(rec).await?.docker)
     } else {
         None
     };

@@ -372,6 +372,17 @@ pub async fn connect_recorded(rec: &EngineRecord) -> Result<Engine, String> {
         .map_err(|e| e.to_string())
 }
 
+/// [`connect_recorded`], failing with an error that names the engine `up` used.
+pub async fn reconnect(rec: &EngineRecord) -> anyhow::Result<Engine> {
+    connect_recorded(rec).await.map_err(|why| {
+        anyhow::anyhow!(
+            "the {} engine at {} that `up` used does not answer: {why}",
+            rec.kind,
+            rec.endpoint
+        )
+    })
+}
+
 /// Connect to one endpoint and identify the engine; the error says why it failed in the
 /// words a person checks next (missing file, permission denied, refused, timeout).
 ///

@@ -12,7 +12,7 @@ pub mod patience;
 pub mod raw_api;
 
 pub use discover::{
-    connect, connect_endpoint, connect_endpoint_for, connect_recorded, ConnectError, Endpoint,
-    EndpointError, Engine, EngineKind, ExplicitUnanswered, NoEngine, Wanted,
+    connect, connect_endpoint, connect_endpoint_for, connect_recorded, reconnect, ConnectError,
+    Endpoint, EndpointError, Engine, EngineKind, ExplicitUnanswered, NoEngine, Wanted,
 };
 pub use patience::{BusyProgress, EngineBusy, Patience};

@@ -56,20 +56,7 @@ async fn dependency_engine(
         return Ok(None);
     }
     let Some(rec) = &state.engine else {
-        bail!("steps exec in dependency containers, but `kubetest up` recorded no engine (no dependencies were started)");
+        bail!("scenarios exec in dependency containers, but `kubetest up` recorded no engine (no dependencies were started)");
     };
-    let ep = crate::engine::Endpoint {
-        url: rec.endpoint.clone(),
-        source: "recorded by `kubetest up`".into(),
-    };
-    let engine = crate::engine::connect_endpoint(&ep, Some(rec))
-        .await
-        .map_err(|why| {
-            anyhow::anyhow!(
-                "the {} engine at {} that `up` used does not answer: {why}",
-                rec.kind,
-                rec.endpoint
-            )
-        })?;
-    Ok(Some(engine.docker))
+    Ok(Some(crate::engine::reconnect(rec).await?.docker))
 }

@@ -466,33 +466,62 @@ fn up_connects_before_deploy_and_down_detaches_through_the_cli() {
             connect_ms(&again)
         );
         assert_eq!(again.phase_outcome("connect").as_deref(), Some("reused"));
+        // `status` checks each recorded thing live; `--output json` is one object.
         let status = cli(&["status"]);
-        let notes: Vec<&str> = status
-            .events
+        let report: serde_json::Value = serde_json::from_str(&status.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", status.stdout));
+        let items: Vec<(String, String)> = report["items"]
+            .as_array()
+            .unwrap()
             .iter()
-            .filter_map(|e| e["message"].as_str())
+            .map(|i| {
+                (
+                    format!(
+                        "{} {}",
+                        i["kind"].as_str().unwrap(),
+                        i["name"].as_str().unwrap()
+                    ),
+                    i["health"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect();
         for want in [
-            format!("node {node} attached to network kubetest-{env}"),
-            format!("in the cluster: Service {NS}/web"),
-            format!("in the cluster: EndpointSlice {NS}/web-kubetest"),
-            format!("in the cluster: ConfigMap {NS}/kubetest-deps"),
+            format!("attachment {node} on kubetest-{env}"),
+            format!("cluster object Service {NS}/web"),
+            format!("cluster object EndpointSlice {NS}/web-kubetest"),
+            format!("cluster object ConfigMap {NS}/kubetest-deps"),
         ] {
-            assert!(notes.contains(&want.as_str()), "{want} in {notes:?}");
+            assert!(
+                items.contains(&(want.clone(), "ok".to_owned())),
+                "{want} ok in {items:?}"
+            );
         }
 
-        // The fake kind cluster was made by `up`: down deletes it, and the node is detached
-        // first, or the network could not be removed.
+        // The fake kind cluster was made by `up`: down detaches the node before it removes
+        // the network (or the removal would fail), then deletes the cluster; the fake kind
+        // keeps no nodes, so down's sweep by kind's label removes the node container, as
+        // `kind delete cluster` would.
         let down = cli(&["down"]);
         assert_eq!(
             down.code, 0,
             "{}: {}\n{}",
             te.name, down.stderr, down.stdout
         );
-        assert_eq!(
-            rt.block_on(networks_of(&e, &node)),
-            std::slice::from_ref(&kind_net),
-            "{}",
+        let detached = down.events.iter().any(|e| {
+            e["event"] == "task_finished"
+                && e["task"] == format!("node {node}")
+                && e["outcome"] == "ok"
+        });
+        assert!(detached, "{}: node detached: {}", te.name, down.stdout);
+        let gone = rt
+            .block_on(e.docker.inspect_container(
+                &node,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            ))
+            .is_err();
+        assert!(
+            gone,
+            "{}: the node container is removed with the cluster",
             te.name
         );
         let state: serde_json::Value = serde_json::from_str(
@@ -504,7 +533,6 @@ fn up_connects_before_deploy_and_down_detaches_through_the_cli() {
         assert_eq!(state["cluster_objects"], serde_json::json!([]));
 
         rt.block_on(async {
-            containers::remove(&e.docker, &node).await.unwrap();
             containers::remove_network(&e.docker, &kind_net)
                 .await
                 .unwrap();
