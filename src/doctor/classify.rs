@@ -201,12 +201,7 @@ impl CompiledRule {
                         caps.name(name)
                             .map(|m| (name.to_string(), m.as_str().to_string()))
                     })
-                    .collect::<Vec<(String, String)>>();
-                if !captures_agree(&self.rule.equal_captures, &captures, true)
-                    || !captures_agree(&self.rule.distinct_captures, &captures, false)
-                {
-                    continue;
-                }
+                    .collect();
                 return Some(Hit {
                     index,
                     rule: self.rule,
@@ -217,26 +212,6 @@ impl CompiledRule {
         }
         None
     }
-}
-
-/// Whether the named captures in `names` are all equal (`equal`) or not all equal
-/// (`!equal`). The condition only applies to a match that captured every one of them: a
-/// pattern of the rule without those groups passes it.
-fn captures_agree(names: &[String], captures: &[(String, String)], equal: bool) -> bool {
-    let values: Vec<&str> = names
-        .iter()
-        .filter_map(|n| {
-            captures
-                .iter()
-                .find(|(k, _)| k == n)
-                .map(|(_, v)| v.as_str())
-        })
-        .collect();
-    if values.len() < 2 || values.len() != names.len() {
-        return true;
-    }
-    let same = values.windows(2).all(|w| w[0] == w[1]);
-    same == equal
 }
 
 /// Replaces `<group>` with the captured value of `group`, leaving others in place.
@@ -549,22 +524,6 @@ mod tests {
         assert!(c.cause.contains("engine-busy"), "{}", c.cause);
         assert!(c.cause.contains("daemon-not-running"), "{}", c.cause);
         assert_eq!(c.decided_by, Some("engine-endpoints"));
-    }
-
-    #[test]
-    fn capture_conditions_tell_self_from_another_machine() {
-        // podman names the machine it was asked to start and the one already running or
-        // starting: the same name is a stale start of this machine, another name is the
-        // one-active-VM limit.
-        let own = "Error: unable to start \"podman-machine-default\": machine podman-machine-default: VM already running or starting";
-        let (c, rule) = classify_with_rule(own);
-        assert_eq!(c.category, Category::MachineStuckStarting);
-        assert_eq!(rule, Some("machine-already-starting-self"));
-        assert!(c.fix[1].contains("podman-machine-default"), "{:?}", c.fix);
-        let other = "Error: unable to start \"h2\": machine h1: VM already running or starting";
-        let (c, rule) = classify_with_rule(other);
-        assert_eq!(c.category, Category::Other);
-        assert_eq!(rule, Some("machine-other-vm-active"));
     }
 
     #[test]

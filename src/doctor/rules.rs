@@ -81,14 +81,6 @@ pub struct Rule {
     /// The doctor check that tells this cause apart from a look-alike.
     #[serde(default)]
     pub decided_by: Option<String>,
-    /// Two named captures of the matching pattern that must be equal for a hit (the regex
-    /// engine has no back-references): e.g. the machine podman was asked to start and the
-    /// machine it says is already starting.
-    #[serde(default)]
-    pub equal_captures: Vec<String>,
-    /// Two named captures that must differ for a hit.
-    #[serde(default)]
-    pub distinct_captures: Vec<String>,
     /// Texts for a rule that wins no real text: a tool's documented wording, or (for the
     /// low-priority signal combinations that more specific rules always shadow on real
     /// texts) a line showing the combination. The rule must win each of them (tested).
