@@ -15,6 +15,26 @@ struct Cond<'a> {
     since: Option<&'a Time>,
 }
 
+/// Write `status.conditions` of any workload kind: each kind has its own condition type, with
+/// the same fields.
+macro_rules! write_conditions {
+    ($out:expr, $workload:expr) => {{
+        let conds: Vec<Cond<'_>> = $workload
+            .status
+            .iter()
+            .flat_map(|s| s.conditions.iter().flatten())
+            .map(|c| Cond {
+                type_: c.type_.text(),
+                status: c.status.text(),
+                reason: c.reason.as_deref(),
+                message: c.message.as_deref(),
+                since: c.last_transition_time.as_ref(),
+            })
+            .collect();
+        conditions($out, &conds);
+    }};
+}
+
 fn conditions(out: &mut String, conds: &[Cond<'_>]) {
     let _ = writeln!(out, "  conditions:");
     if conds.is_empty() {
@@ -87,19 +107,7 @@ pub fn render_deployment(d: &Deployment) -> String {
         d.metadata.generation.unwrap_or(0),
         s.observed_generation.unwrap_or(0),
     );
-    let conds: Vec<Cond<'_>> = d
-        .status
-        .iter()
-        .flat_map(|s| s.conditions.iter().flatten())
-        .map(|c| Cond {
-            type_: c.type_.text(),
-            status: c.status.text(),
-            reason: c.reason.as_deref(),
-            message: c.message.as_deref(),
-            since: c.last_transition_time.as_ref(),
-        })
-        .collect();
-    conditions(&mut out, &conds);
+    write_conditions!(&mut out, d);
     out
 }
 
@@ -116,19 +124,7 @@ pub fn render_statefulset(d: &StatefulSet) -> String {
         n(s.ready_replicas),
         n(s.available_replicas),
     );
-    let conds: Vec<Cond<'_>> = d
-        .status
-        .iter()
-        .flat_map(|s| s.conditions.iter().flatten())
-        .map(|c| Cond {
-            type_: c.type_.text(),
-            status: c.status.text(),
-            reason: c.reason.as_deref(),
-            message: c.message.as_deref(),
-            since: c.last_transition_time.as_ref(),
-        })
-        .collect();
-    conditions(&mut out, &conds);
+    write_conditions!(&mut out, d);
     out
 }
 
@@ -146,19 +142,7 @@ pub fn render_daemonset(d: &DaemonSet) -> String {
         n(s.number_unavailable),
         s.number_misscheduled,
     );
-    let conds: Vec<Cond<'_>> = d
-        .status
-        .iter()
-        .flat_map(|s| s.conditions.iter().flatten())
-        .map(|c| Cond {
-            type_: c.type_.text(),
-            status: c.status.text(),
-            reason: c.reason.as_deref(),
-            message: c.message.as_deref(),
-            since: c.last_transition_time.as_ref(),
-        })
-        .collect();
-    conditions(&mut out, &conds);
+    write_conditions!(&mut out, d);
     out
 }
 
@@ -175,19 +159,7 @@ pub fn render_job(d: &Job) -> String {
         n(s.failed),
         d.spec.as_ref().and_then(|s| s.backoff_limit).unwrap_or(6),
     );
-    let conds: Vec<Cond<'_>> = d
-        .status
-        .iter()
-        .flat_map(|s| s.conditions.iter().flatten())
-        .map(|c| Cond {
-            type_: c.type_.text(),
-            status: c.status.text(),
-            reason: c.reason.as_deref(),
-            message: c.message.as_deref(),
-            since: c.last_transition_time.as_ref(),
-        })
-        .collect();
-    conditions(&mut out, &conds);
+    write_conditions!(&mut out, d);
     out
 }
 
@@ -210,19 +182,7 @@ pub fn render_replicaset(d: &ReplicaSet) -> String {
         n(s.ready_replicas),
         n(s.available_replicas),
     );
-    let conds: Vec<Cond<'_>> = d
-        .status
-        .iter()
-        .flat_map(|s| s.conditions.iter().flatten())
-        .map(|c| Cond {
-            type_: c.type_.text(),
-            status: c.status.text(),
-            reason: c.reason.as_deref(),
-            message: c.message.as_deref(),
-            since: c.last_transition_time.as_ref(),
-        })
-        .collect();
-    conditions(&mut out, &conds);
+    write_conditions!(&mut out, d);
     out
 }
 
