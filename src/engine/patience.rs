@@ -187,7 +187,7 @@ where
                                 retries,
                             });
                             next_report += gap;
-                    gap = (gap * 2).min(REPORT_EVERY_MAX);
+                            gap = (gap * 2).min(REPORT_EVERY_MAX);
                         }
                         () = tokio::time::sleep_until(deadline) => return Err(busy(last_error)),
                     }
