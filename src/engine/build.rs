@@ -56,6 +56,13 @@ impl fmt::Display for BuildFailure {
     }
 }
 
+/// Podman's storage lost a layer the build wanted as cache: another process removed an
+/// image sharing it while this build ran (`checking if cached image exists from a previous
+/// build: getting top layer info: layer not known`). The same build succeeds when run again.
+pub fn lost_cache_layer(f: &BuildFailure) -> bool {
+    f.message.contains("layer not known")
+}
+
 /// `Step 2/3 : RUN make` / `STEP 2/3: RUN make` → `step 2/3 \`RUN make\``.
 pub fn parse_step(line: &str) -> Option<String> {
     let rest = line
@@ -169,6 +176,22 @@ pub async fn build(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_lost_cache_layer_is_told_from_a_real_failure() {
+        let f = |message: &str| BuildFailure {
+            image: "localhost/a:1".into(),
+            step: Some("step 3/6 `COPY marker.txt /marker.txt`".into()),
+            message: message.into(),
+            last_lines: Vec::new(),
+        };
+        // Podman 4.3, seen when a parallel `down --images` removed an image sharing the layer.
+        assert!(lost_cache_layer(&f(
+            "checking if cached image exists from a previous build: getting top layer info: layer not known"
+        )));
+        assert!(!lost_cache_layer(&f("exit status 2")));
+    }
+
     use super::*;
 
     #[test]

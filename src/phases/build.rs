@@ -120,21 +120,41 @@ async fn build_one(
                 }
             }
         }
+        let mut retried = false;
         task.progress("sending the context");
         let mut labels = img.labels.clone();
         labels.insert(INPUT_HASH_LABEL.to_owned(), hash.clone());
-        let req = BuildRequest {
-            tag: img.name.clone(),
-            context,
-            args: img.args.clone(),
-            target: img.target.clone(),
-            labels,
+        let mut context = Some(context);
+        let id = loop {
+            // The context is a stream that one build consumes; a retry scans it again.
+            let ctx_now = match context.take() {
+                Some(c) => c,
+                None => prepare(img).await?.0,
+            };
+            let req = BuildRequest {
+                tag: img.name.clone(),
+                context: ctx_now,
+                args: img.args.clone(),
+                target: img.target.clone(),
+                labels: labels.clone(),
+            };
+            let built = engine_build::build(&engine.docker, req, |line| match line {
+                BuildLine::Step(s) => task.progress(s),
+                BuildLine::Log(l) => task.log(l),
+            })
+            .await;
+            match built {
+                Ok(id) => break id,
+                Err(f) if engine_build::lost_cache_layer(&f) && !retried => {
+                    retried = true;
+                    task.warn(format!(
+                        "the engine lost a cached layer while building ({}); building once more",
+                        f.message.lines().next().unwrap_or("")
+                    ));
+                }
+                Err(f) => return Err(f),
+            }
         };
-        let id = engine_build::build(&engine.docker, req, |line| match line {
-            BuildLine::Step(s) => task.progress(s),
-            BuildLine::Log(l) => task.log(l),
-        })
-        .await?;
         record(ctx, img, &id, &hash).map_err(failure(img))?;
         Ok((Outcome::Ok, images::short_id(&id).to_owned()))
     };
