@@ -7,18 +7,9 @@
 use crate::apidouble::{pods, ApiDouble};
 use crate::k8s_support::{phase_ctx, Recording};
 use kubetest::events::Event;
-use serde_json::json;
 use std::time::{Duration, Instant};
 
 const IMAGE: &str = "localhost/kt-i6-app:dev";
-
-fn demo_namespace(double: &ApiDouble) {
-    double.put(
-        "",
-        "namespaces",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
-    );
-}
 
 fn warnings(rec: &Recording) -> Vec<String> {
     rec.events()
@@ -60,7 +51,7 @@ async fn until_warning(rec: &Recording, text: &str, from: Instant) -> Duration {
 async fn a_short_outage_is_reported_and_the_wait_resumes() {
     let double = ApiDouble::start().await;
     let dir = tempfile::tempdir().unwrap();
-    demo_namespace(&double);
+    double.put_namespace("demo");
     let config = "name: kt-i6\ncluster: {provider: kind}\ndeploy:\n  namespace: demo\n  wait:\n    - {selector: app=web, timeout: 60s}\n";
     let (ctx, rec) = phase_ctx(&double, dir.path(), config, &[IMAGE]);
     let pod = double.set_pod(pods::running_not_ready(pods::deployment_pod(
@@ -110,7 +101,7 @@ async fn a_short_outage_is_reported_and_the_wait_resumes() {
 async fn a_wait_that_times_out_while_unreachable_says_so() {
     let double = ApiDouble::start().await;
     let dir = tempfile::tempdir().unwrap();
-    demo_namespace(&double);
+    double.put_namespace("demo");
     // As in the report: nothing matches yet when the server goes away.
     let config = "name: kt-i6\ncluster: {provider: kind}\ndeploy:\n  namespace: demo\n  wait:\n    - {selector: app=app, timeout: 3s}\n";
     let (ctx, rec) = phase_ctx(&double, dir.path(), config, &[IMAGE]);
@@ -149,11 +140,7 @@ async fn scenario_waits_report_the_outage() {
     use crate::scenarios_k8s::{environment, run, step, steps};
     let double = ApiDouble::start().await;
     let ns = "kt-i15-outage";
-    double.put(
-        "",
-        "namespaces",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-    );
+    double.put_namespace(ns);
     let scenario = format!(
         r#"
 name: outage

@@ -40,11 +40,7 @@ pub fn read_one(files: &[PathBuf], tail: &str) -> String {
 async fn a_deploy_wait_timeout_leaves_the_deployment_replicaset_events_and_logs() {
     let double = ApiDouble::start().await;
     let tmp = tempfile::tempdir().unwrap();
-    double.put(
-        "",
-        "namespaces",
-        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
-    );
+    double.put_namespace("demo");
     let deployment = double.put(
         "apps",
         "deployments",
@@ -432,11 +428,7 @@ async fn kubetest_in(dir: &Path, args: &[&str]) -> Run {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_of_pods_through_the_api() {
     let double = ApiDouble::start().await;
-    double.put(
-        "",
-        "namespaces",
-        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
-    );
+    double.put_namespace("demo");
     double.put(
         "apps",
         "deployments",

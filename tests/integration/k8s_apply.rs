@@ -2,7 +2,6 @@
 
 use crate::apidouble::ApiDouble;
 use crate::k8s_support::phase_ctx;
-use serde_json::json;
 use std::time::Duration;
 
 const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
@@ -142,11 +141,7 @@ async fn templates_using_built_images_carry_their_ids() {
 async fn apply_error_names_file_document_object_and_server_message() {
     let double = ApiDouble::start().await;
     let dir = tempfile::tempdir().unwrap();
-    double.put(
-        "",
-        "namespaces",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
-    );
+    double.put_namespace("demo");
     write(dir.path(), &[(
         "app.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: demo}\nspec:\n  template: {spec: {containers: [{name: app, image: x}]}}\n",

@@ -67,11 +67,7 @@ async fn setup() -> (ApiDouble, tempfile::TempDir, kube::Client) {
     let double = ApiDouble::start().await;
     let dir = tempfile::tempdir().unwrap();
     let c = client(&double, dir.path()).await;
-    double.put(
-        "",
-        "namespaces",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
-    );
+    double.put_namespace("demo");
     (double, dir, c)
 }
 
@@ -430,11 +426,7 @@ async fn server_errors_are_retried_not_fatal() {
 async fn timeout_diagnostics_printed_and_saved() {
     let double = ApiDouble::start().await;
     let dir = tempfile::tempdir().unwrap();
-    double.put(
-        "",
-        "namespaces",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
-    );
+    double.put_namespace("demo");
     let config = "name: kt-i6\ncluster: {provider: kind}\ndeploy:\n  namespace: demo\n  wait:\n    - {selector: app=web, timeout: 1500ms}\n    - {selector: app=api, timeout: 30s}\n";
     let (ctx, rec) = phase_ctx(&double, dir.path(), config, &[IMAGE]);
     let mut pod = pods::running_not_ready(pods::deployment_pod("demo", "web", "x2k8p", IMAGE));
@@ -565,11 +557,7 @@ async fn timeout_diagnostics_printed_and_saved() {
 async fn failure_of_one_wait_stops_the_others() {
     let double = ApiDouble::start().await;
     let dir = tempfile::tempdir().unwrap();
-    double.put(
-        "",
-        "namespaces",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
-    );
+    double.put_namespace("demo");
     let config = "name: kt-i6\ncluster: {provider: kind}\ndeploy:\n  namespace: demo\n  wait:\n    - {selector: app=web, timeout: 60s}\n    - {selector: app=slow, timeout: 60s}\n";
     let (ctx, rec) = phase_ctx(&double, dir.path(), config, &[]);
     let pod = pods::waiting(

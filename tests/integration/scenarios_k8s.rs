@@ -262,11 +262,7 @@ cleanup:
 async fn waits_follow_the_double_and_eventually_retries_an_assert() {
     let double = ApiDouble::start().await;
     let ns = "kt-i7-wait";
-    double.put(
-        "",
-        "namespaces",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-    );
+    double.put_namespace(ns);
     let scenario = format!(
         r#"
 name: waits
@@ -344,11 +340,7 @@ async fn wait_for(mut cond: impl FnMut() -> bool) {
 async fn delete_with_wait_returns_when_the_finalizer_is_gone() {
     let double = ApiDouble::start().await;
     let ns = "kt-i7-del";
-    double.put(
-        "",
-        "namespaces",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-    );
+    double.put_namespace(ns);
     double.put(
         "",
         "configmaps",
@@ -422,11 +414,7 @@ steps:
 async fn exec_in_pods_over_the_websocket_protocol() {
     let double = ApiDouble::start().await;
     let ns = "kt-i7-exec";
-    double.put(
-        "",
-        "namespaces",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-    );
+    double.put_namespace(ns);
     let pod = pods::deployment_pod(ns, "web", "x2k8p", "localhost/kt-i7:dev");
     double.set_pod(pods::ready(pods::running_not_ready(pod)));
     double.on_exec(|call| match call.command.as_slice() {
@@ -497,11 +485,7 @@ async fn exec_in_pods_over_the_websocket_protocol() {
 async fn exec_against_a_missing_pod_or_container_says_so() {
     let double = ApiDouble::start().await;
     let ns = "kt-i7-exec-missing";
-    double.put(
-        "",
-        "namespaces",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-    );
+    double.put_namespace(ns);
     double.set_pod(pods::ready(pods::running_not_ready(pods::deployment_pod(
         ns,
         "web",
@@ -662,11 +646,7 @@ steps:
 async fn http_through_a_port_forward_to_services_and_pods() {
     let double = ApiDouble::start().await;
     let ns = "kt-i7-forward";
-    double.put(
-        "",
-        "namespaces",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-    );
+    double.put_namespace(ns);
     let named = |mut pod: Value| {
         pod["spec"]["containers"][0]["ports"][0]["name"] = json!("http");
         pod

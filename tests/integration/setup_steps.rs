@@ -5,7 +5,6 @@
 
 use crate::apidouble::{pods, ApiDouble};
 use crate::support::{kubetest, Run};
-use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
 
@@ -42,14 +41,6 @@ fn seeded_lines(dir: &Path) -> usize {
         .unwrap_or(0)
 }
 
-fn demo_namespace(double: &ApiDouble) {
-    double.put(
-        "",
-        "namespaces",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
-    );
-}
-
 /// A host command that appends to `seeded.log`, then an assert that needs the pod Ready: run
 /// before `ready` (the pod turns Ready only after 1.5 s), the assert would fail.
 fn seeding_steps(dir: &Path) -> String {
@@ -63,7 +54,7 @@ fn seeding_steps(dir: &Path) -> String {
 #[tokio::test]
 async fn setup_runs_after_ready_once_and_again_when_asked_or_changed() {
     let double = ApiDouble::start().await;
-    demo_namespace(&double);
+    double.put_namespace("demo");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     write_config(&double, dir, &seeding_steps(dir));
@@ -131,7 +122,7 @@ async fn setup_runs_after_ready_once_and_again_when_asked_or_changed() {
 #[tokio::test]
 async fn a_failing_setup_step_stops_up_with_exit_3_its_diff_and_a_bundle() {
     let double = ApiDouble::start().await;
-    demo_namespace(&double);
+    double.put_namespace("demo");
     double.set_pod(pods::ready(pods::deployment_pod(
         "demo", "web", "b2", IMAGE,
     )));

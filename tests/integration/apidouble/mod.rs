@@ -137,6 +137,15 @@ impl ApiDouble {
         self.shared.upsert(group, plural, obj)
     }
 
+    /// Create (or replace) namespace `name`, as `kubectl create namespace` leaves it.
+    pub fn put_namespace(&self, name: &str) -> Value {
+        self.put(
+            "",
+            "namespaces",
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+        )
+    }
+
     /// Remove an object at once (as after its finalizers ran); emits DELETED.
     pub fn remove(&self, group: &str, plural: &str, namespace: Option<&str>, name: &str) {
         self.shared.remove(group, plural, namespace, name);
