@@ -135,8 +135,14 @@ where
 {
     let start = Instant::now();
     let deadline = start + patience.limit;
-    let mut next_report = start + REPORT_AFTER;
-    let mut gap = REPORT_EVERY;
+    let mut lag = Lag {
+        next: start + REPORT_AFTER,
+        gap: REPORT_EVERY,
+        start,
+        endpoint,
+        call,
+        on_busy: patience.on_busy,
+    };
     let mut backoff = MIN_BACKOFF;
     let mut retries = 0;
     let mut last_error: Option<String> = None;
@@ -150,23 +156,8 @@ where
         })
     };
     loop {
-        let fut = attempt();
-        tokio::pin!(fut);
-        let result = loop {
-            tokio::select! {
-                r = &mut fut => break r,
-                () = tokio::time::sleep_until(next_report) => {
-                    (patience.on_busy)(&BusyProgress {
-                        endpoint: endpoint.url.clone(),
-                        call: call.to_owned(),
-                        waited: start.elapsed(),
-                        retries,
-                    });
-                    next_report += gap;
-                    gap = (gap * 2).min(REPORT_EVERY_MAX);
-                }
-                () = tokio::time::sleep_until(deadline) => return Err(busy(last_error)),
-            }
+        let Some(result) = lag.wait(attempt(), deadline, retries).await else {
+            return Err(busy(last_error));
         };
         match result {
             Ok(v) => return Ok(v),
@@ -174,25 +165,52 @@ where
             Err(Attempt::Retry(e)) => {
                 retries += 1;
                 last_error = Some(e.to_string());
-                let pause = tokio::time::sleep(backoff);
-                tokio::pin!(pause);
-                loop {
-                    tokio::select! {
-                        () = &mut pause => break,
-                        () = tokio::time::sleep_until(next_report) => {
-                            (patience.on_busy)(&BusyProgress {
-                                endpoint: endpoint.url.clone(),
-                                call: call.to_owned(),
-                                waited: start.elapsed(),
-                                retries,
-                            });
-                            next_report += gap;
-                            gap = (gap * 2).min(REPORT_EVERY_MAX);
-                        }
-                        () = tokio::time::sleep_until(deadline) => return Err(busy(last_error)),
-                    }
+                if lag
+                    .wait(tokio::time::sleep(backoff), deadline, retries)
+                    .await
+                    .is_none()
+                {
+                    return Err(busy(last_error));
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Reports a lagging call at growing intervals while something of it is awaited.
+struct Lag<'a> {
+    next: Instant,
+    gap: Duration,
+    start: Instant,
+    endpoint: &'a Endpoint,
+    call: &'a str,
+    on_busy: &'a (dyn Fn(&BusyProgress) + Send + Sync),
+}
+
+impl Lag<'_> {
+    /// `fut`'s output, or `None` at `deadline`; reports whenever a report is due meanwhile.
+    async fn wait<O>(
+        &mut self,
+        fut: impl Future<Output = O>,
+        deadline: Instant,
+        retries: u32,
+    ) -> Option<O> {
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                r = &mut fut => return Some(r),
+                () = tokio::time::sleep_until(self.next) => {
+                    (self.on_busy)(&BusyProgress {
+                        endpoint: self.endpoint.url.clone(),
+                        call: self.call.to_owned(),
+                        waited: self.start.elapsed(),
+                        retries,
+                    });
+                    self.next += self.gap;
+                    self.gap = (self.gap * 2).min(REPORT_EVERY_MAX);
+                }
+                () = tokio::time::sleep_until(deadline) => return None,
             }
         }
     }
