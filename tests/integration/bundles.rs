@@ -2,7 +2,7 @@
 //! that says what is where.
 
 use crate::apidouble::{pods, workloads, ApiDouble};
-use crate::support::{kubetest, Run};
+use crate::support::{kubetest, kubetest_in, Run};
 use std::path::{Path, PathBuf};
 
 const IMAGE: &str = "localhost/kt-bundle-app:dev";
@@ -413,14 +413,6 @@ fn double_environment(double: &ApiDouble) -> tempfile::TempDir {
         .save(&state)
         .unwrap();
     tmp
-}
-
-async fn kubetest_in(dir: &Path, args: &[&str]) -> Run {
-    let dir = dir.to_owned();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || Run::new(kubetest().current_dir(dir).args(args)))
-        .await
-        .unwrap()
 }
 
 /// `kubetest logs` for pods: by Deployment (its selector), by name and by label selector,

@@ -50,7 +50,7 @@ pub fn http_server() -> u16 {
 }
 
 /// An environment with no cluster and no engine needs, brought `up`, with scenario files.
-fn environment(files: &[(&str, &str)]) -> tempfile::TempDir {
+pub fn environment(files: &[(&str, &str)]) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir(tmp.path().join("scenarios")).unwrap();
     for (name, text) in files {

@@ -5,7 +5,7 @@
 use crate::apidouble::exec::ExecReply;
 use crate::apidouble::{pods, ApiDouble};
 use crate::k8s_support::double_cluster;
-use crate::support::{kubetest, Run};
+use crate::support::{kubetest, kubetest_in, Run};
 use kubetest::plan::Plan;
 use kubetest::state::{State, StateStore};
 use serde_json::{json, Value};
@@ -37,18 +37,7 @@ pub fn environment(double: &ApiDouble, files: &[(&str, &str)]) -> tempfile::Temp
 
 /// `kubetest run --output json ARGS` in `dir`, off the runtime so the double keeps serving.
 pub async fn run(dir: &Path, args: &[&str]) -> Run {
-    let dir = dir.to_owned();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        Run::new(
-            kubetest()
-                .current_dir(dir)
-                .args(["run", "--output", "json"])
-                .args(args),
-        )
-    })
-    .await
-    .unwrap()
+    kubetest_in(dir, &[&["run", "--output", "json"], args].concat()).await
 }
 
 pub fn steps(r: &Run) -> Vec<&Value> {

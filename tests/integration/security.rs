@@ -6,24 +6,9 @@ use crate::support::{kubetest, Run};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-/// A config with a dependency whose env holds a password, and one scenario file; `up` is not
-/// needed for these checks beyond writing the state, so there is no cluster and no engine use.
+/// An environment brought `up` (no cluster, no engine) with one scenario file.
 fn environment(scenario: &str) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::create_dir(tmp.path().join("scenarios")).unwrap();
-    std::fs::write(tmp.path().join("scenarios/s.yaml"), scenario).unwrap();
-    std::fs::write(
-        tmp.path().join("kubetest.yaml"),
-        "name: sec\ncluster: { provider: none }\nscenarios: scenarios/\n",
-    )
-    .unwrap();
-    let up = Run::new(
-        kubetest()
-            .current_dir(tmp.path())
-            .args(["up", "--output", "json"]),
-    );
-    assert_eq!(up.code, 0, "{}", up.stderr);
-    tmp
+    crate::scenarios::environment(&[("s.yaml", scenario)])
 }
 
 fn mode(p: &Path) -> u32 {

@@ -4,7 +4,7 @@
 //! and a failure bundle.
 
 use crate::apidouble::{pods, ApiDouble};
-use crate::support::{kubetest, Run};
+use crate::support::{kubetest_in, Run};
 use std::path::Path;
 use std::time::Duration;
 
@@ -21,18 +21,7 @@ fn write_config(double: &ApiDouble, dir: &Path, setup: &str) {
 
 /// `kubetest up --output json ARGS` in `dir`, off the runtime so the double keeps serving.
 async fn up(dir: &Path, args: &[&str]) -> Run {
-    let dir = dir.to_owned();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        Run::new(
-            kubetest()
-                .current_dir(dir)
-                .args(["up", "--output", "json"])
-                .args(args),
-        )
-    })
-    .await
-    .unwrap()
+    kubetest_in(dir, &[&["up", "--output", "json"], args].concat()).await
 }
 
 fn seeded_lines(dir: &Path) -> usize {

@@ -48,6 +48,16 @@ pub fn assert_golden(path: &Path, actual: &str) {
     assert_eq!(actual, expected, "output differs from {}", path.display());
 }
 
+/// `kubetest ARGS` in `dir`, run off the async runtime so a double served by the test's
+/// runtime keeps answering while the binary talks to it.
+pub async fn kubetest_in(dir: &Path, args: &[&str]) -> Run {
+    let dir = dir.to_owned();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || Run::new(kubetest().current_dir(dir).args(args)))
+        .await
+        .unwrap()
+}
+
 /// A finished `kubetest` run with its JSON events parsed (when `--output json`).
 pub struct Run {
     pub code: i32,
