@@ -52,7 +52,7 @@ pub fn register<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) {
 /// `text` with every registered secret masked.
 pub fn mask(text: &str) -> Cow<'_, str> {
     let secrets = SECRETS.read().unwrap_or_else(PoisonError::into_inner);
-    mask_with(text, &secrets).into_owned().into()
+    mask_with(text, &secrets)
 }
 
 /// Whether any secret is registered (masking is skipped entirely when none is).
@@ -118,11 +118,11 @@ pub fn mask_event(event: Event) -> Event {
 fn mask_strings(v: &mut serde_json::Value) -> bool {
     match v {
         serde_json::Value::String(s) => match mask(s) {
-            Cow::Owned(m) if m != *s => {
+            Cow::Owned(m) => {
                 *s = m;
                 true
             }
-            _ => false,
+            Cow::Borrowed(_) => false,
         },
         serde_json::Value::Array(items) => items.iter_mut().fold(false, |c, i| mask_strings(i) | c),
         serde_json::Value::Object(map) => map.values_mut().fold(false, |c, i| mask_strings(i) | c),
