@@ -443,6 +443,8 @@ impl Printer {
             (Ok(l), _) => format!("{label:w$} | {l}\n", w = self.width),
             (Err(e), _) => format!("{label:w$} ! {e:#}\n", w = self.width),
         };
+        // A dependency's log may print its own password: masked like everything kubetest prints.
+        let text = crate::secrets::mask(&text);
         let mut out = std::io::stdout().lock();
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())

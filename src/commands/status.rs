@@ -89,6 +89,7 @@ pub async fn status(
         OutputMode::Json => serde_json::to_string(&report)? + "\n",
         _ => render(&report, palette),
     };
+    let text = crate::secrets::mask(&text);
     let mut out = std::io::stdout().lock();
     // A closed stdout (`| head`) is not a failure of the environment.
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());

@@ -196,7 +196,7 @@ fn a_real_dependency_in_the_bundle_in_logs_and_in_status() {
             format!(
                 "name: {tag}\nengine: {e}\ncluster: {{ provider: none }}\n\
                  images:\n  - {{ name: {image}, context: app }}\n\
-                 dependencies:\n  talker:\n    image: {image}\n    command: [/bin/busybox, sh, -c, 'echo \"{known}\"; echo to-stderr >&2; exec /bin/busybox httpd -f -p 8080 -h /']\n    ports: [\"0:8080\"]\n    health: {{ http: {{ port: 8080, path: /marker.txt }} }}\n\
+                 dependencies:\n  talker:\n    image: {image}\n    env: {{ API_TOKEN: s3cr3t-t0ken-{e} }}\n    command: [/bin/busybox, sh, -c, 'echo \"{known}\"; echo \"token=$API_TOKEN\"; echo to-stderr >&2; exec /bin/busybox httpd -f -p 8080 -h /']\n    ports: [\"0:8080\"]\n    health: {{ http: {{ port: 8080, path: /marker.txt }} }}\n\
                  scenarios: scenarios/\n",
                 e = engine.name
             ),
@@ -221,6 +221,12 @@ fn a_real_dependency_in_the_bundle_in_logs_and_in_status() {
         );
         assert!(
             logs.stdout.contains("talker | to-stderr\n"),
+            "{e}: {}",
+            logs.stdout
+        );
+        // The dependency prints its own secret env value; kubetest masks it (issue 15).
+        assert!(
+            logs.stdout.contains("talker | token=******\n") && !logs.stdout.contains("s3cr3t"),
             "{e}: {}",
             logs.stdout
         );
@@ -279,6 +285,10 @@ fn a_real_dependency_in_the_bundle_in_logs_and_in_status() {
         }
         let full = read_one(&files, "talk-fails/dependencies/talker.log");
         assert!(full.contains(&known), "{e}: {full}");
+        assert!(
+            full.contains("token=******") && !full.contains("s3cr3t"),
+            "{e}: the dependency's secret is masked in its saved log: {full}"
+        );
         let failure = read_one(&files, "talk-fails/failure.txt");
         assert!(
             failure.contains("failing step: says the wrong thing at ")
