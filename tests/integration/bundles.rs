@@ -380,12 +380,14 @@ fn follow_until_interrupted(engine: &crate::engines::TestEngine, dir: &Path, kno
             .spawn()
             .unwrap(),
     );
-    let lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    // stdout and stderr are two streams: the engine may interleave them either way.
-    let first_two: Vec<String> = lines.take(2).map(|l| l.unwrap()).collect();
+    // Kept open to the end: a closed pipe would make the follower's next write fail.
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    // The dependency prints three lines (known, token, one on stderr); stdout and stderr are
+    // two streams, so the engine may interleave them either way.
+    let first: Vec<String> = lines.by_ref().take(3).map(|l| l.unwrap()).collect();
     assert!(
-        first_two.contains(&format!("talker | {known}")),
-        "{}: {first_two:?}",
+        first.contains(&format!("talker | {known}")),
+        "{}: {first:?}",
         engine.name
     );
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -402,6 +404,7 @@ fn follow_until_interrupted(engine: &crate::engines::TestEngine, dir: &Path, kno
         "{}: Ctrl-C ends following",
         engine.name
     );
+    drop(lines);
 }
 
 /// An environment whose state records the double as its cluster and `demo` as the deploy
