@@ -56,6 +56,14 @@ pub enum Category {
     CgroupUnsupported,
     NetworkGvproxy,
     ClockSkew,
+    /// Family verdict: the engine's endpoint cannot be used, and the text does not say
+    /// whether its socket is missing, nobody listens on it, it may not be opened, or the
+    /// engine is too slow; the `engine-endpoints` check decides.
+    EngineUnreachable,
+    /// Family verdict: the podman (or lima/colima) machine cannot be used, and the text does
+    /// not say whether it is stopped, stuck starting, unreachable over SSH or without its
+    /// network proxy; the `podman-machine` check decides.
+    MachineUnavailable,
     Other,
     Unknown,
 }
@@ -82,6 +90,8 @@ impl Category {
             Category::CgroupUnsupported => "cgroup-unsupported",
             Category::NetworkGvproxy => "network-gvproxy",
             Category::ClockSkew => "clock-skew",
+            Category::EngineUnreachable => "engine-unreachable",
+            Category::MachineUnavailable => "machine-unavailable",
             Category::Other => "other",
             Category::Unknown => "unknown",
         }
@@ -108,9 +118,53 @@ impl Category {
             Category::CgroupUnsupported,
             Category::NetworkGvproxy,
             Category::ClockSkew,
+            Category::EngineUnreachable,
+            Category::MachineUnavailable,
             Category::Other,
             Category::Unknown,
         ]
+    }
+
+    /// For a family verdict, the categories it stands for (only a live check tells them
+    /// apart); empty for every other category.
+    pub fn members(self) -> &'static [Category] {
+        match self {
+            Category::EngineUnreachable => &[
+                Category::SocketMissing,
+                Category::DaemonNotRunning,
+                Category::SocketPermission,
+                Category::EngineBusy,
+            ],
+            Category::MachineUnavailable => &[
+                Category::MachineNotRunning,
+                Category::MachineStuckStarting,
+                Category::MachineSshUnreachable,
+                Category::NetworkGvproxy,
+            ],
+            _ => &[],
+        }
+    }
+
+    /// Whether this is a family verdict ([`Category::members`] is not empty).
+    pub fn is_family(self) -> bool {
+        !self.members().is_empty()
+    }
+
+    /// The family this category belongs to, if any.
+    pub fn family(self) -> Option<Category> {
+        Category::all()
+            .iter()
+            .copied()
+            .find(|f| f.members().contains(&self))
+    }
+
+    /// The check of `kubetest doctor` that tells a family's members apart.
+    pub fn family_check(self) -> Option<&'static str> {
+        match self {
+            Category::EngineUnreachable => Some(super::rules::CHECK_ENGINE_ENDPOINTS),
+            Category::MachineUnavailable => Some(super::rules::CHECK_PODMAN_MACHINE),
+            _ => None,
+        }
     }
 }
 
@@ -131,6 +185,10 @@ pub struct Classification {
     /// The doctor check whose live result tells this cause apart from a look-alike.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<&'static str>,
+    /// For a family verdict ([`Category::is_family`]): the categories the text leaves
+    /// open, which the `decided_by` check tells apart. Empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<Category>,
 }
 
 /// A rule with its regexes compiled (signals expanded).
@@ -246,27 +304,124 @@ pub fn classify_with_rule(text: &str) -> (Classification, Option<&'static str>) 
         return (unknown(), None);
     };
     let top = contenders(&hits, best);
-    let mut categories: Vec<Category> = Vec::new();
-    for hit in &top {
-        if !categories.contains(&hit.rule.category) {
-            categories.push(hit.rule.category);
+    let categories = distinct(top.iter().map(|h| h.rule.category));
+    if let [only] = categories[..] {
+        if only.is_family() {
+            return family_verdict(&hits, &top);
+        }
+        return (confident(best), Some(best.rule.id.as_str()));
+    }
+    // Signals of different categories. Within one family (its verdict and/or members),
+    // the specific evidence decides or the family is the answer; across families nothing
+    // is guessed.
+    let family = categories
+        .iter()
+        .map(|c| {
+            if c.is_family() {
+                *c
+            } else {
+                c.family().unwrap_or(*c)
+            }
+        })
+        .reduce(|a, b| if a == b { a } else { Category::Unknown });
+    match family {
+        Some(f) if f.is_family() => family_verdict(&hits, &top),
+        _ => (ambiguous(&top), None),
+    }
+}
+
+/// The categories in `it`, each once, in order.
+fn distinct(it: impl Iterator<Item = Category>) -> Vec<Category> {
+    let mut out: Vec<Category> = Vec::new();
+    for c in it {
+        if !out.contains(&c) {
+            out.push(c);
         }
     }
-    if categories.len() > 1 {
-        return (ambiguous(&top), None);
-    }
+    out
+}
 
-    let rule = best.rule;
-    (
-        Classification {
-            category: rule.category,
-            cause: fill(&rule.cause, &best.captures),
-            fix: rule.fix.iter().map(|f| fill(f, &best.captures)).collect(),
-            matched: Some(best.matched.clone()),
-            decided_by: rule.decided_by.as_deref(),
+/// The confident verdict of one hit.
+fn confident(hit: &Hit) -> Classification {
+    let rule = hit.rule;
+    Classification {
+        category: rule.category,
+        cause: fill(&rule.cause, &hit.captures),
+        fix: rule.fix.iter().map(|f| fill(f, &hit.captures)).collect(),
+        matched: Some(hit.matched.clone()),
+        decided_by: rule.decided_by.as_deref(),
+        candidates: Vec::new(),
+    }
+}
+
+/// The categories a hit stands for: its own, or a family rule's candidates.
+fn stands_for(rule: &Rule) -> Vec<Category> {
+    if !rule.category.is_family() {
+        return vec![rule.category];
+    }
+    if rule.candidates.is_empty() {
+        rule.category.members().to_vec()
+    } else {
+        rule.candidates.clone()
+    }
+}
+
+/// The top hits lie within one family. Member evidence in the text (a top hit, or any
+/// hit of at least [`MEMBER_EVIDENCE_FROM`] naming one of the family rule's candidates —
+/// an errno word, say) that names exactly one category decides it; otherwise the verdict
+/// is the family, with the categories left open and the check that tells them apart.
+fn family_verdict(hits: &[Hit], top: &[&Hit]) -> (Classification, Option<&'static str>) {
+    let open: Vec<Category> = distinct(top.iter().flat_map(|h| stands_for(h.rule)));
+    let family = open
+        .first()
+        .and_then(|c| c.family())
+        .unwrap_or(Category::Unknown);
+    let member_hits: Vec<&Hit> = hits
+        .iter()
+        .filter(|h| {
+            !h.rule.category.is_family()
+                && open.contains(&h.rule.category)
+                && h.rule.priority >= MEMBER_EVIDENCE_FROM
+        })
+        .collect();
+    let named = distinct(member_hits.iter().map(|h| h.rule.category));
+    if let ([_], Some(hit)) = (&named[..], member_hits.first()) {
+        return (confident(hit), Some(hit.rule.id.as_str()));
+    }
+    let candidates = if named.len() >= 2 { named } else { open };
+    let check = family.family_check();
+    let names: Vec<&str> = candidates.iter().map(|c| c.as_str()).collect();
+    let decides = format!(
+        "The text alone cannot tell {} apart; the `{}` check of `kubetest doctor` does (`doctor --explain … --live` runs it).",
+        names.join(" / "),
+        check.unwrap_or("kubetest doctor")
+    );
+    let rule_hit = top.iter().find(|h| h.rule.category.is_family());
+    let classification = match rule_hit {
+        Some(h) => Classification {
+            category: family,
+            cause: format!("{} {decides}", fill(&h.rule.cause, &h.captures)),
+            fix: h.rule.fix.iter().map(|f| fill(f, &h.captures)).collect(),
+            matched: Some(h.matched.clone()),
+            decided_by: check,
+            candidates,
         },
-        Some(rule.id.as_str()),
-    )
+        None => Classification {
+            category: family,
+            cause: format!(
+                "The signals fit several causes of one family ({}). {decides}",
+                top.iter()
+                    .map(|h| format!("{} (\"{}\")", h.rule.category, h.matched))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            fix: vec!["kubetest doctor".to_string()],
+            matched: None,
+            decided_by: check,
+            candidates,
+        },
+    };
+    (classification, rule_hit.map(|h| h.rule.id.as_str()))
 }
 
 /// The verdict of the rule `id` without matching any text (for errors kubetest recognises
@@ -283,6 +438,7 @@ pub fn from_rule(id: &str, captures: &[(&str, &str)]) -> Option<Classification> 
         fix: rule.fix.iter().map(|f| fill(f, &captures)).collect(),
         matched: None,
         decided_by: rule.decided_by.as_deref(),
+        candidates: Vec::new(),
     })
 }
 
@@ -291,6 +447,8 @@ const GENERIC_BELOW: u8 = 60;
 /// How close (in priority) a hit of another category must come to a generic winner for the
 /// two to count as conflicting signals.
 const CONFLICT_MARGIN: u8 = 10;
+/// A hit below this priority is too weak to decide between a family's members.
+const MEMBER_EVIDENCE_FROM: u8 = 40;
 
 /// The hits that compete with `best`: those of equal priority, and — when `best` is only a
 /// generic signal combination — hits of another specific category within
@@ -316,6 +474,7 @@ fn unknown() -> Classification {
         fix: vec!["kubetest doctor".to_string()],
         matched: None,
         decided_by: None,
+        candidates: Vec::new(),
     }
 }
 
@@ -334,6 +493,7 @@ fn ambiguous(top: &[&Hit]) -> Classification {
         fix: vec!["kubetest doctor".to_string()],
         matched: None,
         decided_by: top.iter().find_map(|h| h.rule.decided_by.as_deref()),
+        candidates: Vec::new(),
     }
 }
 
@@ -392,6 +552,28 @@ mod tests {
                 "rule {} is unknown",
                 rule.id
             );
+            if rule.category.is_family() {
+                for c in &rule.candidates {
+                    assert!(
+                        rule.category.members().contains(c),
+                        "rule {}: candidate {c} is not a member of {}",
+                        rule.id,
+                        rule.category
+                    );
+                }
+                assert_eq!(
+                    rule.decided_by.as_deref(),
+                    rule.category.family_check(),
+                    "rule {}: a family rule is decided by its family's check",
+                    rule.id
+                );
+            } else {
+                assert!(
+                    rule.candidates.is_empty(),
+                    "rule {}: candidates belong to family rules only",
+                    rule.id
+                );
+            }
             if let Some(check) = &rule.decided_by {
                 assert!(
                     CHECK_IDS.contains(&check.as_str()),
@@ -455,7 +637,7 @@ mod tests {
 
     #[test]
     fn category_names_match_serde() {
-        assert_eq!(Category::all().len(), 20);
+        assert_eq!(Category::all().len(), 22);
         for c in Category::all() {
             let json = serde_json::to_string(c).unwrap();
             assert_eq!(json, format!("\"{}\"", c.as_str()));
@@ -512,18 +694,66 @@ mod tests {
     }
 
     #[test]
-    fn close_generic_signals_of_different_categories_are_ambiguous() {
+    fn close_generic_signals_within_one_family_give_the_family() {
         // A refused socket alone is a stopped engine (a generic combination, priority 45)...
         let refused = "error dialing /var/run/docker.sock: connection refused";
         assert_eq!(classify(refused).category, Category::DaemonNotRunning);
         // ...but next to a timed-out call on the same socket (engine-busy, 40) the
-        // signals conflict, and the classifier says so instead of guessing.
+        // signals conflict. Both are members of one family, so the verdict is the family,
+        // naming both and the check that tells them apart — not a guess, not a bare unknown.
         let both = format!("request to unix:///var/run/docker.sock timed out after 30s\n{refused}");
         let c = classify(&both);
-        assert_eq!(c.category, Category::Unknown, "{}", c.cause);
+        assert_eq!(c.category, Category::EngineUnreachable, "{}", c.cause);
+        assert_eq!(c.candidates.len(), 2, "{}", c.cause);
+        assert!(c.candidates.contains(&Category::EngineBusy));
+        assert!(c.candidates.contains(&Category::DaemonNotRunning));
         assert!(c.cause.contains("engine-busy"), "{}", c.cause);
         assert!(c.cause.contains("daemon-not-running"), "{}", c.cause);
         assert_eq!(c.decided_by, Some("engine-endpoints"));
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["candidates"].as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn family_wording_gives_the_family_unless_an_errno_decides() {
+        // The docker CLI asks "Is the docker daemon running?" for a missing socket and a
+        // refused one alike: the text cannot decide, the engine-endpoints check can.
+        let cli = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?";
+        let c = classify(cli);
+        assert_eq!(c.category, Category::EngineUnreachable);
+        assert_eq!(
+            c.candidates,
+            [Category::SocketMissing, Category::DaemonNotRunning]
+        );
+        assert_eq!(c.decided_by, Some("engine-endpoints"));
+        assert!(c.cause.contains("`engine-endpoints` check"), "{}", c.cause);
+        // An errno word for the same socket elsewhere in the text decides within the family.
+        let enoent =
+            format!("{cli}\ndial unix /var/run/docker.sock: connect: no such file or directory");
+        assert_eq!(classify(&enoent).category, Category::SocketMissing);
+        let refused = format!("{cli}\ndial unix /var/run/docker.sock: connect: connection refused");
+        assert_eq!(classify(&refused).category, Category::DaemonNotRunning);
+        // Equal signals of different families stay unknown: the engine's family and the
+        // machine's (a refused forwarded port, machine-not-running at the same priority).
+        let other = format!("{cli}\nError: failed to connect: dial tcp 127.0.0.1:50123: connect: connection refused");
+        let c = classify(&other);
+        assert_eq!(c.category, Category::Unknown, "{}", c.cause);
+        assert!(c.candidates.is_empty());
+    }
+
+    #[test]
+    fn family_members_and_checks() {
+        for c in Category::all() {
+            if c.is_family() {
+                assert!(c.family_check().is_some(), "{c}");
+                for m in c.members() {
+                    assert_eq!(m.family(), Some(*c));
+                    assert!(!m.is_family());
+                }
+            } else {
+                assert!(c.family_check().is_none(), "{c}");
+            }
+        }
     }
 
     #[test]

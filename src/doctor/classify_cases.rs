@@ -146,7 +146,9 @@ const REAL: &[(&str, Category)] = &[
     (
         r#"Cannot connect to Podman. Please verify your connection to the Linux system using `podman system connection list`, or try `podman machine init` and `podman machine start` to manage a new Linux VM
 Error: unable to connect to Podman socket: Get "http://d/v4.4.4/libpod/_ping": dial unix ///run/podman/podman.sock: connect: An invalid argument was supplied."#,
-        MachineNotRunning,
+        // podman's envelope for any connection failure and no errno that decides: the
+        // machine family; the thread's fix (init + start) is what its live check leads to.
+        MachineUnavailable,
     ),
     // ------------------------------------------------------------ machine-exists
     // https://github.com/podman-container-tools/podman/issues/16427
@@ -268,14 +270,14 @@ Error: Get "http://localhost:50395/vm/state": dial tcp: lookup localhost: no suc
     // https://github.com/docker/for-linux/issues/535
     (
         "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
-        DaemonNotRunning,
+        EngineUnreachable,
     ),
     // https://github.com/ByConity/byconity-deploy/issues/14
     (
         r#"byconity-deploy bytedance$ kind create cluster --config examples/kind/kind-byconity.yaml
 ERROR: failed to create cluster: failed to list nodes: command "docker ps -a --filter label=io.x-k8s.kind.cluster=byconity-cluster --format '{{.Names}}'" failed with error: exit status 1
 Command Output: Cannot connect to the Docker daemon at unix:///Users/bytedance/.colima/default/docker.sock. Is the docker daemon running?"#,
-        DaemonNotRunning,
+        EngineUnreachable,
     ),
     // https://github.com/tektoncd/catalog/issues/1247
     (
@@ -283,12 +285,12 @@ Command Output: Cannot connect to the Docker daemon at unix:///Users/bytedance/.
 ERROR: failed to create cluster: failed to list clusters: command "docker ps -a --filter label=io.x-k8s.kind.cluster=kind --format '{{.Names}}'" failed with error: exit status 1
 
 Command Output: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"#,
-        DaemonNotRunning,
+        EngineUnreachable,
     ),
     // https://github.com/docker/for-mac/issues/42
     (
         "Cannot connect to the Docker daemon. Is the docker daemon running on this host?",
-        DaemonNotRunning,
+        EngineUnreachable,
     ),
     // https://github.com/docker/for-mac/issues/1535
     (
@@ -313,7 +315,7 @@ Command Output: Cannot connect to the Docker daemon at unix:///var/run/docker.so
     // https://github.com/docker/for-mac/issues/7354
     (
         "Server:\nERROR: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\nerrors pretty printing info",
-        DaemonNotRunning,
+        EngineUnreachable,
     ),
     // ------------------------------------------------------------ storage-exhausted
     // https://github.com/podman-container-tools/podman/issues/16192
@@ -908,7 +910,7 @@ fn matched_text_and_fill_on_real_cases() {
 #[test]
 fn envelope_alone_is_other_but_specific_wins() {
     let envelope = format!("{PODMAN_ENVELOPE}\nError: something new");
-    assert_eq!(classify(&envelope).category, MachineNotRunning);
+    assert_eq!(classify(&envelope).category, MachineUnavailable);
     assert_eq!(classify(&envelope).decided_by, Some("podman-machine"));
     assert_eq!(
         classify("ERROR: failed to create cluster: something kind has not said before").category,

@@ -163,6 +163,7 @@ mod tests {
         )
         .context("kind create cluster failed");
         assert!(classify_typed(&e).is_none());
-        assert_eq!(explain_failure(&e).category, Category::DaemonNotRunning);
+        // The docker CLI's wording leaves socket-missing / daemon-not-running open.
+        assert_eq!(explain_failure(&e).category, Category::EngineUnreachable);
     }
 }

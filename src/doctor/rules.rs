@@ -81,6 +81,10 @@ pub struct Rule {
     /// The doctor check that tells this cause apart from a look-alike.
     #[serde(default)]
     pub decided_by: Option<String>,
+    /// For a family rule (`category` a family such as `engine-unreachable`): the members the
+    /// text leaves open; all of the family's members when empty.
+    #[serde(default)]
+    pub candidates: Vec<Category>,
     /// Texts for a rule that wins no real text: a tool's documented wording, or (for the
     /// low-priority signal combinations that more specific rules always shadow on real
     /// texts) a line showing the combination. The rule must win each of them (tested).

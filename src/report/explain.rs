@@ -6,6 +6,14 @@ use crate::doctor::classify::{Category, Classification};
 /// The full `doctor --explain` answer for a person.
 pub fn render_explanation(c: &Classification, p: &Palette) -> String {
     let mut out = format!("{} {}\n", p.bold.apply_to("category:"), c.category.as_str());
+    if !c.candidates.is_empty() {
+        let names: Vec<&str> = c.candidates.iter().map(|k| k.as_str()).collect();
+        out.push_str(&format!(
+            "{} {} (the text cannot tell them apart; the live check can)\n",
+            p.bold.apply_to("one of:"),
+            names.join(", ")
+        ));
+    }
     if let Some(m) = &c.matched {
         out.push_str(&format!("{} {m}\n", p.bold.apply_to("matched:")));
     }

@@ -246,7 +246,14 @@ fn explain_live_runs_the_deciding_check() {
         .env_remove("CONTAINER_HOST");
     let (code, doc) = doctor_json(&mut cmd);
     assert_eq!(code, 0, "{doc:#}");
-    assert_eq!(doc["category"], "daemon-not-running", "{doc:#}");
+    // The docker CLI's wording cannot tell a missing socket from a stopped daemon: the
+    // verdict is their family, and the live check is what decides.
+    assert_eq!(doc["category"], "engine-unreachable", "{doc:#}");
+    assert_eq!(
+        doc["candidates"],
+        serde_json::json!(["socket-missing", "daemon-not-running"]),
+        "{doc:#}"
+    );
     assert_eq!(doc["decided_by"], "engine-endpoints", "{doc:#}");
     let live = &doc["live"];
     assert_eq!(live["id"], "engine-endpoints", "{doc:#}");
@@ -314,4 +321,30 @@ fn explain_live_human_output() {
     assert!(stdout.contains("category: socket-missing"), "{stdout}");
     assert!(stdout.contains("live check on this machine:"), "{stdout}");
     assert!(stdout.contains("engine-endpoints"), "{stdout}");
+}
+
+/// A family verdict in the human form names the categories it leaves open and the check
+/// that decides between them.
+#[test]
+fn explain_family_verdict_human_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kubetest()
+        .current_dir(dir.path())
+        .args([
+            "doctor",
+            "--explain",
+            "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("category: engine-unreachable"), "{stdout}");
+    assert!(
+        stdout.contains("one of: socket-missing, daemon-not-running"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("decided by: the `engine-endpoints` check"),
+        "{stdout}"
+    );
 }

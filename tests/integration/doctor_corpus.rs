@@ -38,16 +38,22 @@ fn corpus(file: &str) -> Vec<Case> {
         .unwrap_or_else(|e| panic!("{} is not a case list: {e}", path.display()))
 }
 
-/// How the classifier did on one set.
+/// How the classifier did on one set (scoring rules: fixtures/doctor/corpus/README.md).
 #[derive(Default)]
 struct Score {
     total: usize,
+    /// Strictly right: the expected category itself.
     right: usize,
+    /// Right at family level, live check decides: a family verdict (`engine-unreachable`,
+    /// `machine-unavailable`) whose open candidates include the expected category. Never
+    /// counted as right in the strict figure, never as wrong.
+    live_decides: usize,
     unknown: usize,
-    /// Confidently wrong: a category other than the expected one, and not `unknown`.
+    /// Confidently wrong: a category other than the expected one, or a family verdict whose
+    /// candidates do not include it; not `unknown`.
     wrong: usize,
-    /// expected category → (cases, right).
-    per_category: BTreeMap<String, (usize, usize)>,
+    /// expected category → (cases, strictly right, live check decides).
+    per_category: BTreeMap<String, (usize, usize, usize)>,
     /// (expected, got) → count, for misses only.
     confusion: BTreeMap<(String, String), usize>,
     /// (id, expected, got, text) of every miss; printed for the rule-writing set only.
@@ -58,14 +64,27 @@ impl Score {
     fn of(cases: &[Case]) -> Score {
         let mut s = Score::default();
         for case in cases {
-            let got = classify(&case.text).category;
-            let got = got.as_str().to_string();
+            let verdict = classify(&case.text);
+            let got = verdict.category.as_str().to_string();
             s.total += 1;
             let entry = s.per_category.entry(case.category.clone()).or_default();
             entry.0 += 1;
             if got == case.category {
                 s.right += 1;
                 entry.1 += 1;
+                continue;
+            }
+            if verdict.category.is_family()
+                && verdict
+                    .candidates
+                    .iter()
+                    .any(|c| c.as_str() == case.category)
+            {
+                s.live_decides += 1;
+                entry.2 += 1;
+                *s.confusion
+                    .entry((case.category.clone(), got.clone()))
+                    .or_default() += 1;
                 continue;
             }
             if got == Category::Unknown.as_str() {
@@ -90,26 +109,39 @@ impl Score {
         100.0 * n as f64 / self.total.max(1) as f64
     }
 
+    /// Right at family level: strictly right, or a family verdict that leaves the expected
+    /// category open for its live check.
+    fn family_right(&self) -> usize {
+        self.right + self.live_decides
+    }
+
     /// Aggregate figures only: no text, no id.
     fn print_aggregates(&self, name: &str) {
         println!(
-            "{name}: {} cases; right {} ({:.1}%), confidently wrong {} ({:.1}%), unknown {} ({:.1}%)",
+            "{name}: {} cases; STRICT right {} ({:.1}%), right-live-check-decides {} ({:.1}%), confidently wrong {} ({:.1}%), unknown {} ({:.1}%)",
             self.total,
             self.right,
             self.pct(self.right),
+            self.live_decides,
+            self.pct(self.live_decides),
             self.wrong,
             self.pct(self.wrong),
             self.unknown,
             self.pct(self.unknown)
         );
-        println!("  per category (right/cases):");
-        for (category, (n, right)) in &self.per_category {
+        println!(
+            "{name}: FAMILY-LEVEL right {} ({:.1}%) = strict right + live check decides",
+            self.family_right(),
+            self.pct(self.family_right())
+        );
+        println!("  per category (strict right/cases, +live check decides):");
+        for (category, (n, right, live)) in &self.per_category {
             println!(
-                "    {category:<24} {right:>3}/{n:<3} {:>5.1}%",
+                "    {category:<24} {right:>3}/{n:<3} {:>5.1}%   +{live}",
                 100.0 * *right as f64 / *n as f64
             );
         }
-        println!("  confusion (expected -> got: count):");
+        println!("  confusion (expected -> got: count; a family `got` leaves the expected open):");
         for ((expected, got), n) in &self.confusion {
             println!("    {expected} -> {got}: {n}");
         }
@@ -147,8 +179,10 @@ fn split_is_disjoint_and_holds_out_30_percent() {
         assert!(case.source.starts_with("http"), "a case without a source");
         assert!(!case.tracker.is_empty(), "a case without a tracker");
         assert!(
-            Category::all().iter().any(|c| c.as_str() == case.category),
-            "a case with a category the classifier does not know: {}",
+            Category::all()
+                .iter()
+                .any(|c| c.as_str() == case.category && !c.is_family() && *c != Category::Unknown),
+            "a case with a category the classifier does not know (or a family verdict, which is no label): {}",
             case.category
         );
     }
@@ -160,25 +194,33 @@ fn train_set_score() {
     let train = corpus("train.yaml");
     let s = Score::of(&train);
     for (id, expected, got, text) in &s.misses {
+        let rule = classify_with_rule(text).1.unwrap_or("-");
         println!(
-            "MISS {id}: expected {expected}, got {got}\n    {}",
+            "MISS {id}: expected {expected}, got {got} (rule {rule})\n    {}",
             text.replace('\n', "\n    ")
         );
     }
     s.print_aggregates("train");
 }
 
-/// Regression floors on the rule-writing set, as measured when the rules last changed
-/// (81.2% right, 6.1% confidently wrong), rounded conservatively.
-const TRAIN_RIGHT_AT_LEAST: f64 = 80.0;
-const TRAIN_WRONG_AT_MOST: f64 = 7.0;
+/// Regression floors on the rule-writing set, as measured when the rules last changed,
+/// rounded conservatively: family-level right (strict right + live check decides), strict
+/// right, and confidently wrong.
+const TRAIN_FAMILY_RIGHT_AT_LEAST: f64 = 80.0;
+const TRAIN_STRICT_RIGHT_AT_LEAST: f64 = 76.0;
+const TRAIN_WRONG_AT_MOST: f64 = 5.0;
 
 #[test]
 fn train_set_floor() {
     let s = Score::of(&corpus("train.yaml"));
     assert!(
-        s.pct(s.right) >= TRAIN_RIGHT_AT_LEAST,
-        "train accuracy {:.1}% < {TRAIN_RIGHT_AT_LEAST}%",
+        s.pct(s.family_right()) >= TRAIN_FAMILY_RIGHT_AT_LEAST,
+        "train family-level accuracy {:.1}% < {TRAIN_FAMILY_RIGHT_AT_LEAST}%",
+        s.pct(s.family_right())
+    );
+    assert!(
+        s.pct(s.right) >= TRAIN_STRICT_RIGHT_AT_LEAST,
+        "train strict accuracy {:.1}% < {TRAIN_STRICT_RIGHT_AT_LEAST}%",
         s.pct(s.right)
     );
     assert!(
@@ -192,11 +234,15 @@ fn train_set_floor() {
 const GOAL_RIGHT_AT_LEAST: f64 = 90.0;
 const GOAL_WRONG_AT_MOST: f64 = 3.0;
 /// Regression floors on the held-out set: the figures last measured (2026-12-04, after
-/// commit f50f7ff: 58.5% right, 10.4% confidently wrong, 31.1% unknown), rounded
-/// conservatively. They are raised only by a new measurement, never tuned towards.
-const HELD_OUT_RIGHT_AT_LEAST: f64 = 55.0;
+/// commit f50f7ff: 58.5% right, 10.4% confidently wrong, 31.1% unknown; no family verdicts
+/// existed, so strict and family-level right were equal), rounded conservatively. They are
+/// raised only by a new measurement, never tuned towards. The accuracy floor applies to
+/// family-level right: a family verdict that leaves the expected category open for the live
+/// check is not a regression.
+const HELD_OUT_FAMILY_RIGHT_AT_LEAST: f64 = 55.0;
 const HELD_OUT_WRONG_AT_MOST: f64 = 12.0;
-/// Whether the goals were met when the floors were last measured; only then are they asserted.
+/// Whether the goals were met (strictly) when the floors were last measured; only then are
+/// they asserted.
 const GOALS_MET_WHEN_MEASURED: bool = false;
 
 /// The held-out set: aggregate figures only (see the module docs).
@@ -204,16 +250,18 @@ const GOALS_MET_WHEN_MEASURED: bool = false;
 fn held_out_figures() {
     let s = Score::of(&corpus("heldout.yaml"));
     s.print_aggregates("held-out");
-    let (right, wrong) = (s.pct(s.right), s.pct(s.wrong));
-    if right >= GOAL_RIGHT_AT_LEAST && wrong <= GOAL_WRONG_AT_MOST {
-        println!("held-out: the goals of issue #16 are met (>= {GOAL_RIGHT_AT_LEAST}% right, <= {GOAL_WRONG_AT_MOST}% confidently wrong)");
-    } else {
-        println!("held-out: GOALS NOT MET YET — {right:.1}% right (goal >= {GOAL_RIGHT_AT_LEAST}%), {wrong:.1}% confidently wrong (goal <= {GOAL_WRONG_AT_MOST}%)");
+    let (right, family, wrong) = (s.pct(s.right), s.pct(s.family_right()), s.pct(s.wrong));
+    for (name, value) in [("strict", right), ("family-level", family)] {
+        if value >= GOAL_RIGHT_AT_LEAST && wrong <= GOAL_WRONG_AT_MOST {
+            println!("held-out ({name}): the goals of issue #16 are met (>= {GOAL_RIGHT_AT_LEAST}% right, <= {GOAL_WRONG_AT_MOST}% confidently wrong)");
+        } else {
+            println!("held-out ({name}): GOALS NOT MET YET — {value:.1}% right (goal >= {GOAL_RIGHT_AT_LEAST}%), {wrong:.1}% confidently wrong (goal <= {GOAL_WRONG_AT_MOST}%)");
+        }
     }
     // Messages carry figures only, never a held-out text or id.
     assert!(
-        right >= HELD_OUT_RIGHT_AT_LEAST,
-        "held-out accuracy {right:.1}% fell below the floor {HELD_OUT_RIGHT_AT_LEAST}%"
+        family >= HELD_OUT_FAMILY_RIGHT_AT_LEAST,
+        "held-out family-level accuracy {family:.1}% fell below the floor {HELD_OUT_FAMILY_RIGHT_AT_LEAST}%"
     );
     assert!(
         wrong <= HELD_OUT_WRONG_AT_MOST,
