@@ -622,7 +622,8 @@ Command Output: Error: subnet fc00:f853:ccd:e793::/64 is already used on the hos
     (
         r#"ERROR: failed to create cluster: command "podman run --name kind-control-plane --hostname kind-control-plane --label io.x-k8s.kind.role=control-plane --privileged --detach --tty --net kind --label io.x-k8s.kind.cluster=kind -e container=podman localhost/kindest/node:22.10.20220801.1.24.3" failed with error: exit status 126
 Command Output: Error: netavark: failed to configure bridge and veth interface: failed while configuring network interface: failed to set ip address to podman1: Permission denied (os error 13)"#,
-        Other,
+        // kind's envelope alone names no cause (the rule that answered `other` for it is gone).
+        Unknown,
     ),
     // https://github.com/podman-container-tools/podman/issues/20453
     (
@@ -677,7 +678,8 @@ const LOOKALIKES: &[(&str, Category, Category)] = &[
     (
         "Error: failed to create cluster: failed to get kubeconfig from node: open /home/rajib/.kube/kind-config-kind: permission denied",
         SocketPermission,
-        Other,
+        // Not the socket; kind's envelope alone names no cause, so: unknown.
+        Unknown,
     ),
     // "Permission denied" from netavark configuring a bridge, not the engine socket.
     // https://github.com/podman-container-tools/podman/issues/15395
@@ -908,12 +910,15 @@ fn matched_text_and_fill_on_real_cases() {
 }
 
 #[test]
-fn envelope_alone_is_other_but_specific_wins() {
+fn envelopes_alone_say_no_more_than_they_know() {
+    // podman's connection envelope names the machine family; its check decides.
     let envelope = format!("{PODMAN_ENVELOPE}\nError: something new");
     assert_eq!(classify(&envelope).category, MachineUnavailable);
     assert_eq!(classify(&envelope).decided_by, Some("podman-machine"));
+    // kind's envelope names only the tool that failed, no cause: unknown, not a confident
+    // `other` (on the rule-writing set it was wrong on the one text it alone decided).
     assert_eq!(
         classify("ERROR: failed to create cluster: something kind has not said before").category,
-        Other
+        Unknown
     );
 }
