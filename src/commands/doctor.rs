@@ -57,6 +57,11 @@ pub async fn doctor(
             (true, Some(check)) => checks::run_one(&context(args, config), check).await,
             _ => None,
         };
+        // A family verdict is settled by the live check's line for the socket in the text.
+        let classification = match &live {
+            Some(result) => crate::doctor::decide::settle(classification, result, &text),
+            None => classification,
+        };
         return Ok(DoctorReport::Explanation(Explanation {
             classification,
             live,

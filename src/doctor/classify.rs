@@ -189,6 +189,10 @@ pub struct Classification {
     /// open, which the `decided_by` check tells apart. Empty otherwise.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<Category>,
+    /// The live check's line that settled a family verdict into one of its `candidates`
+    /// (`doctor --explain … --live`, see [`super::decide`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_live: Option<String>,
 }
 
 /// A rule with its regexes compiled (signals expanded).
@@ -351,6 +355,7 @@ fn confident(hit: &Hit) -> Classification {
         matched: Some(hit.matched.clone()),
         decided_by: rule.decided_by.as_deref(),
         candidates: Vec::new(),
+        decided_live: None,
     }
 }
 
@@ -405,6 +410,7 @@ fn family_verdict(hits: &[Hit], top: &[&Hit]) -> (Classification, Option<&'stati
             matched: Some(h.matched.clone()),
             decided_by: check,
             candidates,
+            decided_live: None,
         },
         None => Classification {
             category: family,
@@ -419,6 +425,7 @@ fn family_verdict(hits: &[Hit], top: &[&Hit]) -> (Classification, Option<&'stati
             matched: None,
             decided_by: check,
             candidates,
+            decided_live: None,
         },
     };
     (classification, rule_hit.map(|h| h.rule.id.as_str()))
@@ -439,6 +446,7 @@ pub fn from_rule(id: &str, captures: &[(&str, &str)]) -> Option<Classification> 
         matched: None,
         decided_by: rule.decided_by.as_deref(),
         candidates: Vec::new(),
+        decided_live: None,
     })
 }
 
@@ -475,6 +483,7 @@ fn unknown() -> Classification {
         matched: None,
         decided_by: None,
         candidates: Vec::new(),
+        decided_live: None,
     }
 }
 
@@ -494,6 +503,7 @@ fn ambiguous(top: &[&Hit]) -> Classification {
         matched: None,
         decided_by: top.iter().find_map(|h| h.rule.decided_by.as_deref()),
         candidates: Vec::new(),
+        decided_live: None,
     }
 }
 

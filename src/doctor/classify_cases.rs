@@ -140,7 +140,9 @@ const REAL: &[(&str, Category)] = &[
     // https://github.com/mikefarah/yq/pull/2125
     (
         r#"Cannot connect to Podman. Please verify your connection to the Linux system using `podman system connection list`, or try `podman machine init` and `podman machine start` to manage a new Linux VM Error: unable to connect to Podman socket: failed to read identity "/Users/tiger/.local/share/containers/podman/machine/machine": open /Users/tiger/.local/share/containers/podman/machine/machine: no such file or directory"#,
-        MachineNotRunning,
+        // A missing SSH identity: the machine is gone (this thread: init + start) or the
+        // connection is stale (FORMAT.md: machine-ssh-unreachable); the machine check decides.
+        MachineUnavailable,
     ),
     // https://github.com/podman-desktop/podman-desktop/issues/1514 (fixed by `podman machine init` + `start`)
     (

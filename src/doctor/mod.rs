@@ -3,5 +3,6 @@
 
 pub mod checks;
 pub mod classify;
+pub mod decide;
 pub mod failure;
 pub mod rules;

@@ -6,7 +6,15 @@ use crate::doctor::classify::{Category, Classification};
 /// The full `doctor --explain` answer for a person.
 pub fn render_explanation(c: &Classification, p: &Palette) -> String {
     let mut out = format!("{} {}\n", p.bold.apply_to("category:"), c.category.as_str());
-    if !c.candidates.is_empty() {
+    if let Some(line) = &c.decided_live {
+        let names: Vec<&str> = c.candidates.iter().map(|k| k.as_str()).collect();
+        out.push_str(&format!(
+            "{} {} (the text left {} open; the live check saw: {line})\n",
+            p.bold.apply_to("decided live:"),
+            c.category.as_str(),
+            names.join(", ")
+        ));
+    } else if !c.candidates.is_empty() {
         let names: Vec<&str> = c.candidates.iter().map(|k| k.as_str()).collect();
         out.push_str(&format!(
             "{} {} (the text cannot tell them apart; the live check can)\n",

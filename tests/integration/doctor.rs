@@ -247,8 +247,13 @@ fn explain_live_runs_the_deciding_check() {
     let (code, doc) = doctor_json(&mut cmd);
     assert_eq!(code, 0, "{doc:#}");
     // The docker CLI's wording cannot tell a missing socket from a stopped daemon: the
-    // verdict is their family, and the live check is what decides.
-    assert_eq!(doc["category"], "engine-unreachable", "{doc:#}");
+    // text gives their family, and the live check decides — here the socket is missing.
+    assert_eq!(doc["category"], "socket-missing", "{doc:#}");
+    let decided = doc["decided_live"].as_str().unwrap_or_default();
+    assert!(
+        decided.contains(&missing.display().to_string()) && decided.contains("no such socket file"),
+        "{doc:#}"
+    );
     assert_eq!(
         doc["candidates"],
         serde_json::json!(["socket-missing", "daemon-not-running"]),
@@ -347,4 +352,42 @@ fn explain_family_verdict_human_output() {
         stdout.contains("decided by: the `engine-endpoints` check"),
         "{stdout}"
     );
+}
+
+/// Fault injected: a socket file nobody listens on (bound, then the listener dropped).
+/// The docker CLI's sentence alone gives the engine family; `--live` probes the socket,
+/// is refused, and settles it as daemon-not-running.
+#[test]
+fn explain_live_settles_a_refused_socket_as_daemon_not_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(
+        socket.exists(),
+        "the socket file stays after its listener is gone"
+    );
+    let out = kubetest()
+        .current_dir(dir.path())
+        .args([
+            "doctor",
+            "--live",
+            "--timeout",
+            "10s",
+            "--explain",
+            &format!(
+                "Cannot connect to the Docker daemon at unix://{}. Is the docker daemon running?",
+                socket.display()
+            ),
+        ])
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .env_remove("CONTAINER_HOST")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("category: daemon-not-running"), "{stdout}");
+    assert!(
+        stdout.contains("decided live: daemon-not-running (the text left socket-missing, daemon-not-running open"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("connection refused"), "{stdout}");
 }
