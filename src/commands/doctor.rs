@@ -16,7 +16,7 @@ pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What `doctor` produced, for the caller to render.
 pub enum DoctorReport {
-    Explanation(Explanation),
+    Explanation(Box<Explanation>),
     Checks(Vec<CheckResult>),
 }
 
@@ -62,10 +62,10 @@ pub async fn doctor(
             Some(result) => crate::doctor::decide::settle(classification, result, &text),
             None => classification,
         };
-        return Ok(DoctorReport::Explanation(Explanation {
+        return Ok(DoctorReport::Explanation(Box::new(Explanation {
             classification,
             live,
-        }));
+        })));
     }
     Ok(DoctorReport::Checks(
         checks::run_all(&context(args, config)).await,
