@@ -367,7 +367,11 @@ fn converted_compose_comes_up_healthy_on_real_engines() {
         assert!(text.contains("provider: none"), "{text}");
         let started = std::time::Instant::now();
         let up = Run::new(engine.kubetest(&dir).args(["up", "--output", "json"]));
-        eprintln!("{}: converted compose up in {:?}", engine.name, started.elapsed());
+        eprintln!(
+            "{}: converted compose up in {:?}",
+            engine.name,
+            started.elapsed()
+        );
         let outcomes = up.task_outcomes("deps");
         let down = Run::new(engine.kubetest(&dir).args(["down", "--output", "json"]));
         assert_eq!(
