@@ -399,3 +399,63 @@ fn converted_compose_comes_up_healthy_on_real_engines() {
         assert_eq!(labelled(&engine, &env), (vec![], vec![]), "{}", engine.name);
     }
 }
+
+/// Variables and `env_file` values come from the files beside the compose file: the n8n
+/// fixture with the `.env` its README asks for (values as in its `.env.example`).
+#[test]
+fn dot_env_resolves_variables_and_env_file_values_are_copied_in() {
+    let compose = root().join("fixtures/compose/n8n-ai-starter-kit/docker-compose.yml");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("n8n");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(&compose, dir.join("docker-compose.yml")).unwrap();
+    std::fs::write(
+        dir.join(".env"),
+        "POSTGRES_USER=root\nPOSTGRES_PASSWORD=password\nPOSTGRES_DB=n8n\n\nN8N_ENCRYPTION_KEY=super-secret-key\n",
+    )
+    .unwrap();
+    let run = Run::new(kubetest().current_dir(&dir).args([
+        "init",
+        "--from-compose",
+        "docker-compose.yml",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(report["dependencies"], 4, "{report}");
+    let text = std::fs::read_to_string(dir.join("kubetest.yaml")).unwrap();
+    let c = assert_loads(&dir).config;
+    let n8n = &c.dependencies["n8n"].env;
+    assert_eq!(n8n["DB_POSTGRESDB_USER"], "root");
+    assert_eq!(
+        n8n["N8N_ENCRYPTION_KEY"], "super-secret-key",
+        "from env_file"
+    );
+    let pg = c.dependencies["postgres"].health.as_ref().unwrap();
+    assert_eq!(
+        pg.exec.as_ref().unwrap()[2],
+        "pg_isready -h localhost -U root -d n8n"
+    );
+    assert!(
+        text.contains("variables taken from .env: POSTGRES_DB, POSTGRES_PASSWORD, POSTGRES_USER"),
+        "{text}"
+    );
+    assert!(text.contains("includes the variables of .env"), "{text}");
+    assert!(!text.contains("is not set in .env"), "{text}");
+
+    // `-q` prints nothing; `init --help` teaches.
+    let quiet = Run::new(kubetest().current_dir(&dir).args(["init", "--force", "-q"]));
+    assert_eq!(
+        (quiet.code, quiet.stdout.as_str()),
+        (0, ""),
+        "{}",
+        quiet.stderr
+    );
+    let help = Run::new(kubetest().args(["init", "--help"]));
+    assert!(
+        help.stdout.contains("Example:") && help.stdout.contains("--from-compose"),
+        "{}",
+        help.stdout
+    );
+}

@@ -36,6 +36,9 @@ pub(crate) struct Ctx<'a> {
     /// Default project name (for names of built images).
     pub project: String,
     pub home: Option<PathBuf>,
+    /// Variables of the `.env` file beside the compose file (the project environment `init`
+    /// knows: the shell's is not read).
+    pub dot_env: BTreeMap<String, String>,
 }
 
 impl Ctx<'_> {
@@ -99,11 +102,23 @@ pub fn convert(file: &Path, root: &Path, project: &str) -> Result<Converted, Ini
         root,
         project: project.to_owned(),
         home: std::env::var_os("HOME").map(PathBuf::from),
+        dot_env: BTreeMap::new(),
     };
     convert_value(doc, &ctx, file).map_err(bad)
 }
 
 fn convert_value(mut doc: Value, ctx: &Ctx<'_>, file: &Path) -> Result<Converted, String> {
+    let dot_env_path = ctx.compose_dir.join(".env");
+    let dot_env = std::fs::read_to_string(&dot_env_path)
+        .map(|t| envfile::parse(&t))
+        .unwrap_or_default();
+    let ctx = &Ctx {
+        compose_dir: ctx.compose_dir.clone(),
+        root: ctx.root,
+        project: ctx.project.clone(),
+        home: ctx.home.clone(),
+        dot_env: dot_env.vars.clone(),
+    };
     let Value::Mapping(top) = &mut doc else {
         return Err("the top level is not a mapping".into());
     };
@@ -111,10 +126,6 @@ fn convert_value(mut doc: Value, ctx: &Ctx<'_>, file: &Path) -> Result<Converted
     let shown_file = file.display().to_string();
 
     // Interpolation first, as Compose does, from the `.env` file beside the compose file.
-    let dot_env_path = ctx.compose_dir.join(".env");
-    let dot_env = std::fs::read_to_string(&dot_env_path)
-        .map(|t| envfile::parse(&t))
-        .unwrap_or_default();
     let mut uses: Vec<(String, Use)> = Vec::new();
     for (k, v) in top.iter_mut() {
         if let Some(key) = k.as_str() {
@@ -201,12 +212,11 @@ fn convert_value(mut doc: Value, ctx: &Ctx<'_>, file: &Path) -> Result<Converted
     // service_completed_successfully; `required: false` only warns when the service is absent.
     let present: Vec<String> = converted.iter().map(|(c, _)| c.clone()).collect();
     let mut once: Vec<String> = Vec::new();
-    for (compose_name, s) in &converted {
+    for (_, s) in &converted {
         for d in &s.depends_on {
             if d.condition == "service_completed_successfully" && present.contains(&d.target) {
                 once.push(d.target.clone());
             }
-            let _ = compose_name;
         }
     }
     let has_health: BTreeMap<String, bool> = converted
@@ -276,6 +286,23 @@ fn convert_value(mut doc: Value, ctx: &Ctx<'_>, file: &Path) -> Result<Converted
                 out.remarks.push(format!(
                     "services.{compose_name}: one-shot job with published ports"
                 ));
+            }
+        }
+    }
+    // Compose can publish one host port twice on different host addresses; kubetest publishes
+    // on one address, so a later publisher gets a free port instead.
+    let mut taken: BTreeMap<(u16, String), String> = BTreeMap::new();
+    for (compose_name, s) in &mut converted {
+        for port in &mut s.dep.spec.ports {
+            let Some(h) = port.host else { continue };
+            if let Some(first) = taken.get(&(h, port.protocol.to_string())) {
+                out.not_converted.push(format!(
+                    "services.{compose_name}.ports: host port {h} is also published by `{first}`; `{}` gets a free host port instead",
+                    s.dep.name
+                ));
+                port.host = None;
+            } else {
+                taken.insert((h, port.protocol.to_string()), s.dep.name.clone());
             }
         }
     }

@@ -113,6 +113,8 @@ pub(crate) fn convert(
     let mut depends_on = Vec::new();
     let mut env_from_files: BTreeMap<String, String> = BTreeMap::new();
     let mut env_from_service: BTreeMap<String, String> = BTreeMap::new();
+    // `KEY` without a value: taken from the project environment (Compose spec "environment").
+    let mut bare: Vec<String> = Vec::new();
 
     if let Some(i) = svc.get("image").and_then(scalar) {
         spec.image = i;
@@ -153,10 +155,7 @@ pub(crate) fn convert(
                         Some(val) => {
                             env_from_service.insert(k, val);
                         }
-                        None => note(
-                            "environment",
-                            format!("`{k}` takes its value from the shell running compose; not set here"),
-                        ),
+                        None => bare.push(k),
                     }
                 }
             }
@@ -228,11 +227,24 @@ pub(crate) fn convert(
             other => note(other, unsupported(other).to_owned()),
         }
     }
+    for k in bare {
+        if let Some(v) = ctx.dot_env.get(&k) {
+            env_from_service.insert(k, v.clone());
+        } else if !env_from_files.contains_key(&k) {
+            notes.push(format!(
+                "{p}.environment: `{k}` takes its value from the shell running compose; not set here"
+            ));
+        }
+    }
     // Compose spec "environment": values set with `environment` take precedence over `env_file`.
     spec.env = env_from_files;
     spec.env.extend(env_from_service);
     if spec.image.is_empty() {
-        notes.push(format!("{p}: has neither `image` nor `build`; left out"));
+        notes.push(if svc.contains_key("image") {
+            format!("{p}.image: empty (after interpolation); service left out")
+        } else {
+            format!("{p}: has neither `image` nor `build`; left out")
+        });
         return None;
     }
     Some(Service {

@@ -10,6 +10,7 @@ fn convert_text(yaml: &str, root: &Path) -> Converted {
         root,
         project: "demo".into(),
         home: None,
+        dot_env: BTreeMap::new(),
     };
     convert_value(doc, &ctx, Path::new("compose.yaml")).unwrap()
 }
@@ -208,4 +209,25 @@ fn depends_on_conditions_become_needs_and_once() {
     ] {
         assert!(notes.contains(want), "{want}: {notes}");
     }
+}
+
+#[test]
+fn a_host_port_published_twice_gets_a_free_port_the_second_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = convert_text(
+        r#"services:
+  a: { image: x, ports: ["127.0.0.1:8080:80"] }
+  b: { image: y, ports: ["127.0.0.2:8080:80"] }
+  c: { image: "${UNSET_IMAGE}" }
+"#,
+        tmp.path(),
+    );
+    assert_eq!(dep(&c, "a").spec.ports[0].host, Some(8080));
+    assert_eq!(dep(&c, "b").spec.ports[0].host, None);
+    let notes = c.not_converted.join("\n");
+    assert!(
+        notes.contains("host port 8080 is also published by `a`"),
+        "{notes}"
+    );
+    assert!(notes.contains("services.c.image: empty"), "{notes}");
 }
