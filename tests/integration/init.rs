@@ -459,3 +459,57 @@ fn dot_env_resolves_variables_and_env_file_values_are_copied_in() {
         help.stdout
     );
 }
+
+/// A compose `build:` whose context exists becomes the one `images:` entry of that
+/// Containerfile (not listed again by the tree scan), named by the service's `image:`, and the
+/// dependency runs that image.
+#[test]
+fn compose_builds_become_images_listed_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    std::fs::create_dir_all(dir.join("api")).unwrap();
+    std::fs::create_dir_all(dir.join("worker")).unwrap();
+    std::fs::write(dir.join("api/Dockerfile"), "FROM scratch\n").unwrap();
+    std::fs::write(dir.join("worker/Containerfile"), "FROM scratch\n").unwrap();
+    std::fs::write(dir.join("Dockerfile"), "FROM scratch\n").unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        r#"services:
+  api:
+    image: localhost/store-api:latest
+    build:
+      context: ./api
+      args: { VERSION: "1.2" }
+  worker:
+    build: worker
+    depends_on: [api]
+  root:
+    build: .
+"#,
+    )
+    .unwrap();
+    let run =
+        Run::new(
+            kubetest()
+                .current_dir(&dir)
+                .args(["init", "--from-compose", "compose.yaml"]),
+        );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let c = assert_loads(&dir).config;
+    let images: Vec<(&str, String)> = c
+        .images
+        .iter()
+        .map(|i| (i.name.as_str(), i.context.display().to_string()))
+        .collect();
+    assert_eq!(
+        images,
+        [
+            ("localhost/store-api:latest", "api".to_owned()),
+            ("localhost/store-worker:dev", "worker".to_owned()),
+            ("localhost/store-root:dev", ".".to_owned()),
+        ]
+    );
+    assert_eq!(c.images[0].args["VERSION"], "1.2");
+    assert_eq!(c.dependencies["worker"].image, "localhost/store-worker:dev");
+    assert_eq!(c.dependencies["worker"].needs, ["api"]);
+}

@@ -333,9 +333,17 @@ fn build(compose_name: &str, v: &Value, image: &str, ctx: &Ctx<'_>) -> Result<Im
             "build context `{shown}` does not exist here; its `images:` entry is commented out"
         ))
     } else {
-        let f = file.clone().unwrap_or_else(|| "Dockerfile".to_owned());
-        (!abs.join(&f).is_file()).then(|| {
-            format!("`{f}` not found in the build context `{shown}`; its `images:` entry is commented out")
+        // Compose's default is `Dockerfile`; kubetest's is `Containerfile`, then `Dockerfile`,
+        // and kubetest is what builds it.
+        let candidates = match &file {
+            Some(f) => vec![f.clone()],
+            None => vec!["Containerfile".to_owned(), "Dockerfile".to_owned()],
+        };
+        (!candidates.iter().any(|f| abs.join(f).is_file())).then(|| {
+            format!(
+                "{} not found in the build context `{shown}`; its `images:` entry is commented out",
+                candidates.join(" or ")
+            )
         })
     };
     Ok(ImageDraft {
