@@ -114,6 +114,19 @@ async fn dispatch(
             .context("cannot write to standard output")?;
         return Ok(Some(code));
     }
+    if let Command::Init(args) = &cli.command {
+        let report = commands::init::init(args, &cli.file)?;
+        let text = match output {
+            OutputMode::Json => serde_json::to_string(&report)? + "\n",
+            _ if cli.quiet => String::new(),
+            _ => commands::init::render_report(&report),
+        };
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .context("cannot write to standard output")?;
+        return Ok(Some(exit::OK));
+    }
     let mut loaded = config::load(&cli.file)?;
     if let Some(url) = &cli.engine {
         loaded.config.engine.host = Some(url.clone());
@@ -142,9 +155,11 @@ async fn dispatch(
         Command::Up(a) => commands::up::up(session, &loaded, a).await,
         Command::Run(a) => commands::run::run(session, &loaded, a).await,
         Command::Down(a) => commands::down::down(session, &loaded, a).await,
-        Command::Doctor(_) | Command::Completions { .. } | Command::Status | Command::Logs(_) => {
-            Err(Stop::Usage("internal: command dispatched twice".into()).into())
-        }
+        Command::Doctor(_)
+        | Command::Completions { .. }
+        | Command::Status
+        | Command::Logs(_)
+        | Command::Init(_) => Err(Stop::Usage("internal: command dispatched twice".into()).into()),
     }
     .map(|()| None)
 }
@@ -170,6 +185,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Status => "status",
         Command::Logs(_) => "logs",
         Command::Completions { .. } => "completions",
+        Command::Init(_) => "init",
     }
 }
 

@@ -90,6 +90,11 @@ pub enum Command {
         after_help = "TARGET is a dependency name (default: all of them), `deployment/NAME`, `statefulset/NAME`,\n`daemonset/NAME`, `job/NAME` or `pod/NAME`. Pods are looked up in `deploy.namespace` unless\n`--namespace` says otherwise. (`-f` is the config file everywhere, so following is `-F`.)\n\nExample:\n  kubetest logs postgres --tail 50\n  kubetest logs deployment/web -F\n  kubetest logs -l app=web --since 5m"
     )]
     Logs(LogsArgs),
+    /// Write a commented kubetest.yaml from the project tree (and a compose file's services).
+    #[command(
+        after_help = "Looks for Containerfiles/Dockerfiles (images), a kind config (cluster.config), manifest\ndirectories (deploy.manifests; kustomize and Helm layouts are named in comments) and writes\nscenarios/example.yaml. `-f` names the file to write.\n\nExample:\n  kubetest init\n  kubetest init --from-compose docker-compose.yml\n  kubetest init --from-compose compose.yaml --force   # replace an existing kubetest.yaml"
+    )]
+    Init(InitArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  kubetest completions bash > ~/.local/share/bash-completion/completions/kubetest\n  kubetest completions zsh > \"${fpath[1]}/_kubetest\""
@@ -144,6 +149,16 @@ pub struct RunArgs {
     /// Write a JUnit XML report.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct InitArgs {
+    /// Convert this compose file's services into `dependencies`.
+    #[arg(long, value_name = "FILE")]
+    pub from_compose: Option<PathBuf>,
+    /// Replace an existing kubetest.yaml.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args, Default, Clone)]

@@ -33,6 +33,9 @@ pub fn code_for(err: &anyhow::Error) -> i32 {
         if cause.is::<ConfigError>() || cause.is::<crate::commands::run::InvalidScenarios>() {
             return CONFIG;
         }
+        if let Some(e) = cause.downcast_ref::<crate::init::InitError>() {
+            return e.exit_code();
+        }
         if cause.is::<LockBusy>() {
             return BUSY;
         }

@@ -14,6 +14,7 @@ pub mod doctor;
 pub mod engine;
 pub mod events;
 pub mod exit;
+pub mod init;
 pub mod k8s;
 pub mod phases;
 pub mod plan;
