@@ -21,6 +21,7 @@ pub mod report;
 pub mod scenario;
 pub mod secrets;
 pub mod state;
+pub mod timeline;
 
 mod session;
 

@@ -1,0 +1,332 @@
+//! `kubetest report`: golden pages from recorded event fixtures, escaping, the recording made
+//! by real `up`/`run` commands, and the page rendered by a real headless Chromium.
+
+use crate::scenarios::environment;
+use crate::support::{assert_golden, kubetest, root, Run};
+use kubetest::report::read_recording;
+use kubetest::timeline::{critical_path, render, Section, Timeline};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn timeline(name: &str) -> Timeline {
+    let events = read_recording(&root().join("fixtures/events").join(name)).unwrap();
+    Timeline::from_events(&events)
+}
+
+/// The page of the richer fixtures: an `up` with dependencies (compared with a faster previous
+/// `up`) and a `run` with failed, flaky and hostile names.
+fn demo_page() -> (String, Vec<Timeline>) {
+    let up = timeline("up-deps.jsonl");
+    let before = timeline("up-deps-previous.jsonl");
+    let run = timeline("run-flaky.jsonl");
+    let html = render(&[
+        Section {
+            now: &up,
+            previous: Some(&before),
+        },
+        Section {
+            now: &run,
+            previous: None,
+        },
+    ]);
+    (html, vec![up, run])
+}
+
+#[test]
+fn golden_pages_from_recorded_events() {
+    let (html, _) = demo_page();
+    assert_golden(&root().join("fixtures/events/report-demo.html"), &html);
+    let up = timeline("up-ready.jsonl");
+    let run = timeline("run-eventually.jsonl");
+    let html = render(&[
+        Section {
+            now: &up,
+            previous: None,
+        },
+        Section {
+            now: &run,
+            previous: None,
+        },
+    ]);
+    assert_golden(&root().join("fixtures/events/report-ready.html"), &html);
+}
+
+#[test]
+fn the_page_names_the_critical_path_failures_and_changes() {
+    let (html, timelines) = demo_page();
+    // Every task is one SVG row; the critical tasks are marked in the chart and in words.
+    for t in &timelines {
+        let path = critical_path(t);
+        assert!(!path.is_empty());
+        for &i in &path {
+            assert!(
+                html.contains(&format!(
+                    "crit\" data-phase=\"{}\"",
+                    t.tasks[i].phase.as_str()
+                )),
+                "{} is not marked critical",
+                t.tasks[i].name
+            );
+        }
+    }
+    let rows = timelines.iter().map(|t| t.tasks.len()).sum::<usize>();
+    assert_eq!(html.matches("<g class=\"task ").count(), rows);
+    assert!(html.contains("<strong>Critical path</strong>"));
+    // The build that made up's end late is on its path; the cached one is not.
+    let glance = html.split("<h3>Phases").next().unwrap();
+    assert!(
+        glance.contains("build <code>localhost/demo-app:dev</code>"),
+        "{glance}"
+    );
+    assert!(!glance.contains("localhost/migrate:dev"));
+    // Compared with the previous `up` (20 % faster): slower, per task and in total.
+    assert!(html.contains("slower"), "no comparison on the page");
+    assert!(html.contains("no previous run recorded to compare with"));
+    // Failed and flaky scenarios are listed at the top with links to their rows and bundles.
+    assert!(html.contains("\u{2717} Failed: </strong>"));
+    assert!(html.contains("~ Flaky: </strong>"));
+    assert!(html.contains(
+        "href=\"file:///work/demo/.kubetest/artifacts/run-1795000200000/scenario-0003\""
+    ));
+    // Every SVG element is closed: in HTML, `<rect>` inside `<svg>` would swallow what follows.
+    for tag in ["rect", "line", "circle", "path", "text", "g"] {
+        assert_eq!(
+            html.matches(&format!("<{tag} ")).count(),
+            html.matches(&format!("</{tag}>")).count(),
+            "unclosed <{tag}>"
+        );
+    }
+    // Outcomes are words and patterns, not colour alone.
+    assert!(html.contains("url(#hatch)") && html.contains("hatched = failed"));
+    assert!(html.contains("@media print"));
+    // Self-contained: nothing is fetched.
+    for needle in ["http://", "https://", "<link", "src="] {
+        assert!(!html.contains(needle), "the page refers to {needle}");
+    }
+}
+
+#[test]
+fn names_and_messages_with_markup_render_as_text() {
+    let (html, _) = demo_page();
+    // Only the page's own sorting script is a script.
+    assert_eq!(html.matches("<script").count(), 1);
+    assert!(!html.contains("<script>alert"));
+    assert!(!html.contains("<b>bold"));
+    assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; friends"));
+    assert!(html.contains("&lt;script&gt;document.title='pwned'&lt;/script&gt;"));
+    // In attributes too (the row's data-task), and in the bundle link.
+    assert!(html
+        .contains("data-task=\"&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; friends\""));
+    assert!(html.contains("href=\"file:///work/demo/.kubetest/artifacts/run-1795000200000/%3Cscript%3Ealert%28%22x%22%29%3C/script%3E%20%26%20friends\""));
+}
+
+/// Environment with two scenarios (one fails), brought `up` and `run --report`.
+fn recorded_environment() -> (tempfile::TempDir, Run) {
+    let tmp = environment(&[
+        ("ok.yaml", "name: ok\nsteps:\n  - run: { command: [true] }\n  - sleep: 20ms\n"),
+        (
+            "bad.yaml",
+            "name: bad\nsteps:\n  - run: { command: [sh, -c, 'echo \"<script>x</script>\" >&2; exit 3'] }\n",
+        ),
+    ]);
+    let run = Run::new(kubetest().current_dir(tmp.path()).args([
+        "run",
+        "--output",
+        "json",
+        "--report",
+        "page.html",
+    ]));
+    (tmp, run)
+}
+
+#[test]
+fn up_and_run_record_their_events_and_report_renders_them() {
+    let (tmp, run) = recorded_environment();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let events = tmp.path().join(".kubetest/events");
+    let names: Vec<String> = std::fs::read_dir(&events)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n.ends_with("-up.jsonl")), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with("-run.jsonl")), "{names:?}");
+    // The recording is the JSON stream the command printed, event for event.
+    let rec = names.iter().find(|n| n.ends_with("-run.jsonl")).unwrap();
+    let recorded = std::fs::read_to_string(events.join(rec)).unwrap();
+    let printed: Vec<&serde_json::Value> = run
+        .events
+        .iter()
+        .filter(|e| e.get("event").is_some())
+        .collect();
+    assert_eq!(recorded.lines().count(), printed.len());
+
+    // `run --report FILE` wrote the page (relative to where kubetest ran).
+    let page = std::fs::read_to_string(tmp.path().join("page.html")).unwrap();
+    assert!(page.contains("<section id=\"up\""));
+    assert!(page.contains("<section id=\"run\""));
+    assert!(page.contains("\u{2717} Failed: </strong>"));
+    assert!(!page.contains("<script>x"));
+
+    // `kubetest report` makes the same page from the recordings.
+    let r = Run::new(
+        kubetest()
+            .current_dir(tmp.path())
+            .args(["report", "-o", "again.html"]),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("again.html"), "{}", r.stdout);
+    let again = std::fs::read_to_string(tmp.path().join("again.html")).unwrap();
+    assert_eq!(again, page);
+    // A second run compares with the first.
+    let r = Run::new(kubetest().current_dir(tmp.path()).args([
+        "run",
+        "--output",
+        "json",
+        "--report",
+        "page.html",
+    ]));
+    assert_eq!(r.code, 1);
+    let page = std::fs::read_to_string(tmp.path().join("page.html")).unwrap();
+    assert!(
+        page.contains("previous run "),
+        "no comparison after a second run"
+    );
+}
+
+#[test]
+fn report_without_recordings_says_what_to_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("kubetest.yaml"),
+        "name: empty\ncluster: { provider: none }\n",
+    )
+    .unwrap();
+    let r = Run::new(kubetest().current_dir(tmp.path()).arg("report"));
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr
+            .contains("no recorded `kubetest up` or `kubetest run`"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(".kubetest/events"), "{}", r.stderr);
+    assert!(
+        !tmp.path().join(".kubetest").exists(),
+        "report created files"
+    );
+}
+
+/// Debian's `chromium`, or `None` (with a message) where it is absent; with
+/// `KUBETEST_REQUIRE_ENGINES=1` (CI) a missing browser fails the test.
+fn chromium() -> Option<PathBuf> {
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|n| which::which(n).ok());
+    if found.is_none() {
+        let require = std::env::var("KUBETEST_REQUIRE_ENGINES").is_ok_and(|v| v == "1");
+        assert!(
+            !require,
+            "KUBETEST_REQUIRE_ENGINES=1 but no chromium on PATH (install it with .ci/chromium.sh)"
+        );
+        eprintln!("skipped: no chromium on PATH (apt-get install chromium)");
+    }
+    found
+}
+
+/// Runs headless Chromium on `page` with `args`; stdout, or a panic with its stderr.
+fn headless(bin: &Path, profile: &Path, page: &Path, args: &[&str]) -> String {
+    let mut child = Command::new(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--allow-file-access-from-files",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chromium");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    assert_eq!(&png[12..16], b"IHDR");
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    (be(&png[16..20]), be(&png[20..24]))
+}
+
+#[test]
+fn chromium_renders_one_row_per_task_and_a_screenshot() {
+    let Some(bin) = chromium() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (html, timelines) = demo_page();
+    let page = tmp.path().join("report.html");
+    std::fs::write(&page, &html).unwrap();
+    let profile = tmp.path().join("profile");
+
+    // The DOM after the browser parsed it and ran the page's script.
+    let dom = headless(&bin, &profile, &page, &["--dump-dom"]);
+    let rows = timelines.iter().map(|t| t.tasks.len()).sum::<usize>();
+    assert_eq!(
+        dom.matches("<g class=\"task ").count(),
+        rows,
+        "one SVG row per task"
+    );
+    let scenarios = timelines[1].tasks.len();
+    assert_eq!(
+        dom.matches("<tr id=\"s-run-").count(),
+        scenarios,
+        "one table row per scenario"
+    );
+    // The hostile scenario name stayed text: the browser made no element of it.
+    assert_eq!(dom.matches("<script").count(), 1);
+    assert!(dom.contains("&lt;script&gt;alert(\"x\")&lt;/script&gt; &amp; friends"));
+
+    // A screenshot at the window size, with something drawn on it.
+    let shot = tmp.path().join("shot.png");
+    headless(
+        &bin,
+        &profile,
+        &page,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1400,1800",
+        ],
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(png_size(&png), (1400, 1800));
+    // A blank page of that size compresses to a few kB; the chart and tables make far more.
+    assert!(
+        png.len() > 40_000,
+        "screenshot looks empty ({} bytes)",
+        png.len()
+    );
+    if let Ok(keep) = std::env::var("KUBETEST_KEEP_SCREENSHOT") {
+        std::fs::copy(&shot, keep).unwrap();
+    }
+}
