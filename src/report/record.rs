@@ -22,11 +22,8 @@ pub fn events_dir(state_dir: &Path) -> PathBuf {
 /// Why a recording cannot be started or read.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    #[error("cannot create the event log {path}: {source}")]
-    Create {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot create the event log {path}: {reason}")]
+    Create { path: PathBuf, reason: String },
     #[error("cannot read the event log {path}: {source}")]
     Read {
         path: PathBuf,
@@ -64,12 +61,13 @@ impl EventLog {
         start_unix_ms: u64,
     ) -> Result<PathBuf, RecordError> {
         let path = dir.join(format!("{start_unix_ms}-{command}.jsonl"));
-        let create = |source| RecordError::Create {
+        // Private like the state and bundles: 0700 directory, 0600 file.
+        let create = |e: anyhow::Error| RecordError::Create {
             path: path.clone(),
-            source,
+            reason: format!("{e:#}"),
         };
-        std::fs::create_dir_all(dir).map_err(create)?;
-        let file = File::create(&path).map_err(create)?;
+        crate::state::private::create_dir(dir).map_err(create)?;
+        let file = crate::state::private::create_file(&path).map_err(create)?;
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Open {
             path: path.clone(),
             file: Some(file),
@@ -220,7 +218,8 @@ mod tests {
 
     #[test]
     fn records_every_event_and_keeps_the_newest() {
-        let dir = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("events");
         for start in 1..=(KEEP as u64 + 3) {
             let log = EventLog::new();
             let events = Events::new(Box::new(Recording::new(Box::new(Nothing), log.clone())));
@@ -228,15 +227,15 @@ mod tests {
             events.emit(Event::PhaseStarted {
                 phase: Phase::Preflight,
             });
-            log.open(dir.path(), "up", start).unwrap();
+            log.open(dir.as_path(), "up", start).unwrap();
             events.emit(Event::PhaseStarted {
                 phase: Phase::Build,
             });
             events.note(Some(Phase::Build), "hello");
         }
         // A `run` is not pruned by `up`s.
-        EventLog::new().open(dir.path(), "run", 1).unwrap();
-        let all = recordings(dir.path()).unwrap();
+        EventLog::new().open(dir.as_path(), "run", 1).unwrap();
+        let all = recordings(dir.as_path()).unwrap();
         let ups: Vec<u64> = all
             .iter()
             .filter(|r| r.command == "up")
@@ -247,6 +246,10 @@ mod tests {
         let evs = read(&all.last().unwrap().path).unwrap();
         assert_eq!(evs.len(), 2);
         assert!(matches!(evs[1].event, Event::Note { .. }));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(dir.as_path()), 0o700);
+        assert_eq!(mode(&all.last().unwrap().path), 0o600);
     }
 
     #[test]

@@ -22,7 +22,7 @@ const AXIS_H: u64 = 22;
 const ROW_H: u64 = 18;
 const PHASE_H: u64 = 20;
 const BAR_H: u64 = 12;
-const LABEL_CHARS: usize = 40;
+const LABEL_CHARS: usize = 36;
 
 /// The patterns the bars use, once per page (the charts refer to them by id).
 pub fn defs() -> Markup {
