@@ -330,3 +330,119 @@ fn chromium_renders_one_row_per_task_and_a_screenshot() {
         std::fs::copy(&shot, keep).unwrap();
     }
 }
+
+#[test]
+fn chromium_sorts_the_scenario_table_by_duration() {
+    let Some(bin) = chromium() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (html, timelines) = demo_page();
+    // The page's own script, then a click on the scenario table's "duration" header, twice
+    // (ascending, then descending), as a person would.
+    let click = "<script>var th=document.querySelectorAll('table.scenarios th')[2];th.click();th.click();</script></body>";
+    let page = tmp.path().join("sorted.html");
+    std::fs::write(&page, html.replace("</body>", click)).unwrap();
+    let dom = headless(&bin, &tmp.path().join("profile"), &page, &["--dump-dom"]);
+    let table = dom
+        .split("<table class=\"sortable scenarios\">")
+        .nth(1)
+        .unwrap();
+    let durations: Vec<u64> = table
+        .split("<tr id=\"s-run-")
+        .skip(1)
+        .map(|row| {
+            let cell = row.split("<td data-v=\"").nth(1).unwrap();
+            cell[..cell.find('"').unwrap()].parse().unwrap()
+        })
+        .collect();
+    assert_eq!(durations.len(), timelines[1].tasks.len());
+    let mut want = durations.clone();
+    want.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(durations, want, "not sorted by duration, longest first");
+    assert!(table.contains("data-dir=\"desc\""));
+}
+
+/// A real `up` on each engine: a dependency with a health check and a one-shot job after it.
+/// Its recording carries the dependency milestones in order, and the page draws them.
+#[test]
+fn a_real_up_records_dependency_milestones_for_the_page() {
+    use crate::engines::{busybox_context, engines};
+    for engine in engines() {
+        let env = crate::support::unique(&format!("h21-report-{}", engine.name));
+        let tmp = tempfile::tempdir().unwrap();
+        let image = format!("localhost/kt-h21-bb-{}:1", engine.name);
+        busybox_context(&tmp.path().join("bb"), "h21", None);
+        let yaml = format!(
+            "name: {env}\nengine: {}\ncluster: {{ provider: none }}\nimages:\n  - {{ name: {image}, context: bb }}\ndependencies:\n  web:\n    image: {image}\n    command: [/bin/busybox, sh, -c, \"mkdir -p /www && echo ok > /www/healthz && sleep 1 && exec /bin/busybox httpd -f -p 8080 -h /www\"]\n    ports: [\"0:8080\"]\n    health: {{ http: {{ port: 8080, path: /healthz }}, interval: 100ms, timeout: 30s }}\n  job:\n    image: {image}\n    needs: [web]\n    once: true\n    command: [/bin/busybox, \"true\"]\n",
+            engine.name
+        );
+        std::fs::write(tmp.path().join("kubetest.yaml"), yaml).unwrap();
+        let up = Run::new(engine.kubetest(tmp.path()).args([
+            "up",
+            "--output",
+            "json",
+            "--report",
+            "page.html",
+        ]));
+        let down = Run::new(
+            engine
+                .kubetest(tmp.path())
+                .args(["down", "--output", "json"]),
+        );
+        assert_eq!(up.code, 0, "{}: {}", engine.name, up.stderr);
+        assert_eq!(down.code, 0, "{}: {}", engine.name, down.stderr);
+
+        let marks = |task: &str| -> Vec<(String, u64)> {
+            up.events
+                .iter()
+                .filter(|e| e["event"] == "task_milestone" && e["task"] == task)
+                .map(|e| {
+                    (
+                        e["milestone"].as_str().unwrap().to_owned(),
+                        e["at_ms"].as_u64().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let web = marks("web");
+        let names: Vec<&str> = web.iter().map(|(m, _)| m.as_str()).collect();
+        assert_eq!(
+            names,
+            ["container_started", "health_wait", "healthy"],
+            "{}",
+            engine.name
+        );
+        assert!(web.windows(2).all(|w| w[0].1 <= w[1].1), "{web:?}");
+        // The container sleeps 1 s before serving: the wait is visible between the marks.
+        assert!(web[2].1 - web[1].1 >= 900, "{}: {web:?}", engine.name);
+        let job: Vec<String> = marks("job").into_iter().map(|(m, _)| m).collect();
+        assert_eq!(
+            job,
+            ["container_started"],
+            "a one-shot job has no health wait"
+        );
+
+        let page = std::fs::read_to_string(tmp.path().join("page.html")).unwrap();
+        for row in [
+            "data-phase=\"build\"",
+            "data-phase=\"deps\" data-task=\"web\"",
+            "data-phase=\"deps\" data-task=\"job\"",
+        ] {
+            assert!(page.contains(row), "{}: no row {row}", engine.name);
+        }
+        assert_eq!(page.matches("class=\"mk m-healthy\"").count(), 1);
+        assert_eq!(page.matches("class=\"mk m-container_started\"").count(), 2);
+        // The job waited for web: both are on the critical path, web before job.
+        let glance = page.split("<h3>Phases").next().unwrap();
+        let (w, j) = (
+            glance.find("deps <code>web</code>"),
+            glance.find("deps <code>job</code>"),
+        );
+        assert!(
+            matches!((w, j), (Some(w), Some(j)) if w < j),
+            "{}: {glance}",
+            engine.name
+        );
+    }
+}
