@@ -326,6 +326,27 @@ fn chromium_renders_one_row_per_task_and_a_screenshot() {
         "screenshot looks empty ({} bytes)",
         png.len()
     );
+    // Printing (the print stylesheet) gives a multi-page PDF.
+    let pdf = tmp.path().join("page.pdf");
+    headless(
+        &bin,
+        &profile,
+        &page,
+        &[
+            &format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer",
+        ],
+    );
+    let pdf = std::fs::read(&pdf).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
+    let pages = pdf
+        .windows(11)
+        .filter(|w| w == b"/Type /Page" || w == b"/Type/Page\n")
+        .count();
+    assert!(
+        pages >= 2,
+        "{pages} page(s): the run section starts a page of its own"
+    );
     if let Ok(keep) = std::env::var("KUBETEST_KEEP_SCREENSHOT") {
         std::fs::copy(&shot, keep).unwrap();
     }
@@ -445,4 +466,74 @@ fn a_real_up_records_dependency_milestones_for_the_page() {
             engine.name
         );
     }
+}
+
+#[test]
+fn report_open_hands_the_page_to_the_desktop_opener() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("kubetest.yaml"),
+        "name: demo\ncluster: { provider: none }\n",
+    )
+    .unwrap();
+    let events = tmp.path().join(".kubetest/events");
+    std::fs::create_dir_all(&events).unwrap();
+    for (fixture, name) in [
+        ("up-deps-previous.jsonl", "1794999000000-up.jsonl"),
+        ("up-deps.jsonl", "1795000100000-up.jsonl"),
+        ("run-flaky.jsonl", "1795000200000-run.jsonl"),
+    ] {
+        std::fs::copy(
+            root().join("fixtures/events").join(fixture),
+            events.join(name),
+        )
+        .unwrap();
+    }
+    // A stand-in for xdg-open (which hands the file to the browser and exits 0): it notes
+    // what it was asked to open.
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let opener = bin.join(if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    });
+    let note = bin.join("opened");
+    std::fs::write(
+        &opener,
+        format!("#!/bin/sh\necho \"$1\" > '{}'\n", note.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let r = Run::new(
+        kubetest()
+            .current_dir(tmp.path())
+            .env("PATH", &bin)
+            .args(["report", "--open"]),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let page = tmp.path().join(".kubetest/report.html");
+    let opened = std::fs::read_to_string(&note).unwrap();
+    assert_eq!(Path::new(opened.trim()), page);
+    // The newest `up` is compared with the one before it, from the recordings.
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("previous run 2026-11-18T10:50:00Z"),
+        "no comparison"
+    );
+
+    // No opener: the page is still written, and the error says where it is.
+    std::fs::remove_file(&opener).unwrap();
+    std::fs::remove_file(&page).unwrap();
+    let r = Run::new(
+        kubetest()
+            .current_dir(tmp.path())
+            .env("PATH", &bin)
+            .args(["report", "--open"]),
+    );
+    assert_ne!(r.code, 0);
+    assert!(page.exists());
+    assert!(r.stderr.contains("report.html"), "{}", r.stderr);
+    assert!(r.stderr.contains("not found on PATH"), "{}", r.stderr);
 }
