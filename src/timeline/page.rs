@@ -130,19 +130,13 @@ fn section(s: &Section<'_>) -> Markup {
                 @if !failed.is_empty() {
                     p.failed {
                         strong { "\u{2717} Failed: " }
-                        @for (n, f) in failed.iter().enumerate() {
-                            @if n > 0 { ", " }
-                            a href={"#s-" (t.command) "-" (n_of(&scenarios, f))} { (f.name) }
-                        }
+                        (scenario_links(t, &scenarios, &failed))
                     }
                 }
                 @if !flaky.is_empty() {
                     p.flaky {
                         strong { "~ Flaky: " }
-                        @for (n, f) in flaky.iter().enumerate() {
-                            @if n > 0 { ", " }
-                            a href={"#s-" (t.command) "-" (n_of(&scenarios, f))} { (f.name) }
-                        }
+                        (scenario_links(t, &scenarios, &flaky))
                     }
                 }
             }
@@ -169,12 +163,23 @@ fn section(s: &Section<'_>) -> Markup {
     }
 }
 
-/// Position of `task` among the scenarios (the anchor of its table row).
-fn n_of(scenarios: &[(usize, &Task)], task: &Task) -> usize {
-    scenarios
-        .iter()
-        .position(|(_, s)| std::ptr::eq(*s, task))
-        .unwrap_or(0)
+/// Scenarios listed at the top, at most this many (the table has them all).
+const LISTED: usize = 25;
+/// A failing step's message is cut after this many characters (the bundle has it whole).
+const MESSAGE_CHARS: usize = 1500;
+
+/// Links to the scenarios' table rows: the first [`LISTED`], then how many more.
+fn scenario_links(t: &Timeline, scenarios: &[(usize, &Task)], which: &[&Task]) -> Markup {
+    html! {
+        @for (n, f) in which.iter().take(LISTED).enumerate() {
+            @if n > 0 { ", " }
+            @let row = scenarios.iter().position(|(_, s)| std::ptr::eq(*s, *f)).unwrap_or(0);
+            a href={"#s-" (t.command) "-" (row)} { (f.name) }
+        }
+        @if which.len() > LISTED {
+            " and " (which.len() - LISTED) " more (see the table)"
+        }
+    }
 }
 
 fn phase_table(t: &Timeline, cmp: Option<&Comparison>) -> Markup {
@@ -235,7 +240,12 @@ fn task_table(
                         td data-v=(task.elapsed_ms()) { (text::duration(task.elapsed_ms())) }
                         td { @if critical[*i] { "\u{25c6} yes" } }
                         (delta_cell(cmp.and_then(|c| c.task(task.phase, &task.name, task.elapsed_ms()))))
-                        td.detail { (task.detail.as_deref().unwrap_or("")) }
+                        td.detail {
+                            (task.detail.as_deref().unwrap_or(""))
+                            @if let Some(b) = &task.bundle {
+                                " \u{b7} bundle: " a href=(text::path_href(b)) { (b) }
+                            }
+                        }
                     }
                 }
             }
@@ -268,7 +278,7 @@ fn scenario_table(
                         td.failing {
                             @if let Some(s) = task.failing_step() {
                                 strong { (s.title) }
-                                @if let Some(m) = &s.message { pre { (m) } }
+                                @if let Some(m) = &s.message { pre { (text::truncate(m, MESSAGE_CHARS)) } }
                             } @else if let Some(d) = &task.detail {
                                 (d)
                             }
@@ -341,3 +351,72 @@ document.querySelectorAll("table.sortable th").forEach(function(th){
  });
 });
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Stamped;
+
+    fn stamped(at_ms: u64, event: crate::events::Event) -> Stamped {
+        Stamped {
+            ts_ms: 1_795_000_000_000 + at_ms,
+            at_ms,
+            event,
+        }
+    }
+
+    #[test]
+    fn many_failures_are_summed_up_and_long_messages_cut() {
+        use crate::events::Event;
+        let mut evs = vec![stamped(
+            0,
+            Event::CommandStarted {
+                command: "run".into(),
+                environment: "e".into(),
+                config: "k.yaml".into(),
+            },
+        )];
+        for i in 0..30u64 {
+            let task = format!("s{i}");
+            evs.push(stamped(
+                i,
+                Event::TaskStarted {
+                    phase: Phase::Scenarios,
+                    task: task.clone(),
+                },
+            ));
+            evs.push(stamped(
+                i + 1,
+                Event::StepFinished {
+                    scenario: task.clone(),
+                    index: 0,
+                    step: "step 1".into(),
+                    outcome: Outcome::Failed,
+                    attempts: 1,
+                    elapsed_ms: 1,
+                    message: Some("x".repeat(5000)),
+                },
+            ));
+            evs.push(stamped(
+                i + 1,
+                Event::TaskFinished {
+                    phase: Phase::Scenarios,
+                    task,
+                    outcome: Outcome::Failed,
+                    elapsed_ms: 1,
+                    detail: None,
+                },
+            ));
+        }
+        let t = Timeline::from_events(&evs);
+        let html = render(&[Section {
+            now: &t,
+            previous: None,
+        }]);
+        let glance = html.split("<h3>Phases").next().unwrap_or("");
+        assert_eq!(glance.matches("href=\"#s-run-").count(), LISTED);
+        assert!(glance.contains(" and 5 more (see the table)"));
+        assert!(!html.contains(&"x".repeat(MESSAGE_CHARS)));
+        assert!(html.contains(&format!("{}\u{2026}", "x".repeat(MESSAGE_CHARS - 1))));
+    }
+}
