@@ -7,8 +7,8 @@ use crate::doctor::failure::explain_failure;
 use crate::events::{Event, Events, Outcome};
 use crate::exit::{self, Stop};
 use crate::report::{
-    make_reporter, render_checks, render_checks_json, render_explanation, render_hint, OutputMode,
-    Palette, Terminal, Verbosity,
+    events_dir, make_reporter, render_checks, render_checks_json, render_explanation, render_hint,
+    EventLog, OutputMode, Palette, Recording, Terminal, Verbosity,
 };
 use crate::{commands, config, Session};
 use anyhow::Context;
@@ -33,16 +33,17 @@ pub async fn run(cli: Cli, cancel: CancellationToken) -> i32 {
     }
 
     let palette = Palette::new(term.color());
-    let events = Events::new(make_reporter(
-        output,
-        Verbosity::from_flags(cli.verbose, cli.quiet),
-        term,
-    ));
+    // Every event of `up`, `run` and `down` is also recorded for `kubetest report`.
+    let log = EventLog::new();
+    let events = Events::new(Box::new(Recording::new(
+        make_reporter(output, Verbosity::from_flags(cli.verbose, cli.quiet), term),
+        log.clone(),
+    )));
     let session = Session {
         events: events.clone(),
         cancel,
     };
-    let result = dispatch(&session, &cli, output, &palette).await;
+    let result = dispatch(&session, &cli, output, &palette, &log).await;
     // `doctor`, `status` and `logs` print their answer as the whole result (no phases, no
     // summary line): their output is what a script reads.
     if let Ok(Some(code)) = &result {
@@ -70,7 +71,38 @@ pub async fn run(cli: Cli, cancel: CancellationToken) -> i32 {
     if let Err(e) = &result {
         print_error(e, code, &palette);
     }
+    if let Err(e) = write_requested_report(&cli, &log) {
+        print_error(&e, exit::OK, &palette);
+    }
     code
+}
+
+/// `up --report FILE` / `run --report FILE`: the page from what was just recorded.
+fn write_requested_report(cli: &Cli, log: &EventLog) -> anyhow::Result<()> {
+    let file = match &cli.command {
+        Command::Up(a) => a.report.as_ref(),
+        Command::Run(a) => a.report.as_ref(),
+        _ => None,
+    };
+    let Some(file) = file else {
+        return Ok(());
+    };
+    let Some(recording) = log.path() else {
+        anyhow::bail!(
+            "no report written to {}: the events of this command were not recorded",
+            file.display()
+        );
+    };
+    let environment = crate::report::read_recording(&recording)?
+        .into_iter()
+        .find_map(|e| match e.event {
+            Event::CommandStarted { environment, .. } => Some(environment),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let dir = recording.parent().unwrap_or(std::path::Path::new("."));
+    commands::report::write_page(dir, &environment, file)?;
+    Ok(())
 }
 
 /// Runs the command; `Some(code)` when the command printed its own result and exits with
@@ -80,6 +112,7 @@ async fn dispatch(
     cli: &Cli,
     output: OutputMode,
     palette: &Palette,
+    log: &EventLog,
 ) -> anyhow::Result<Option<i32>> {
     if let Command::Doctor(args) = &cli.command {
         let report = commands::doctor::doctor(session, args, &cli.file).await?;
@@ -144,7 +177,30 @@ async fn dispatch(
                 .await
                 .map(|()| Some(exit::OK))
         }
+        Command::Report(a) => {
+            let path = commands::report::report(&loaded, a).await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "report written to {}", path.display())
+                .and_then(|()| out.flush())
+                .context("cannot write to standard output")?;
+            return Ok(Some(exit::OK));
+        }
         _ => {}
+    }
+    // `up` makes the state directory; `run` and `down` record only where an environment is.
+    let state_dir = crate::plan::Plan::from_config(&loaded).state_dir;
+    if matches!(cli.command, Command::Up(_)) || state_dir.is_dir() {
+        let name = command_name(&cli.command);
+        if let Err(e) = log.open(
+            &events_dir(&state_dir),
+            name,
+            session.events.start_unix_ms(),
+        ) {
+            session.events.warn(
+                None,
+                format!("{e}; `kubetest report` will not show this {name}"),
+            );
+        }
     }
     session.events.emit(Event::CommandStarted {
         command: command_name(&cli.command).to_owned(),
@@ -159,7 +215,10 @@ async fn dispatch(
         | Command::Completions { .. }
         | Command::Status
         | Command::Logs(_)
-        | Command::Init(_) => Err(Stop::Usage("internal: command dispatched twice".into()).into()),
+        | Command::Init(_)
+        | Command::Report(_) => {
+            Err(Stop::Usage("internal: command dispatched twice".into()).into())
+        }
     }
     .map(|()| None)
 }
@@ -184,6 +243,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Doctor(_) => "doctor",
         Command::Status => "status",
         Command::Logs(_) => "logs",
+        Command::Report(_) => "report",
         Command::Completions { .. } => "completions",
         Command::Init(_) => "init",
     }

@@ -95,6 +95,11 @@ pub enum Command {
         after_help = "Looks for Containerfiles/Dockerfiles (images), a kind config (cluster.config), manifest\ndirectories (deploy.manifests; kustomize and Helm layouts are named in comments) and writes\nscenarios/example.yaml. `-f` names the file to write.\n\nExample:\n  kubetest init\n  kubetest init --from-compose docker-compose.yml\n  kubetest init --from-compose compose.yaml --force   # replace an existing kubetest.yaml"
     )]
     Init(InitArgs),
+    /// Write the last recorded `up` and `run` as one HTML page: timeline, critical path, scenarios.
+    #[command(
+        after_help = "`up`, `run` and `down` record their events under .kubetest/events/ (the last few of each).\nThe page is self-contained (no network): a Gantt timeline with one row per task and the\ncritical path, per-phase totals, every scenario with its result, the failing step and its\nbundle, and how each task compares with the previous recorded run.\n\nExample:\n  kubetest report --open\n  kubetest report -o timeline.html\n  kubetest run --report timeline.html   # write it right after the run"
+    )]
+    Report(ReportArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  kubetest completions bash > ~/.local/share/bash-completion/completions/kubetest\n  kubetest completions zsh > \"${fpath[1]}/_kubetest\""
@@ -125,6 +130,9 @@ pub struct UpArgs {
     /// Run the `setup:` steps even when nothing they depend on changed.
     #[arg(long)]
     pub setup: bool,
+    /// Write the HTML timeline (as `kubetest report`) to FILE when `up` ends.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Default, Clone)]
@@ -149,6 +157,19 @@ pub struct RunArgs {
     /// Write a JUnit XML report.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Write the HTML timeline (as `kubetest report`) to FILE when the run ends.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct ReportArgs {
+    /// Where to write the page (default: .kubetest/report.html beside the config).
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Open the page in the desktop's browser (`xdg-open`, `open` on macOS).
+    #[arg(long)]
+    pub open: bool,
 }
 
 #[derive(Debug, Args, Default, Clone)]

@@ -80,6 +80,28 @@ impl Outcome {
     }
 }
 
+/// A point inside a task worth a mark on a timeline (`kubetest report`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Milestone {
+    /// A dependency's container started (the engine answered the start call).
+    ContainerStarted,
+    /// A dependency's health checks began.
+    HealthWait,
+    /// A dependency's health check passed.
+    Healthy,
+}
+
+impl Milestone {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Milestone::ContainerStarted => "container_started",
+            Milestone::HealthWait => "health_wait",
+            Milestone::Healthy => "healthy",
+        }
+    }
+}
+
 /// One line of the end-of-command summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseSummary {
@@ -134,6 +156,13 @@ pub enum Event {
         phase: Phase,
         task: String,
         message: String,
+    },
+    /// A point inside a task (a dependency's container started, its health wait began, it
+    /// became healthy): marks on the `kubetest report` timeline, not shown by the terminal.
+    TaskMilestone {
+        phase: Phase,
+        task: String,
+        milestone: Milestone,
     },
     /// A line of the task's log (shown with `-v`).
     TaskLog {
@@ -452,6 +481,15 @@ impl TaskEvents {
             phase: self.phase,
             task: self.task.clone(),
             line: line.into(),
+        });
+    }
+
+    /// A point inside this task was reached (see [`Milestone`]).
+    pub fn milestone(&self, milestone: Milestone) {
+        self.events.emit(Event::TaskMilestone {
+            phase: self.phase,
+            task: self.task.clone(),
+            milestone,
         });
     }
 

@@ -22,6 +22,7 @@ pub mod report;
 pub mod scenario;
 pub mod secrets;
 pub mod state;
+pub mod timeline;
 
 mod session;
 

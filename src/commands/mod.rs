@@ -4,6 +4,7 @@ pub mod doctor;
 pub mod down;
 pub mod init;
 pub mod logs;
+pub mod report;
 pub mod run;
 pub mod status;
 pub mod up;

@@ -10,7 +10,7 @@ use crate::deps::outputs;
 use crate::deps::schedule::Schedule;
 use crate::engine::containers::{self, ContainerInfo, ContainerSpec};
 use crate::engine::{images, Engine};
-use crate::events::{Outcome, Phase, TaskEvents};
+use crate::events::{Milestone, Outcome, Phase, TaskEvents};
 use crate::exit::Stop;
 use crate::plan::DependencyPlan;
 use crate::state::{ContainerRecord, HealthCheckRecord, NetworkRecord, HEALTH_HISTORY};
@@ -259,6 +259,7 @@ async fn start_one(
             dep.container_name
         ));
     }
+    task.milestone(Milestone::ContainerStarted);
     // Watch for the exit from the moment it starts: a crash while waiting fails at once.
     let exited = containers::wait_exit(docker, &id);
     tokio::pin!(exited);
@@ -298,6 +299,7 @@ async fn start_one(
     let Some(probe) = probe else {
         return Ok((Outcome::Ok, format!("started ({})", describe(dep, &info))));
     };
+    task.milestone(Milestone::HealthWait);
     let started = Instant::now();
     // Validation bounds these durations; saturating keeps a value that slipped past from panicking.
     let waited = hspec.start_period.get().saturating_add(hspec.timeout.get());
@@ -331,6 +333,7 @@ async fn start_one(
         }
         match outcome {
             Ok(Ok(saw)) => {
+                task.milestone(Milestone::Healthy);
                 return Ok((
                     Outcome::Ok,
                     format!(
@@ -338,7 +341,7 @@ async fn start_one(
                         started.elapsed().as_millis(),
                         describe(dep, &info)
                     ),
-                ))
+                ));
             }
             Ok(Err(saw)) => {
                 task.progress(format!(

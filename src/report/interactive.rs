@@ -225,6 +225,8 @@ impl Reporter for InteractiveReporter {
                     ));
                 }
             }
+            // Timeline marks for `kubetest report`; the task's progress line already says it.
+            Event::TaskMilestone { .. } => {}
             Event::TaskLog { phase, task, line } => {
                 if self.verbosity == Verbosity::Verbose {
                     self.line(format!(

@@ -1,4 +1,5 @@
-//! Reporters: how events look. Interactive progress bars, plain lines, JSON lines.
+//! Reporters: how events look. Interactive progress bars, plain lines, JSON lines; the event
+//! log `kubetest report` reads.
 
 mod checks;
 mod explain;
@@ -7,6 +8,7 @@ mod interactive;
 mod json;
 mod junit;
 mod plain;
+mod record;
 mod style;
 mod summary;
 
@@ -17,6 +19,10 @@ pub use interactive::InteractiveReporter;
 pub use json::JsonReporter;
 pub use junit::{render_junit, steps_text};
 pub use plain::PlainReporter;
+pub use record::{
+    events_dir, parse as parse_recording, read as read_recording, recordings, EventLog,
+    RecordError, Recorded, Recording,
+};
 pub use style::{Palette, Verbosity};
 pub use summary::render_summary;
 

@@ -58,6 +58,8 @@ impl PlainReporter {
                     message,
                 } => (v >= Verbosity::Verbose)
                     .then(|| format!("{}: {task}: {message}", phase.as_str())),
+                // Timeline marks for `kubetest report`; progress lines already say it.
+                Event::TaskMilestone { .. } => None,
                 Event::TaskLog { phase, task, line } => (v >= Verbosity::Verbose)
                     .then(|| format!("{}: {task} | {line}", phase.as_str())),
                 Event::TaskFinished {

@@ -4,7 +4,9 @@
 //! `support::Run::new`).
 
 use crate::support::root;
-use kubetest::events::{BundleRef, Event, Outcome, Phase, PhaseSummary, ScenarioCounts, Stamped};
+use kubetest::events::{
+    BundleRef, Event, Milestone, Outcome, Phase, PhaseSummary, ScenarioCounts, Stamped,
+};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
@@ -106,6 +108,11 @@ fn samples() -> Vec<Event> {
             phase: Phase::Cluster,
             task: t("kind cluster demo"),
             message: t("kind: Preparing nodes"),
+        },
+        Event::TaskMilestone {
+            phase: Phase::Deps,
+            task: t("postgres"),
+            milestone: Milestone::HealthWait,
         },
         Event::TaskLog {
             phase: Phase::Build,

@@ -22,6 +22,7 @@ mod k8s_ready;
 mod k8s_support;
 mod kind;
 mod load;
+mod report_html;
 mod reporter_frames;
 mod reporters;
 mod scenarios;
