@@ -1,6 +1,7 @@
 //! Command-line definitions (clap derive) and nothing else.
 
-use crate::report::OutputMode;
+use crate::report::{ColorChoice, OutputMode};
+use crate::scenario::shard::Shard;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -21,15 +22,10 @@ Exit codes: 0 ok, 1 scenarios failed, 2 invalid config or usage, 3 infrastructur
 #[derive(Debug, Parser)]
 #[command(name = "kubetest", version, about = ABOUT, after_help = AFTER, propagate_version = true)]
 pub struct Cli {
-    /// The environment file.
-    #[arg(
-        short = 'f',
-        long = "file",
-        global = true,
-        default_value = "kubetest.yaml",
-        value_name = "PATH"
-    )]
-    pub file: PathBuf,
+    /// The environment file (default: `KUBETEST_FILE`, else the first kubetest.yaml in the
+    /// current directory or one of its parents).
+    #[arg(short = 'f', long = "file", global = true, value_name = "PATH")]
+    pub file: Option<PathBuf>,
 
     /// How to show progress: bars on a terminal, plain lines, or JSON lines.
     #[arg(
@@ -53,6 +49,16 @@ pub struct Cli {
     /// `engine.host`, `CONTAINER_HOST` and `DOCKER_HOST`.
     #[arg(long, global = true, value_name = "ENDPOINT")]
     pub engine: Option<String>,
+
+    /// Colour: `auto` (a terminal without `NO_COLOR`), `always` or `never`.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    pub color: ColorChoice,
 
     #[command(subcommand)]
     pub command: Command,
@@ -90,6 +96,11 @@ pub enum Command {
         after_help = "TARGET is a dependency name (default: all of them), `deployment/NAME`, `statefulset/NAME`,\n`daemonset/NAME`, `job/NAME` or `pod/NAME`. Pods are looked up in `deploy.namespace` unless\n`--namespace` says otherwise. (`-f` is the config file everywhere, so following is `-F`.)\n\nExample:\n  kubetest logs postgres --tail 50\n  kubetest logs deployment/web -F\n  kubetest logs -l app=web --since 5m"
     )]
     Logs(LogsArgs),
+    /// Check the config, every scenario file and the manifests' YAML; touches no engine or cluster.
+    #[command(
+        after_help = "Lists every error as file:line:col; exit 0 when all is valid, 2 otherwise.\n\nExample:\n  kubetest validate                       # in CI, before `kubetest up`\n  kubetest validate -f examples/quickstart/kubetest.yaml"
+    )]
+    Validate,
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  kubetest completions bash > ~/.local/share/bash-completion/completions/kubetest\n  kubetest completions zsh > \"${fpath[1]}/_kubetest\""
@@ -120,6 +131,9 @@ pub struct UpArgs {
     /// Run the `setup:` steps even when nothing they depend on changed.
     #[arg(long)]
     pub setup: bool,
+    /// Then run every scenario, as `kubetest run` would (exit 1 if one fails).
+    #[arg(long)]
+    pub run: bool,
 }
 
 #[derive(Debug, Args, Default, Clone)]
@@ -129,12 +143,28 @@ pub struct RunArgs {
     /// Run only scenarios with this tag (repeatable).
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+    /// Leave out scenarios with this tag (repeatable; wins over `--tag`).
+    #[arg(long = "skip-tag", value_name = "TAG")]
+    pub skip_tags: Vec<String>,
+    /// Print the selected scenarios (name, tags, file) instead of running them.
+    #[arg(long)]
+    pub list: bool,
+    /// Keep each scenario's namespace instead of deleting it (`on-failure`: only failed ones).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHEN",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "always"
+    )]
+    pub keep_namespaces: Option<KeepNamespaces>,
     /// Scenarios run at once (default: number of CPUs).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = positive)]
     pub parallel: Option<usize>,
     /// Run the I-th of N deterministic shards, e.g. `2/4`.
-    #[arg(long, value_name = "I/N")]
-    pub shard: Option<String>,
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
     /// Stop at the first failing scenario.
     #[arg(long)]
     pub fail_fast: bool,
@@ -194,4 +224,57 @@ pub struct DoctorArgs {
     /// quarters of it, so a hung command is named in the report.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub timeout: Option<std::time::Duration>,
+}
+
+/// `--keep-namespaces[=on-failure]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeepNamespaces {
+    /// Keep every scenario's namespace.
+    Always,
+    /// Keep only the namespaces of scenarios that failed.
+    OnFailure,
+}
+
+/// A count that must be at least 1 (`--parallel 0` would run nothing).
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    s.parse()
+}
+
+/// The clap command with, per subcommand, the global options that mean nothing to it hidden
+/// from its help (they are still accepted, so a `-f` in an alias does not break it).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    let hide = |cmd: clap::Command, sub: &str, ids: &[&str]| {
+        let hidden: Vec<clap::Arg> = globals
+            .iter()
+            .filter(|a| ids.contains(&a.get_id().as_str()))
+            .map(|a| a.clone().global(false).hide(true))
+            .collect();
+        // clap does not propagate a global to a subcommand that has an argument of that id.
+        cmd.mut_subcommand(sub, |c| c.args(hidden))
+    };
+    let all: Vec<&str> = globals.iter().map(|a| a.get_id().as_str()).collect();
+    let cmd = hide(cmd, "completions", &all);
+    hide(cmd, "validate", &["engine"])
+}
+
+/// Parse the process arguments (exits with clap's message and code 2 on a usage error).
+pub fn parse() -> Cli {
+    use clap::FromArgMatches;
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }

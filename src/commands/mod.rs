@@ -6,3 +6,4 @@ pub mod logs;
 pub mod run;
 pub mod status;
 pub mod up;
+pub mod validate;

@@ -315,15 +315,12 @@ impl Checker<'_> {
     fn scenario(&mut self, s: &Scenario, raw: Option<&Value>, known: &Known) {
         self.duration("timeout", s.timeout, limits::TIMEOUT);
         self.k8s("", s.namespace.as_ref(), None, None);
-        let label_ok = !s.name.is_empty()
-            && s.name.len() <= 40
-            && s.name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !s.name.starts_with('-')
-            && !s.name.ends_with('-');
-        if !label_ok {
-            self.at("name", format!("invalid scenario name `{}`", s.name), "lowercase letters, digits and `-`, at most 40 characters (it names the scenario's namespace)");
+        if s.name.trim().is_empty() || s.name.chars().any(char::is_control) || s.name.len() > 200 {
+            self.at(
+                "name",
+                format!("invalid scenario name `{}`", s.name.escape_debug()),
+                "a name on one line, at most 200 characters (a sentence is fine; its slug names the namespace)",
+            );
         }
         if s.steps.is_empty() {
             self.at(
