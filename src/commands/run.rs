@@ -37,21 +37,6 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
     // Every scenario file and manifest is checked first, as `kubetest validate` does: a broken
     // file is exit 2 whether or not an environment is up.
     let all = validate::check(loaded)?.scenarios;
-    let store = StateStore::new(&plan.state_dir);
-    // Shared with other runs, never beside an `up` or `down` that is changing the environment
-    // (exit 4 naming it). Taken only where an environment exists, so `run` creates nothing.
-    let _lock = if store.path().exists() {
-        Some(EnvLock::acquire_shared(&plan.state_dir, "kubetest run")?)
-    } else {
-        None
-    };
-    let Some(state) = store.load()? else {
-        bail!(
-            "no environment `{}` is up (no state file in {}); run `kubetest up` first",
-            plan.environment,
-            plan.state_dir.display()
-        );
-    };
     if plan.scenarios_dir.is_none() {
         return Err(
             Stop::Usage("no `scenarios:` directory in the config; nothing to run".into()).into(),
@@ -71,7 +56,23 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
             .chain(env)
             .map(|(k, v)| (k.as_str(), v.as_str()))
     }));
+    // The arguments name scenarios that exist (exit 2) before the environment is looked for.
     let selected = choose(all, args)?;
+    let store = StateStore::new(&plan.state_dir);
+    // Shared with other runs, never beside an `up` or `down` that is changing the environment
+    // (exit 4 naming it). Taken only where an environment exists, so `run` creates nothing.
+    let _lock = if store.path().exists() {
+        Some(EnvLock::acquire_shared(&plan.state_dir, "kubetest run")?)
+    } else {
+        None
+    };
+    let Some(state) = store.load()? else {
+        bail!(
+            "no environment `{}` is up (no state file in {}); run `kubetest up` first",
+            plan.environment,
+            plan.state_dir.display()
+        );
+    };
 
     let run_env = scenario_env::for_scenarios(&session.events, &plan, &state, &selected).await?;
     let opts = RunOptions {
