@@ -383,7 +383,7 @@ impl Checker<'_> {
             self.at(
                 p,
                 format!("{p}: {} given", if actions.is_empty() { "no action".to_owned() } else { format!("several actions ({})", actions.join(", ")) }),
-                "exactly one of `http`, `run`, `exec`, `sleep`, `apply`, `delete`, `wait`, `assert`, `error`",
+                "exactly one of `http`, `run`, `exec`, `sleep`, `apply`, `delete`, `wait`, `assert`, `error`, `tcp`",
             );
         }
         // Every `{{ name }}` in the step must be known by the time the step runs.
@@ -527,6 +527,23 @@ impl Checker<'_> {
                     &format!("{p}.http.method"),
                     format!("{p}.http.method: unknown method `{}`", h.method),
                     "GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS",
+                );
+            }
+        }
+        if let Some(t) = &step.tcp {
+            use crate::scenario::model::PortText;
+            let bad = match &t.port {
+                PortText::Number(n) => (*n == 0).then(|| n.to_string()),
+                PortText::Text(x) if x.contains("{{") => None,
+                PortText::Text(x) => {
+                    (x.trim().parse::<u16>().map_or(true, |n| n == 0)).then(|| x.clone())
+                }
+            };
+            if let Some(bad) = bad {
+                self.at(
+                    &format!("{p}.tcp.port"),
+                    format!("{p}.tcp.port: invalid port `{bad}`"),
+                    "a port 1–65535, or a template such as \"{{ deps.redis.port.6379 }}\"",
                 );
             }
         }

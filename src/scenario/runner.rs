@@ -454,6 +454,9 @@ async fn attempt(
     if let Some(r) = &step.run {
         return steps::run_host(r, vars, &env.env, step.timeout.get()).await;
     }
+    if let Some(t) = &step.tcp {
+        return steps::run_tcp(t, vars).await;
+    }
     if let Some(e) = &step.exec {
         if let Some(dep) = &e.dependency {
             let container = env.dependency_containers.get(dep).ok_or_else(|| {

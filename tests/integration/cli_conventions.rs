@@ -320,3 +320,35 @@ fn quiet_doctor_prints_only_warnings_and_failures() {
         .count();
     assert!(passes > 0, "{}", full.stdout);
 }
+
+/// The README's quick start: the example validates, needs no host tool but kubetest and the
+/// engine (no `run:` steps: nothing like `nc` on the host) and publishes no fixed host port.
+#[test]
+fn the_quickstart_needs_no_host_tools_and_no_fixed_ports() {
+    let root = crate::support::root();
+    let ex = root.join("examples/quickstart");
+    let r = run_in(&ex.join("scenarios"), &["--output", "json", "validate"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(config_found(&r).1, "search");
+    let yaml = |p: &Path| -> serde_yaml::Value {
+        serde_yaml::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    for f in std::fs::read_dir(ex.join("scenarios")).unwrap() {
+        let s = yaml(&f.unwrap().path());
+        for step in s["steps"].as_sequence().unwrap() {
+            assert!(step.get("run").is_none(), "a host command: {step:?}");
+        }
+    }
+    let cfg = yaml(&ex.join("kubetest.yaml"));
+    for (name, dep) in cfg["dependencies"].as_mapping().unwrap() {
+        for p in dep["ports"].as_sequence().into_iter().flatten() {
+            let p = p.as_str().unwrap();
+            assert!(
+                !p.contains(':') || p.starts_with("0:"),
+                "{name:?}: fixed host port {p}"
+            );
+        }
+    }
+    let kind = std::fs::read_to_string(ex.join("kind-config.yaml")).unwrap();
+    assert!(!kind.contains("hostPort"), "{kind}");
+}
