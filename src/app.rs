@@ -137,7 +137,7 @@ async fn dispatch(
     register_secrets(&loaded.config);
     match &cli.command {
         Command::Status => {
-            return commands::status::status(&loaded, output, palette)
+            return commands::status::status(&loaded, output, cli.quiet, palette)
                 .await
                 .map(Some)
         }
