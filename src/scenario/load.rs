@@ -753,7 +753,7 @@ mod tests {
         };
         let loaded = load_file(&path, &known).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(loaded.len(), 1);
-        assert_eq!(loaded[0].scenario.name, "order-is-stored");
+        assert_eq!(loaded[0].scenario.name, "An order is stored");
         assert_eq!(loaded[0].scenario.steps.len(), 5);
         let forward = loaded[0].scenario.steps[3].http.as_ref().unwrap();
         assert_eq!(
