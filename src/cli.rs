@@ -10,11 +10,14 @@ const ABOUT: &str = "Bring up an end-to-end test environment for a Kubernetes ap
 const AFTER: &str = "\
 Typical use:
   kubetest up        # build images, create the kind cluster, start dependencies, deploy, wait ready
-  kubetest run       # run the scenarios; exit code 1 if any fails
+  kubetest run       # run the scenarios; exit code 1 if any fails (`--list` shows them)
+  kubetest validate  # check config, scenarios and manifests; no engine or cluster needed
   kubetest down      # remove exactly what `up` made
   kubetest doctor    # say what is wrong with the engine, podman machine or kind, and how to fix it
   kubetest status    # is everything `up` made still there and working? (exit 3 if not)
   kubetest logs      # the dependency containers' logs; `deployment/NAME` for pods
+
+The config is -f, else $KUBETEST_FILE, else the first kubetest.yaml here or in a parent.
 
 Exit codes: 0 ok, 1 scenarios failed, 2 invalid config or usage, 3 infrastructure failure,
 4 environment locked by another kubetest, 130 interrupted.";
@@ -68,7 +71,7 @@ pub struct Cli {
 pub enum Command {
     /// Bring the environment up: preflight, build ‖ cluster, load, dependencies, deploy, ready.
     #[command(
-        after_help = "Example:\n  kubetest up -f examples/quickstart/kubetest.yaml\n  kubetest up --rebuild --jobs 2   # force all builds, two at a time"
+        after_help = "Example:\n  kubetest up -f examples/quickstart/kubetest.yaml\n  kubetest up --rebuild --jobs 2   # force all builds, two at a time\n  kubetest up --run                # then run every scenario"
     )]
     Up(UpArgs),
     /// Run the declared scenarios against the environment `up` made.
