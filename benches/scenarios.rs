@@ -55,6 +55,7 @@ const OPTS: RunOptions = RunOptions {
     fail_fast: false,
     retries: 0,
     phase: kubetest::events::Phase::Scenarios,
+    keep_namespaces: kubetest::scenario::runner::KeepNamespaces::Never,
 };
 
 /// Per-step time of `n` copies of `step` in one scenario, in process (best of 3).

@@ -8,17 +8,16 @@ use crate::events::{Event, Events, Outcome};
 use crate::exit::{self, Stop};
 use crate::report::{
     events_dir, make_reporter, render_checks, render_checks_json, render_explanation, render_hint,
-    EventLog, OutputMode, Palette, Recording, Terminal, Verbosity,
+    render_problem_checks, EventLog, OutputMode, Palette, Recording, Terminal, Verbosity,
 };
 use crate::{commands, config, Session};
 use anyhow::Context;
-use clap::CommandFactory;
 use std::io::Write;
 use tokio_util::sync::CancellationToken;
 
 /// Run one command; returns the process exit code. Errors are printed here, once.
 pub async fn run(cli: Cli, cancel: CancellationToken) -> i32 {
-    let term = Terminal::detect();
+    let term = Terminal::detect(cli.color);
     console::set_colors_enabled(term.color());
     let output = match (&cli.command, cli.output) {
         (Command::Doctor(d), _) if d.json => OutputMode::Json,
@@ -27,7 +26,7 @@ pub async fn run(cli: Cli, cancel: CancellationToken) -> i32 {
 
     let name = command_name(&cli.command);
     if let Command::Completions { shell } = &cli.command {
-        let mut cmd = Cli::command();
+        let mut cmd = crate::cli::command();
         clap_complete::generate(*shell, &mut cmd, "kubetest", &mut std::io::stdout());
         return exit::OK;
     }
@@ -114,8 +113,11 @@ async fn dispatch(
     palette: &Palette,
     log: &EventLog,
 ) -> anyhow::Result<Option<i32>> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let env_file = std::env::var(config::discover::ENV_VAR).ok();
+    let (file, source) = config::discover::discover(cli.file.as_deref(), env_file.as_deref(), &cwd);
     if let Command::Doctor(args) = &cli.command {
-        let report = commands::doctor::doctor(session, args, &cli.file).await?;
+        let report = commands::doctor::doctor(session, args, &file).await?;
         let (text, code) = match (&report, output) {
             (DoctorReport::Explanation(c), OutputMode::Json) => {
                 (serde_json::to_string(c)? + "\n", exit::OK)
@@ -136,6 +138,7 @@ async fn dispatch(
                 };
                 let text = match mode {
                     OutputMode::Json => render_checks_json(r),
+                    _ if cli.quiet => render_problem_checks(r, palette),
                     _ => render_checks(r, palette),
                 };
                 (text, code)
@@ -148,7 +151,12 @@ async fn dispatch(
         return Ok(Some(code));
     }
     if let Command::Init(args) = &cli.command {
-        let report = commands::init::init(args, &cli.file)?;
+        // init writes a new file: `-f` or ./kubetest.yaml, never one found in a parent.
+        let init_target = cli
+            .file
+            .clone()
+            .unwrap_or_else(|| cwd.join(config::discover::FILE_NAME));
+        let report = commands::init::init(args, &init_target)?;
         let text = match output {
             OutputMode::Json => serde_json::to_string(&report)? + "\n",
             _ if cli.quiet => String::new(),
@@ -160,7 +168,19 @@ async fn dispatch(
             .context("cannot write to standard output")?;
         return Ok(Some(exit::OK));
     }
-    let mut loaded = config::load(&cli.file)?;
+    // Commands whose output is their answer (read by scripts) do not announce the file.
+    let announce = !matches!(&cli.command, Command::Status | Command::Logs(_))
+        && !matches!(&cli.command, Command::Run(a) if a.list);
+    if announce {
+        session.events.emit(Event::ConfigFound {
+            path: shown_path(&file, &cwd),
+            source: source.as_str().to_owned(),
+        });
+    }
+    if let Command::Validate = &cli.command {
+        return commands::validate::validate(session, &file).map(|()| None);
+    }
+    let mut loaded = config::load(&file)?;
     if let Some(url) = &cli.engine {
         loaded.config.engine.host = Some(url.clone());
         loaded.config.engine.host_source = Some("--engine".to_owned());
@@ -168,7 +188,7 @@ async fn dispatch(
     register_secrets(&loaded.config);
     match &cli.command {
         Command::Status => {
-            return commands::status::status(&loaded, output, palette)
+            return commands::status::status(&loaded, output, cli.quiet, palette)
                 .await
                 .map(Some)
         }
@@ -184,6 +204,9 @@ async fn dispatch(
                 .and_then(|()| out.flush())
                 .context("cannot write to standard output")?;
             return Ok(Some(exit::OK));
+        }
+        Command::Run(a) if a.list => {
+            return commands::run::list(&loaded, a, output).map(|()| Some(exit::OK))
         }
         _ => {}
     }
@@ -208,7 +231,13 @@ async fn dispatch(
         config: loaded.path.display().to_string(),
     });
     match &cli.command {
-        Command::Up(a) => commands::up::up(session, &loaded, a).await,
+        Command::Up(a) => {
+            commands::up::up(session, &loaded, a).await?;
+            if a.run {
+                commands::run::run(session, &loaded, &Default::default()).await?;
+            }
+            Ok(())
+        }
         Command::Run(a) => commands::run::run(session, &loaded, a).await,
         Command::Down(a) => commands::down::down(session, &loaded, a).await,
         Command::Doctor(_)
@@ -216,9 +245,8 @@ async fn dispatch(
         | Command::Status
         | Command::Logs(_)
         | Command::Init(_)
-        | Command::Report(_) => {
-            Err(Stop::Usage("internal: command dispatched twice".into()).into())
-        }
+        | Command::Report(_)
+        | Command::Validate => Err(Stop::Usage("internal: command dispatched twice".into()).into()),
     }
     .map(|()| None)
 }
@@ -246,7 +274,13 @@ fn command_name(c: &Command) -> &'static str {
         Command::Report(_) => "report",
         Command::Completions { .. } => "completions",
         Command::Init(_) => "init",
+        Command::Validate => "validate",
     }
+}
+
+/// The config path as the user reads it: relative to the current directory when inside it.
+fn shown_path(file: &std::path::Path, cwd: &std::path::Path) -> String {
+    file.strip_prefix(cwd).unwrap_or(file).display().to_string()
 }
 
 /// The error once, on stderr: the outermost message, then each cause on its own line, then

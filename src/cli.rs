@@ -1,6 +1,7 @@
 //! Command-line definitions (clap derive) and nothing else.
 
-use crate::report::OutputMode;
+use crate::report::{ColorChoice, OutputMode};
+use crate::scenario::shard::Shard;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -9,11 +10,14 @@ const ABOUT: &str = "Bring up an end-to-end test environment for a Kubernetes ap
 const AFTER: &str = "\
 Typical use:
   kubetest up        # build images, create the kind cluster, start dependencies, deploy, wait ready
-  kubetest run       # run the scenarios; exit code 1 if any fails
+  kubetest run       # run the scenarios; exit code 1 if any fails (`--list` shows them)
+  kubetest validate  # check config, scenarios and manifests; no engine or cluster needed
   kubetest down      # remove exactly what `up` made
   kubetest doctor    # say what is wrong with the engine, podman machine or kind, and how to fix it
   kubetest status    # is everything `up` made still there and working? (exit 3 if not)
   kubetest logs      # the dependency containers' logs; `deployment/NAME` for pods
+
+The config is -f, else $KUBETEST_FILE, else the first kubetest.yaml here or in a parent.
 
 Exit codes: 0 ok, 1 scenarios failed, 2 invalid config or usage, 3 infrastructure failure,
 4 environment locked by another kubetest, 130 interrupted.";
@@ -21,15 +25,10 @@ Exit codes: 0 ok, 1 scenarios failed, 2 invalid config or usage, 3 infrastructur
 #[derive(Debug, Parser)]
 #[command(name = "kubetest", version, about = ABOUT, after_help = AFTER, propagate_version = true)]
 pub struct Cli {
-    /// The environment file.
-    #[arg(
-        short = 'f',
-        long = "file",
-        global = true,
-        default_value = "kubetest.yaml",
-        value_name = "PATH"
-    )]
-    pub file: PathBuf,
+    /// The environment file (default: `KUBETEST_FILE`, else the first kubetest.yaml in the
+    /// current directory or one of its parents).
+    #[arg(short = 'f', long = "file", global = true, value_name = "PATH")]
+    pub file: Option<PathBuf>,
 
     /// How to show progress: bars on a terminal, plain lines, or JSON lines.
     #[arg(
@@ -54,6 +53,16 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "ENDPOINT")]
     pub engine: Option<String>,
 
+    /// Colour: `auto` (a terminal without `NO_COLOR`), `always` or `never`.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    pub color: ColorChoice,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -62,7 +71,7 @@ pub struct Cli {
 pub enum Command {
     /// Bring the environment up: preflight, build ‖ cluster, load, dependencies, deploy, ready.
     #[command(
-        after_help = "Example:\n  kubetest up -f examples/quickstart/kubetest.yaml\n  kubetest up --rebuild --jobs 2   # force all builds, two at a time"
+        after_help = "Example:\n  kubetest up -f examples/quickstart/kubetest.yaml\n  kubetest up --rebuild --jobs 2   # force all builds, two at a time\n  kubetest up --run                # then run every scenario"
     )]
     Up(UpArgs),
     /// Run the declared scenarios against the environment `up` made.
@@ -100,6 +109,11 @@ pub enum Command {
         after_help = "`up`, `run` and `down` record their events under .kubetest/events/ (the last few of each).\nThe page is self-contained (no network): a Gantt timeline with one row per task and the\ncritical path, per-phase totals, every scenario with its result, the failing step and its\nbundle, and how each task compares with the previous recorded run.\n\nExample:\n  kubetest report --open\n  kubetest report -o timeline.html\n  kubetest run --report timeline.html   # write it right after the run"
     )]
     Report(ReportArgs),
+    /// Check the config, every scenario file and the manifests' YAML; touches no engine or cluster.
+    #[command(
+        after_help = "Lists every error as file:line:col; exit 0 when all is valid, 2 otherwise.\n\nExample:\n  kubetest validate                       # in CI, before `kubetest up`\n  kubetest validate -f examples/quickstart/kubetest.yaml"
+    )]
+    Validate,
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  kubetest completions bash > ~/.local/share/bash-completion/completions/kubetest\n  kubetest completions zsh > \"${fpath[1]}/_kubetest\""
@@ -133,6 +147,9 @@ pub struct UpArgs {
     /// Write the HTML timeline (as `kubetest report`) to FILE when `up` ends.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Then run every scenario, as `kubetest run` would (exit 1 if one fails).
+    #[arg(long)]
+    pub run: bool,
 }
 
 #[derive(Debug, Args, Default, Clone)]
@@ -142,12 +159,28 @@ pub struct RunArgs {
     /// Run only scenarios with this tag (repeatable).
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+    /// Leave out scenarios with this tag (repeatable; wins over `--tag`).
+    #[arg(long = "skip-tag", value_name = "TAG")]
+    pub skip_tags: Vec<String>,
+    /// Print the selected scenarios (name, tags, file) instead of running them.
+    #[arg(long)]
+    pub list: bool,
+    /// Keep each scenario's namespace instead of deleting it (`on-failure`: only failed ones).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHEN",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "always"
+    )]
+    pub keep_namespaces: Option<KeepNamespaces>,
     /// Scenarios run at once (default: number of CPUs).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = positive)]
     pub parallel: Option<usize>,
     /// Run the I-th of N deterministic shards, e.g. `2/4`.
-    #[arg(long, value_name = "I/N")]
-    pub shard: Option<String>,
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
     /// Stop at the first failing scenario.
     #[arg(long)]
     pub fail_fast: bool,
@@ -230,4 +263,59 @@ pub struct DoctorArgs {
     /// quarters of it, so a hung command is named in the report.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub timeout: Option<std::time::Duration>,
+}
+
+/// `--keep-namespaces[=on-failure]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeepNamespaces {
+    /// Keep every scenario's namespace.
+    Always,
+    /// Keep only the namespaces of scenarios that failed.
+    OnFailure,
+}
+
+/// A count that must be at least 1 (`--parallel 0` would run nothing).
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    s.parse()
+}
+
+/// The clap command with, per subcommand, the global options that mean nothing to it hidden
+/// from its help (they are still accepted, so a `-f` in an alias does not break it).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    let hide = |cmd: clap::Command, sub: &str, ids: &[&str]| {
+        let hidden: Vec<clap::Arg> = globals
+            .iter()
+            .filter(|a| ids.contains(&a.get_id().as_str()))
+            .map(|a| a.clone().global(false).hide(true))
+            .collect();
+        // clap does not propagate a global to a subcommand that has an argument of that id.
+        cmd.mut_subcommand(sub, |c| c.args(hidden))
+    };
+    let all: Vec<&str> = globals.iter().map(|a| a.get_id().as_str()).collect();
+    let cmd = hide(cmd, "completions", &all);
+    let cmd = hide(cmd, "validate", &["engine"]);
+    let cmd = hide(cmd, "init", &["engine"]);
+    hide(cmd, "report", &["engine"])
+}
+
+/// Parse the process arguments (exits with clap's message and code 2 on a usage error).
+pub fn parse() -> Cli {
+    use clap::FromArgMatches;
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }

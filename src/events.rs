@@ -276,6 +276,20 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// Which config file this command reads, and how it was chosen.
+    ConfigFound {
+        path: String,
+        /// `--file`, `KUBETEST_FILE`, `search` (this or a parent directory) or `default`.
+        source: String,
+    },
+    /// `validate`: everything checked and found valid.
+    Validated {
+        config: String,
+        scenario_files: usize,
+        scenarios: usize,
+        manifest_files: usize,
+        objects: usize,
+    },
 }
 
 /// An event with the time it happened.

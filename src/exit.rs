@@ -30,7 +30,7 @@ pub enum Stop {
 /// The exit code for an error: the first cause in the chain that has a specific one, else INFRA.
 pub fn code_for(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
-        if cause.is::<ConfigError>() || cause.is::<crate::commands::run::InvalidScenarios>() {
+        if cause.is::<ConfigError>() || cause.is::<crate::commands::validate::Invalid>() {
             return CONFIG;
         }
         if let Some(e) = cause.downcast_ref::<crate::init::InitError>() {

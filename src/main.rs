@@ -1,12 +1,10 @@
 //! Entry point: parse arguments, run, exit with the command's code.
 
-use clap::Parser;
-use kubetest::cli::Cli;
 use kubetest::exit;
 use tokio_util::sync::CancellationToken;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = kubetest::cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -8,3 +8,4 @@ pub mod report;
 pub mod run;
 pub mod status;
 pub mod up;
+pub mod validate;

@@ -1,34 +1,23 @@
 //! `kubetest run`: run the scenarios against the environment recorded by `up`.
 
-use crate::cli::RunArgs;
-use crate::config::{ConfigError, LoadedConfig};
+use crate::cli::{KeepNamespaces, RunArgs};
+use crate::commands::validate;
+use crate::config::LoadedConfig;
 use crate::events::{Event, Outcome, Phase};
 use crate::exit::Stop;
 use crate::phases::{run_phase, PhaseOutput};
 use crate::plan::Plan;
-use crate::report::{render_annotations, render_junit};
-use crate::scenario::load::{load_dir, Known, LoadedScenario};
+use crate::report::{render_annotations, render_junit, OutputMode};
+use crate::scenario::load::LoadedScenario;
 use crate::scenario::results::{totals, ScenarioResult};
-use crate::scenario::runner::{run_all, RunOptions};
-use crate::scenario::shard::{select, Shard};
+use crate::scenario::runner::{self, run_all, RunOptions};
+use crate::scenario::shard::select;
 use crate::scenario::{artifacts, env as scenario_env};
 use crate::state::{EnvLock, StateStore};
 use crate::Session;
 use anyhow::{bail, Context};
-use std::fmt;
 use std::io::Write;
 use std::time::Instant;
-
-/// Scenario files with problems; each names file, line and column (exit code 2).
-#[derive(Debug, thiserror::Error)]
-pub struct InvalidScenarios(pub Vec<ConfigError>);
-
-impl fmt::Display for InvalidScenarios {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let texts: Vec<String> = self.0.iter().map(ToString::to_string).collect();
-        f.write_str(&texts.join("\n"))
-    }
-}
 
 struct Ran(Vec<ScenarioResult>);
 
@@ -45,6 +34,30 @@ impl PhaseOutput for Ran {
 
 pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> anyhow::Result<()> {
     let plan = Plan::from_config(loaded);
+    // Every scenario file and manifest is checked first, as `kubetest validate` does: a broken
+    // file is exit 2 whether or not an environment is up.
+    let all = validate::check(loaded)?.scenarios;
+    if plan.scenarios_dir.is_none() {
+        return Err(
+            Stop::Usage("no `scenarios:` directory in the config; nothing to run".into()).into(),
+        );
+    }
+    // Secret-looking vars and host-command env of the scenarios are masked like the config's.
+    crate::secrets::register(all.iter().flat_map(|s| {
+        let sc = &s.scenario;
+        let env = sc
+            .steps
+            .iter()
+            .chain(&sc.cleanup)
+            .filter_map(|st| st.run.as_ref())
+            .flat_map(|r| r.env.iter());
+        sc.vars
+            .iter()
+            .chain(env)
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }));
+    // The arguments name scenarios that exist (exit 2) before the environment is looked for.
+    let selected = choose(all, args)?;
     let store = StateStore::new(&plan.state_dir);
     // Shared with other runs, never beside an `up` or `down` that is changing the environment
     // (exit 4 naming it). Taken only where an environment exists, so `run` creates nothing.
@@ -60,29 +73,6 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
             plan.state_dir.display()
         );
     };
-    let Some(dir) = &plan.scenarios_dir else {
-        return Err(
-            Stop::Usage("no `scenarios:` directory in the config; nothing to run".into()).into(),
-        );
-    };
-    let known =
-        Known::of_dependencies(plan.dependencies.iter().map(|d| (d.name.as_str(), &d.spec)));
-    let all = load_dir(dir, &known).map_err(InvalidScenarios)?;
-    // Secret-looking vars and host-command env of the scenarios are masked like the config's.
-    crate::secrets::register(all.iter().flat_map(|s| {
-        let sc = &s.scenario;
-        let env = sc
-            .steps
-            .iter()
-            .chain(&sc.cleanup)
-            .filter_map(|st| st.run.as_ref())
-            .flat_map(|r| r.env.iter());
-        sc.vars
-            .iter()
-            .chain(env)
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-    }));
-    let selected = choose(all, args)?;
 
     let run_env = scenario_env::for_scenarios(&session.events, &plan, &state, &selected).await?;
     let opts = RunOptions {
@@ -94,6 +84,11 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
         fail_fast: args.fail_fast,
         retries: args.retries,
         phase: Phase::Scenarios,
+        keep_namespaces: match args.keep_namespaces {
+            None => runner::KeepNamespaces::Never,
+            Some(KeepNamespaces::OnFailure) => runner::KeepNamespaces::OnFailure,
+            Some(KeepNamespaces::Always) => runner::KeepNamespaces::Always,
+        },
     };
     let ctx = crate::phases::PhaseCtx {
         plan: std::sync::Arc::new(plan.clone()),
@@ -152,10 +147,78 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
     Ok(())
 }
 
-/// Names, tags, then the shard.
+/// `run --list`: the scenarios `run` would run with these arguments (name, slug, tags, file),
+/// printed as the whole result; nothing else is touched.
+pub fn list(loaded: &LoadedConfig, args: &RunArgs, output: OutputMode) -> anyhow::Result<()> {
+    let selected = choose(validate::check(loaded)?.scenarios, args)?;
+    let listed: Vec<Listed> = selected
+        .iter()
+        .map(|s| Listed {
+            name: &s.scenario.name,
+            namespace_slug: crate::scenario::slug::slug(&s.scenario.name),
+            tags: &s.scenario.tags,
+            file: s.file.display().to_string(),
+            line: s.line,
+        })
+        .collect();
+    let text = match output {
+        OutputMode::Json => {
+            serde_json::to_string(&serde_json::json!({ "scenarios": listed }))? + "\n"
+        }
+        _ => render_list(&listed),
+    };
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (`| head`) is not an error of the scenarios.
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    Ok(())
+}
+
+/// One scenario in `run --list`.
+#[derive(Debug, serde::Serialize)]
+struct Listed<'a> {
+    name: &'a str,
+    namespace_slug: String,
+    tags: &'a [String],
+    file: String,
+    line: usize,
+}
+
+fn render_list(listed: &[Listed]) -> String {
+    let tags: Vec<String> = listed
+        .iter()
+        .map(|l| match l.tags {
+            [] => String::new(),
+            t => format!("[{}]", t.join(", ")),
+        })
+        .collect();
+    let width = listed
+        .iter()
+        .map(|l| l.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let tag_width = tags.iter().map(String::len).max().unwrap_or(0);
+    let mut out = String::new();
+    for (l, t) in listed.iter().zip(&tags) {
+        out.push_str(&format!(
+            "{:<width$}  {t:<tag_width$}  {}:{}\n",
+            l.name, l.file, l.line
+        ));
+    }
+    out.push_str(&format!(
+        "{} scenario{}\n",
+        listed.len(),
+        if listed.len() == 1 { "" } else { "s" }
+    ));
+    out
+}
+
+/// Names (as written, or their slug), tags, skipped tags, then the shard.
 fn choose(all: Vec<LoadedScenario>, args: &RunArgs) -> anyhow::Result<Vec<LoadedScenario>> {
+    let named = |s: &LoadedScenario, n: &String| {
+        &s.scenario.name == n || crate::scenario::slug::slug(&s.scenario.name) == *n
+    };
     for n in &args.names {
-        if !all.iter().any(|s| &s.scenario.name == n) {
+        if !all.iter().any(|s| named(s, n)) {
             let names: Vec<&str> = all.iter().map(|s| s.scenario.name.as_str()).collect();
             return Err(Stop::Usage(format!(
                 "no scenario named `{n}`; the scenarios are: {}",
@@ -164,17 +227,16 @@ fn choose(all: Vec<LoadedScenario>, args: &RunArgs) -> anyhow::Result<Vec<Loaded
             .into());
         }
     }
+    let has_tag =
+        |s: &LoadedScenario, tags: &[String]| s.scenario.tags.iter().any(|t| tags.contains(t));
     let picked: Vec<LoadedScenario> = all
         .into_iter()
-        .filter(|s| args.names.is_empty() || args.names.contains(&s.scenario.name))
-        .filter(|s| args.tags.is_empty() || s.scenario.tags.iter().any(|t| args.tags.contains(t)))
+        .filter(|s| args.names.is_empty() || args.names.iter().any(|n| named(s, n)))
+        .filter(|s| args.tags.is_empty() || has_tag(s, &args.tags))
+        .filter(|s| !has_tag(s, &args.skip_tags))
         .collect();
-    let picked = match &args.shard {
-        Some(text) => {
-            let shard: Shard = text.parse().map_err(Stop::Usage)?;
-            select(picked, |s| s.scenario.name.as_str(), shard)
-        }
+    Ok(match args.shard {
+        Some(shard) => select(picked, |s| s.scenario.name.as_str(), shard),
         None => picked,
-    };
-    Ok(picked)
+    })
 }

@@ -63,6 +63,7 @@ pub struct StatusReport {
 pub async fn status(
     loaded: &LoadedConfig,
     output: OutputMode,
+    quiet: bool,
     palette: &Palette,
 ) -> anyhow::Result<i32> {
     let plan = Plan::from_config(loaded);
@@ -87,7 +88,7 @@ pub async fn status(
     };
     let text = match output {
         OutputMode::Json => serde_json::to_string(&report)? + "\n",
-        _ => render(&report, palette),
+        _ => render(&report, quiet, palette),
     };
     let text = crate::secrets::mask(&text);
     let mut out = std::io::stdout().lock();
@@ -470,7 +471,8 @@ async fn check_cluster(plan: &Plan, state: &State, items: &mut Vec<Item>) {
 }
 
 /// The human answer: one line per recorded thing, then a verdict naming each problem.
-pub fn render(r: &StatusReport, palette: &Palette) -> String {
+/// The human report; `quiet` (`-q`) leaves out what is fine and keeps problems and the verdict.
+pub fn render(r: &StatusReport, quiet: bool, palette: &Palette) -> String {
     let mut out = format!("environment `{}`: ", r.environment);
     if !r.up {
         out.push_str(&format!("not up (no {})\n", r.state_file));
@@ -486,7 +488,11 @@ pub fn render(r: &StatusReport, palette: &Palette) -> String {
         .map(|i| i.kind.len() + 1 + i.name.len())
         .max()
         .unwrap_or(0);
-    for i in &r.items {
+    for i in r
+        .items
+        .iter()
+        .filter(|i| !(quiet && i.health == Health::Ok))
+    {
         let mark = match i.health {
             Health::Ok => palette.ok.apply_to("ok     "),
             Health::Missing | Health::Broken => {
@@ -535,11 +541,17 @@ mod tests {
                 ),
             ],
         };
-        let text = render(&r, &Palette::new(false));
+        let text = render(&r, false, &Palette::new(false));
         assert!(
             text.contains("  MISSING container kubetest-demo-db (db)  no longer exists\n"),
             "{text}"
         );
+        assert!(text.contains("network kubetest-demo"), "{text}");
+        // `-q`: only the problem and the verdict.
+        let quiet = render(&r, true, &Palette::new(false));
+        assert!(!quiet.contains("network kubetest-demo"), "{quiet}");
+        assert!(quiet.contains("MISSING container"), "{quiet}");
+        assert!(quiet.contains("1 problem(s)"), "{quiet}");
         assert!(
             text.contains("1 problem(s): container kubetest-demo-db (db);"),
             "{text}"

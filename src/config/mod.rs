@@ -1,6 +1,7 @@
 //! `kubetest.yaml`: the model, loading with located errors, and validation.
 
 mod de;
+pub mod discover;
 mod error;
 pub mod k8s_names;
 pub mod limits;

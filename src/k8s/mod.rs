@@ -8,6 +8,7 @@ pub mod diagnose;
 pub mod forward;
 pub mod image_ids;
 pub mod kinds;
+pub mod manifest_check;
 pub mod manifests;
 pub mod namespace_report;
 pub mod outage;

@@ -83,6 +83,7 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
         fail_fast: true,
         retries: 0,
         phase: Phase::Setup,
+        keep_namespaces: Default::default(),
     };
     let mut results = run_all(vec![loaded], &env, opts, &ctx.cancel).await;
     let Some(mut result) = results.pop() else {

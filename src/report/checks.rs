@@ -30,9 +30,18 @@ pub fn render_checks_json(results: &[CheckResult]) -> String {
 
 /// One row per check (status, id, summary), its evidence and fix commands beneath it.
 pub fn render_checks(results: &[CheckResult], p: &Palette) -> String {
+    render(results, |_| true, p)
+}
+
+/// `doctor -q`: only the checks that warn or fail, then the same totals line.
+pub fn render_problem_checks(results: &[CheckResult], p: &Palette) -> String {
+    render(results, |r| r.status != Status::Pass, p)
+}
+
+fn render(results: &[CheckResult], show: impl Fn(&CheckResult) -> bool, p: &Palette) -> String {
     let width = results.iter().map(|r| r.id.len()).max().unwrap_or(0);
     let mut out = String::new();
-    for r in results {
+    for r in results.iter().filter(|r| show(r)) {
         let style = match r.status {
             Status::Pass => &p.ok,
             Status::Warn => &p.warn,

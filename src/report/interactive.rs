@@ -6,7 +6,7 @@
 //! `MultiProgress` never knew of and never cleared: the frozen `⠙ build 0s`.)
 
 use super::style::{left, scenario_totals, secs, Palette, Verbosity};
-use super::summary::render_summary;
+use super::summary::{is_usage_error, render_summary, source_text, validated_text};
 use crate::events::{Event, Outcome, Phase, Reporter, Stamped};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::collections::HashMap;
@@ -350,9 +350,37 @@ impl Reporter for InteractiveReporter {
                     ));
                 }
             }
+            Event::ConfigFound { path, source } => {
+                if !quiet {
+                    self.line(format!(
+                        "{}",
+                        self.p
+                            .dim
+                            .apply_to(format!("config: {path} ({})", source_text(source)))
+                    ));
+                }
+            }
+            Event::Validated {
+                config,
+                scenario_files,
+                scenarios,
+                manifest_files,
+                objects,
+            } => {
+                if !quiet {
+                    self.line(validated_text(
+                        config,
+                        *scenario_files,
+                        *scenarios,
+                        *manifest_files,
+                        *objects,
+                    ));
+                }
+            }
             Event::CommandFinished {
                 command,
                 outcome,
+                exit_code,
                 elapsed_ms,
                 phases,
                 ..
@@ -365,6 +393,9 @@ impl Reporter for InteractiveReporter {
                     .collect();
                 for bar in &bars {
                     self.clear(bar);
+                }
+                if is_usage_error(*exit_code, phases) {
+                    return;
                 }
                 self.line(render_summary(
                     command,

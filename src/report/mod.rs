@@ -12,7 +12,7 @@ mod record;
 mod style;
 mod summary;
 
-pub use checks::{render_checks, render_checks_json};
+pub use checks::{render_checks, render_checks_json, render_problem_checks};
 pub use explain::{render_explanation, render_hint};
 pub use github::render_annotations;
 pub use interactive::InteractiveReporter;
@@ -23,7 +23,7 @@ pub use record::{
     events_dir, parse as parse_recording, read as read_recording, recordings, EventLog,
     RecordError, Recorded, Recording,
 };
-pub use style::{Palette, Verbosity};
+pub use style::{secs, Palette, Verbosity};
 pub use summary::render_summary;
 
 use crate::events::Reporter;
@@ -40,6 +40,18 @@ pub enum OutputMode {
     Json,
 }
 
+/// What the user asked for with `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colour on a terminal, unless `NO_COLOR` is set or `TERM=dumb`.
+    #[default]
+    Auto,
+    /// Always colour, even when piped or with `NO_COLOR`.
+    Always,
+    /// Never colour.
+    Never,
+}
+
 /// Facts about where output goes, read once from the process environment.
 #[derive(Debug, Clone, Copy)]
 pub struct Terminal {
@@ -47,16 +59,18 @@ pub struct Terminal {
     pub ci: bool,
     pub no_color: bool,
     pub dumb: bool,
+    pub color_choice: ColorChoice,
 }
 
 impl Terminal {
-    pub fn detect() -> Self {
+    pub fn detect(color_choice: ColorChoice) -> Self {
         let env_set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
         Self {
             is_tty: std::io::stdout().is_terminal(),
             ci: std::env::var("CI").is_ok_and(|v| v != "false" && v != "0" && !v.is_empty()),
             no_color: env_set("NO_COLOR"),
             dumb: std::env::var("TERM").is_ok_and(|t| t == "dumb"),
+            color_choice,
         }
     }
 
@@ -65,7 +79,11 @@ impl Terminal {
     }
 
     pub fn color(&self) -> bool {
-        self.is_tty && !self.no_color && !self.dumb
+        match self.color_choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => self.is_tty && !self.no_color && !self.dumb,
+        }
     }
 }
 

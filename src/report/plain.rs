@@ -1,7 +1,7 @@
 //! Plain lines for CI logs and pipes: one line per event, prefixed with the time since start.
 
 use super::style::{scenario_totals, secs, wait_counts, Palette, Verbosity};
-use super::summary::render_summary;
+use super::summary::{is_usage_error, render_summary, source_text, validated_text};
 use crate::events::{Event, Outcome, Reporter, Stamped};
 use std::collections::HashMap;
 use std::io::Write;
@@ -12,6 +12,9 @@ pub struct PlainReporter {
     p: Palette,
     /// The last (ready, want) printed per wait: a log gets a line when the count changes.
     counts: HashMap<String, (u32, u32)>,
+    /// The last progress message per task: a log line saying the same (a build step is both
+    /// the task's progress and a line of its log) is not printed twice.
+    progress: HashMap<String, String>,
 }
 
 impl PlainReporter {
@@ -21,6 +24,7 @@ impl PlainReporter {
             verbosity,
             p,
             counts: HashMap::new(),
+            progress: HashMap::new(),
         }
     }
 
@@ -30,6 +34,19 @@ impl PlainReporter {
             Event::WaitStatus {
                 task, ready, want, ..
             } => self.counts.insert(task.clone(), (*ready, *want)) == Some((*ready, *want)),
+            Event::TaskProgress {
+                phase,
+                task,
+                message,
+            } => {
+                let key = format!("{}/{task}", phase.as_str());
+                self.progress.insert(key, message.clone());
+                false
+            }
+            Event::TaskLog { phase, task, line } => {
+                let key = format!("{}/{task}", phase.as_str());
+                self.progress.remove(&key).is_some_and(|m| &m == line)
+            }
             _ => false,
         }
     }
@@ -190,12 +207,28 @@ impl PlainReporter {
                 Event::CommandFinished {
                     command,
                     outcome,
+                    exit_code,
                     elapsed_ms,
                     phases,
                     ..
                 } => {
+                    if is_usage_error(*exit_code, phases) {
+                        return None;
+                    }
                     return Some(render_summary(command, *outcome, *elapsed_ms, phases, p));
                 }
+                Event::ConfigFound { path, source } => {
+                    (v > Verbosity::Quiet).then(|| format!("config: {path} ({})", source_text(source)))
+                }
+                Event::Validated {
+                    config,
+                    scenario_files,
+                    scenarios,
+                    manifest_files,
+                    objects,
+                } => (v > Verbosity::Quiet).then(|| {
+                    validated_text(config, *scenario_files, *scenarios, *manifest_files, *objects)
+                }),
             }?;
         Some(format!(
             "{} {body}",
@@ -217,5 +250,102 @@ impl Reporter for PlainReporter {
             let _ = writeln!(self.out, "{line}");
             let _ = self.out.flush();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Phase;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn feed(v: Verbosity, events: Vec<Event>) -> String {
+        let buf = Buf::default();
+        let mut r = PlainReporter::new(Box::new(buf.clone()), v, Palette::new(false));
+        for event in events {
+            r.handle(&Stamped {
+                ts_ms: 0,
+                at_ms: 0,
+                event,
+            });
+        }
+        let out = buf.0.lock().unwrap().clone();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_build_step_is_printed_once_with_verbose() {
+        let (phase, task) = (Phase::Build, "localhost/app:dev".to_owned());
+        let step = "STEP 1/2: FROM scratch".to_owned();
+        let out = feed(
+            Verbosity::Verbose,
+            vec![
+                Event::TaskProgress {
+                    phase,
+                    task: task.clone(),
+                    message: step.clone(),
+                },
+                Event::TaskLog {
+                    phase,
+                    task: task.clone(),
+                    line: step.clone(),
+                },
+                Event::TaskLog {
+                    phase,
+                    task: task.clone(),
+                    line: "COMMIT".into(),
+                },
+                Event::TaskLog {
+                    phase,
+                    task,
+                    line: step.clone(),
+                },
+            ],
+        );
+        // The progress line, COMMIT, and the step again when it is only a log line.
+        assert_eq!(out.matches("STEP 1/2").count(), 2, "{out}");
+        assert!(out.contains("COMMIT"), "{out}");
+    }
+
+    #[test]
+    fn a_usage_error_prints_no_summary() {
+        let finished = |exit_code| Event::CommandFinished {
+            command: "run".into(),
+            outcome: Outcome::Failed,
+            exit_code,
+            elapsed_ms: 0,
+            phases: vec![],
+            scenarios: None,
+            bundles: vec![],
+            error: Some("no scenario named `x`".into()),
+        };
+        assert_eq!(feed(Verbosity::Normal, vec![finished(2)]), "");
+        assert!(feed(Verbosity::Normal, vec![finished(3)]).contains("total"));
+    }
+
+    #[test]
+    fn the_config_file_is_named_unless_quiet() {
+        let found = || Event::ConfigFound {
+            path: "../kubetest.yaml".into(),
+            source: "search".into(),
+        };
+        let out = feed(Verbosity::Normal, vec![found()]);
+        assert!(
+            out.contains("config: ../kubetest.yaml (found in this directory or a parent)"),
+            "{out}"
+        );
+        assert_eq!(feed(Verbosity::Quiet, vec![found()]), "");
     }
 }

@@ -83,8 +83,8 @@ fn random_suffix(n: usize) -> String {
         .collect()
 }
 
-/// Create the scenario's namespace (server-side apply, labelled with the scenario).
-pub async fn create_namespace(cluster: &Cluster, name: &str, scenario: &str) -> Result<(), String> {
+/// Create the scenario's namespace (server-side apply, labelled with the scenario's slug).
+pub async fn create_namespace(cluster: &Cluster, name: &str, slug: &str) -> Result<(), String> {
     let api: Api<Namespace> = Api::all(cluster.client.clone());
     let ns = serde_json::json!({
         "apiVersion": "v1",
@@ -92,7 +92,7 @@ pub async fn create_namespace(cluster: &Cluster, name: &str, scenario: &str) -> 
         "metadata": {
             "name": name,
             "labels": {
-                SCENARIO_LABEL: scenario,
+                SCENARIO_LABEL: slug,
                 ENVIRONMENT_LABEL: cluster.environment,
                 "app.kubernetes.io/managed-by": "kubetest",
             },

@@ -315,15 +315,12 @@ impl Checker<'_> {
     fn scenario(&mut self, s: &Scenario, raw: Option<&Value>, known: &Known) {
         self.duration("timeout", s.timeout, limits::TIMEOUT);
         self.k8s("", s.namespace.as_ref(), None, None);
-        let label_ok = !s.name.is_empty()
-            && s.name.len() <= 40
-            && s.name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !s.name.starts_with('-')
-            && !s.name.ends_with('-');
-        if !label_ok {
-            self.at("name", format!("invalid scenario name `{}`", s.name), "lowercase letters, digits and `-`, at most 40 characters (it names the scenario's namespace)");
+        if s.name.trim().is_empty() || s.name.chars().any(char::is_control) || s.name.len() > 200 {
+            self.at(
+                "name",
+                format!("invalid scenario name `{}`", s.name.escape_debug()),
+                "a name on one line, at most 200 characters (a sentence is fine; its slug names the namespace)",
+            );
         }
         if s.steps.is_empty() {
             self.at(
@@ -386,7 +383,7 @@ impl Checker<'_> {
             self.at(
                 p,
                 format!("{p}: {} given", if actions.is_empty() { "no action".to_owned() } else { format!("several actions ({})", actions.join(", ")) }),
-                "exactly one of `http`, `run`, `exec`, `sleep`, `apply`, `delete`, `wait`, `assert`, `error`",
+                "exactly one of `http`, `run`, `exec`, `sleep`, `apply`, `delete`, `wait`, `assert`, `error`, `tcp`",
             );
         }
         // Every `{{ name }}` in the step must be known by the time the step runs.
@@ -530,6 +527,23 @@ impl Checker<'_> {
                     &format!("{p}.http.method"),
                     format!("{p}.http.method: unknown method `{}`", h.method),
                     "GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS",
+                );
+            }
+        }
+        if let Some(t) = &step.tcp {
+            use crate::scenario::model::PortText;
+            let bad = match &t.port {
+                PortText::Number(n) => (*n == 0).then(|| n.to_string()),
+                PortText::Text(x) if x.contains("{{") => None,
+                PortText::Text(x) => {
+                    (x.trim().parse::<u16>().map_or(true, |n| n == 0)).then(|| x.clone())
+                }
+            };
+            if let Some(bad) = bad {
+                self.at(
+                    &format!("{p}.tcp.port"),
+                    format!("{p}.tcp.port: invalid port `{bad}`"),
+                    "a port 1–65535, or a template such as \"{{ deps.redis.port.6379 }}\"",
                 );
             }
         }
@@ -739,7 +753,7 @@ mod tests {
         };
         let loaded = load_file(&path, &known).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(loaded.len(), 1);
-        assert_eq!(loaded[0].scenario.name, "order-is-stored");
+        assert_eq!(loaded[0].scenario.name, "An order is stored");
         assert_eq!(loaded[0].scenario.steps.len(), 5);
         let forward = loaded[0].scenario.steps[3].http.as_ref().unwrap();
         assert_eq!(

@@ -11,6 +11,7 @@ pub mod model;
 pub mod results;
 pub mod runner;
 pub mod shard;
+pub mod slug;
 pub mod steps;
 pub mod template;
 pub mod vars;

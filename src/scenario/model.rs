@@ -71,6 +71,8 @@ pub struct Step {
     pub assert: Option<AssertStep>,
     #[serde(default)]
     pub error: Option<AssertStep>,
+    #[serde(default)]
+    pub tcp: Option<TcpStep>,
 }
 
 fn default_step_timeout() -> Duration {
@@ -82,7 +84,7 @@ fn default_retry_interval() -> Duration {
 
 /// The action keys, in the order they are documented.
 pub const ACTIONS: &[&str] = &[
-    "http", "run", "exec", "sleep", "apply", "delete", "wait", "assert", "error",
+    "http", "run", "exec", "sleep", "apply", "delete", "wait", "assert", "error", "tcp",
 ];
 
 impl Step {
@@ -98,6 +100,7 @@ impl Step {
             self.wait.is_some(),
             self.assert.is_some(),
             self.error.is_some(),
+            self.tcp.is_some(),
         ];
         ACTIONS
             .iter()
@@ -118,6 +121,8 @@ impl Step {
             format!("run {}", r.command.join(" "))
         } else if let Some(e) = &self.exec {
             format!("exec {}", e.command.join(" "))
+        } else if let Some(t) = &self.tcp {
+            format!("tcp {}:{}", t.host, t.port)
         } else if let Some(d) = &self.sleep {
             format!("sleep {d}")
         } else {
@@ -179,6 +184,51 @@ pub struct HttpExpect {
     /// The body parsed as JSON must contain this tree (maps as subsets, lists order-insensitive).
     #[serde(default)]
     pub json: Option<Value>,
+}
+
+/// A TCP exchange with a host port (a dependency's published port): connect, send, read
+/// until the reply holds `expect.contains` (or the peer closes). No host tool (`nc`) needed.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TcpStep {
+    #[serde(default = "loopback")]
+    pub host: String,
+    /// A number or a template (`"{{ deps.redis.port.6379 }}"`).
+    pub port: PortText,
+    /// Sent once connected (YAML escapes such as `\r\n` work in double quotes).
+    #[serde(default)]
+    pub send: Option<String>,
+    #[serde(default)]
+    pub expect: TcpExpect,
+}
+
+/// A port as a number or as text to render.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum PortText {
+    Number(u16),
+    Text(String),
+}
+
+impl std::fmt::Display for PortText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PortText::Number(n) => write!(f, "{n}"),
+            PortText::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TcpExpect {
+    /// The reply must contain this text.
+    #[serde(default)]
+    pub contains: Option<String>,
+}
+
+fn loopback() -> String {
+    "127.0.0.1".to_owned()
 }
 
 /// A host command: an argv, or a shell string with `shell: true`.

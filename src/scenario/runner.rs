@@ -55,6 +55,29 @@ pub struct RunOptions {
     pub retries: u32,
     /// The phase the scenarios' tasks belong to (`scenarios`, or `setup` for `up`'s setup steps).
     pub phase: Phase,
+    /// Which scenario namespaces outlive their scenario (`run --keep-namespaces`).
+    pub keep_namespaces: KeepNamespaces,
+}
+
+/// Which namespaces kubetest made for scenarios stay after them (for debugging; `down`
+/// deletes them with the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeepNamespaces {
+    #[default]
+    Never,
+    OnFailure,
+    Always,
+}
+
+impl KeepNamespaces {
+    /// Whether a namespace of a run that ended `ok` (or not) stays.
+    pub fn keeps(self, ok: bool) -> bool {
+        match self {
+            KeepNamespaces::Never => false,
+            KeepNamespaces::OnFailure => !ok,
+            KeepNamespaces::Always => true,
+        }
+    }
 }
 
 /// Run every scenario; results come back in the order given.
@@ -122,7 +145,7 @@ async fn run_one(
         if runs > 1 {
             task.progress(format!("retry {} of {}", runs - 1, opts.retries));
         }
-        let (ok, steps, ns) = run_steps(s, &loaded.file, env, &task).await;
+        let (ok, steps, ns) = run_steps(s, &loaded.file, env, &task, opts.keep_namespaces).await;
         steps_of_last = steps;
         namespace_of_last = ns;
         if ok {
@@ -211,6 +234,7 @@ async fn run_steps(
     file: &Path,
     env: &RunEnv,
     task: &crate::events::TaskEvents,
+    keep: KeepNamespaces,
 ) -> (bool, Vec<StepResult>, Option<NamespaceRun>) {
     let started = Instant::now();
     let mut vars = env.vars.clone();
@@ -245,9 +269,10 @@ async fn run_steps(
         }
         (true, Some(_), Some(given)) => (given, false),
         (true, Some(c), None) => {
-            let name = cluster::namespace_name(&s.name);
+            let slug = crate::scenario::slug::slug(&s.name);
+            let name = cluster::namespace_name(&slug);
             task.progress(format!("creating namespace {name}"));
-            if let Err(e) = cluster::create_namespace(c, &name, &s.name).await {
+            if let Err(e) = cluster::create_namespace(c, &name, &slug).await {
                 return (false, vec![setup_failure(s, env, e)], None);
             }
             (name, true)
@@ -295,7 +320,15 @@ async fn run_steps(
         results.push(r);
     }
     if let (true, Some(c)) = (created, &env.cluster) {
-        if let Err(e) = cluster::delete_namespace(c, &namespace).await {
+        if keep.keeps(ok) {
+            env.events.note(
+                Some(Phase::Scenarios),
+                format!(
+                    "{}: kept namespace {namespace} (`kubetest down` deletes it)",
+                    s.name
+                ),
+            );
+        } else if let Err(e) = cluster::delete_namespace(c, &namespace).await {
             task.warn(e);
         }
     }
@@ -367,7 +400,7 @@ async fn run_step(
             if step.eventually.is_some() {
                 m = format!(
                     "still failing after {attempts} attempts over {}: {m}",
-                    humantime::format_duration(Duration::from_millis(elapsed_ms))
+                    crate::report::secs(elapsed_ms)
                 );
             }
             (Outcome::Failed, Some(m), f.observed)
@@ -420,6 +453,9 @@ async fn attempt(
     }
     if let Some(r) = &step.run {
         return steps::run_host(r, vars, &env.env, step.timeout.get()).await;
+    }
+    if let Some(t) = &step.tcp {
+        return steps::run_tcp(t, vars).await;
     }
     if let Some(e) = &step.exec {
         if let Some(dep) = &e.dependency {

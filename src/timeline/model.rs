@@ -262,7 +262,9 @@ impl Timeline {
                 | Event::WaitStatus { .. }
                 | Event::Note { .. }
                 | Event::Warning { .. }
-                | Event::StepRetrying { .. } => {}
+                | Event::StepRetrying { .. }
+                | Event::ConfigFound { .. }
+                | Event::Validated { .. } => {}
             }
         }
         t.finish();

@@ -11,6 +11,7 @@ fn every_command_help_has_purpose_and_example() {
         "doctor",
         "status",
         "logs",
+        "validate",
         "completions",
     ] {
         let out = kubetest().args([cmd, "--help"]).output().unwrap();

@@ -253,6 +253,17 @@ fn samples() -> Vec<Event> {
             bundles: Vec::new(),
             error: None,
         },
+        Event::ConfigFound {
+            path: t("../kubetest.yaml"),
+            source: t("search"),
+        },
+        Event::Validated {
+            config: t("kubetest.yaml"),
+            scenario_files: 2,
+            scenarios: 2,
+            manifest_files: 2,
+            objects: 3,
+        },
     ]
 }
 

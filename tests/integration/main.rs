@@ -5,6 +5,7 @@ mod apidouble;
 mod bundles;
 mod busy_engine;
 mod cli;
+mod cli_conventions;
 mod config_fixtures;
 mod config_fuzz;
 mod connect;

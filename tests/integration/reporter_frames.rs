@@ -121,7 +121,7 @@ fn replay_child() {
         return;
     };
     let text = std::fs::read_to_string(file).unwrap();
-    let term = Terminal::detect();
+    let term = Terminal::detect(kubetest::report::ColorChoice::Auto);
     assert!(term.interactive(), "the child's stdout is a terminal");
     let events = Events::new(make_reporter(OutputMode::Auto, Verbosity::Normal, term));
     let mut at = 0;

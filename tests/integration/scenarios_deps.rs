@@ -1,5 +1,6 @@
 //! Scenarios against real dependency containers on both engines: `exec` into a dependency,
-//! its published port as a template variable and as KUBETEST_DEP_* in host commands.
+//! its published port as a template variable, over raw TCP and as KUBETEST_DEP_* in host
+//! commands; `up --run` brings the environment up and runs the scenarios in one command.
 
 use crate::engines::{busybox_context, engines};
 use crate::support::{unique, Run};
@@ -39,17 +40,18 @@ steps:
     exec: { dependency: box, command: [/bin/busybox, sh, -c, "exit {{ n }}"], expect: { exit_code: 7 } }
   - name: the published port as a template variable
     http: { url: "http://127.0.0.1:{{ deps.box.port.8080 }}/marker.txt", expect: { status: 200, body_contains: marker-for-scenarios } }
+  - name: the published port over raw TCP (no nc on the host)
+    tcp: { port: "{{ deps.box.port.8080 }}", send: "GET /marker.txt HTTP/1.0\r\n\r\n", expect: { contains: marker-for-scenarios } }
   - name: and as an environment variable of host commands
     run: { command: [sh, -c, 'test "$KUBETEST_DEP_BOX_HOST" = 127.0.0.1 && test "$KUBETEST_DEP_BOX_PORT_8080" -gt 0'] }
 "#,
         )
         .unwrap();
-        let up = Run::new(engine.kubetest(tmp.path()).args(["up", "--output", "json"]));
-        assert_eq!(up.code, 0, "{}: up: {}", engine.name, up.stderr);
+        // `up --run`: the environment, then every scenario, in one command (the README's).
         let run = Run::new(
             engine
                 .kubetest(tmp.path())
-                .args(["run", "--output", "json"]),
+                .args(["up", "--run", "--output", "json"]),
         );
         let failures: Vec<&serde_json::Value> = run
             .events

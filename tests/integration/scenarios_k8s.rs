@@ -716,3 +716,92 @@ async fn http_through_a_port_forward_to_services_and_pods() {
         .iter()
         .all(|c| c.namespace == ns && c.pod == ready_name));
 }
+
+const KEPT_OK: &str = r#"
+name: A config map is stored, and read back
+steps:
+  - apply: { objects: [{ apiVersion: v1, kind: ConfigMap, metadata: { name: c }, data: { k: v } }] }
+  - assert: { apiVersion: v1, kind: ConfigMap, name: c, expect: { data: { k: v } } }
+"#;
+
+const KEPT_FAIL: &str = r#"
+name: fails-on-purpose
+steps:
+  - apply: { objects: [{ apiVersion: v1, kind: ConfigMap, metadata: { name: c }, data: { k: v } }] }
+  - error: { apiVersion: v1, kind: ConfigMap, name: c }
+"#;
+
+/// `--keep-namespaces[=on-failure]` leaves the namespaces for a person to look at; a sentence
+/// name gets a slugged namespace and label while reports keep the name as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_namespaces_stay_and_sentence_names_get_slugged_namespaces() {
+    let double = ApiDouble::start().await;
+    let tmp = environment(
+        &double,
+        &[
+            ("scenarios/ok.yaml", KEPT_OK),
+            ("scenarios/fail.yaml", KEPT_FAIL),
+        ],
+    );
+    let slug = kubetest::scenario::slug::slug("A config map is stored, and read back");
+    assert!(slug.starts_with("a-config-map-is-stored-"), "{slug}");
+    let junit = tmp.path().join("junit.xml");
+    let r = run(
+        tmp.path(),
+        &[
+            "--keep-namespaces=on-failure",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let ok_ns = scenario_namespaces(&double, &slug);
+    let failed_ns = scenario_namespaces(&double, "fails-on-purpose");
+    assert_eq!(
+        (ok_ns.len(), failed_ns.len()),
+        (1, 1),
+        "{:?}",
+        double.applied()
+    );
+    assert!(
+        namespace(&double, &ok_ns[0]).is_none(),
+        "a passing scenario's namespace goes"
+    );
+    let kept = namespace(&double, &failed_ns[0]).expect("the failed scenario's namespace stays");
+    assert_eq!(
+        kept["metadata"]["labels"]["kubetest.io/scenario"],
+        "fails-on-purpose"
+    );
+    assert!(
+        r.events.iter().any(|e| e["event"] == "note"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(&format!("kept namespace {}", failed_ns[0])))),
+        "a note names the kept namespace"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("A config map is stored, and read back"),
+        "{xml}"
+    );
+    assert!(r
+        .task_outcomes("scenarios")
+        .iter()
+        .any(|(n, _)| n == "A config map is stored, and read back"));
+
+    // `--keep-namespaces`: every namespace stays, the passing one too.
+    let r = run(
+        tmp.path(),
+        &["--keep-namespaces", "A config map is stored, and read back"],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ok_ns = scenario_namespaces(&double, &slug);
+    assert_eq!(ok_ns.len(), 2, "{ok_ns:?}");
+    let kept = namespace(&double, &ok_ns[1]).expect("kept with --keep-namespaces");
+    assert_eq!(
+        kept["metadata"]["labels"]["kubetest.io/scenario"],
+        slug.as_str()
+    );
+}

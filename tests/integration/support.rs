@@ -12,6 +12,7 @@ pub fn root() -> PathBuf {
 pub fn kubetest() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kubetest"));
     c.env_remove("KUBETEST_OUTPUT")
+        .env_remove("KUBETEST_FILE")
         .env_remove("CI")
         .env("NO_COLOR", "1");
     c

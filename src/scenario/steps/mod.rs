@@ -9,6 +9,7 @@ mod expect;
 mod host;
 mod http;
 pub mod objects;
+mod tcp;
 pub mod wait;
 
 pub use apply::run_apply;
@@ -19,6 +20,7 @@ pub use exec_dep::run_exec_dependency;
 pub use expect::check_output;
 pub use host::run_host;
 pub use http::run_http;
+pub use tcp::run_tcp;
 pub use wait::run_wait;
 
 use crate::scenario::template::{render, Vars};
