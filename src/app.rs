@@ -155,7 +155,7 @@ async fn dispatch(
         let init_target = cli
             .file
             .clone()
-            .unwrap_or_else(|| cwd.join(config::discover::FILE_NAME));
+            .unwrap_or_else(|| config::discover::FILE_NAME.into());
         let report = commands::init::init(args, &init_target)?;
         let text = match output {
             OutputMode::Json => serde_json::to_string(&report)? + "\n",
@@ -168,16 +168,14 @@ async fn dispatch(
             .context("cannot write to standard output")?;
         return Ok(Some(exit::OK));
     }
-    // Commands whose output is their answer (read by scripts) do not announce the file.
-    let announce = !matches!(&cli.command, Command::Status | Command::Logs(_))
-        && !matches!(&cli.command, Command::Run(a) if a.list);
-    if announce {
+    let announce = || {
         session.events.emit(Event::ConfigFound {
             path: shown_path(&file, &cwd),
             source: source.as_str().to_owned(),
-        });
-    }
+        })
+    };
     if let Command::Validate = &cli.command {
+        announce();
         return commands::validate::validate(session, &file).map(|()| None);
     }
     let mut loaded = config::load(&file)?;
@@ -225,6 +223,9 @@ async fn dispatch(
             );
         }
     }
+    // Announced after the event log opened, so the recording is the stream the command printed.
+    // Commands whose output is their answer (status, logs, run --list, report) returned above.
+    announce();
     session.events.emit(Event::CommandStarted {
         command: command_name(&cli.command).to_owned(),
         environment: loaded.config.name.clone(),
