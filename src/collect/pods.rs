@@ -259,7 +259,12 @@ pub async fn copy(
             return Ok(Unpacked::default());
         };
         tokio::task::spawn_blocking(move || {
-            unpack(tokio_util::io::SyncIoBridge::new(out), &dest_owned)
+            let mut reader = tokio_util::io::SyncIoBridge::new(out);
+            let unpacked = unpack(&mut reader, &dest_owned)?;
+            // tar pads the archive to its record size after the end marker: read it out, or
+            // the exec's output pipe stays full and its status never comes.
+            std::io::copy(&mut reader, &mut std::io::sink()).map_err(UnpackError::Read)?;
+            Ok(unpacked)
         })
         .await
         .unwrap_or_else(|e| Err(UnpackError::Read(std::io::Error::other(e))))
@@ -280,14 +285,26 @@ pub async fn copy(
         }
         String::from_utf8_lossy(&tail).trim().to_owned()
     };
-    let (unpacked, err_text, status) = tokio::join!(unpacking, reading_stderr, async {
-        match status {
+    // A refused archive ends the copy at once: the exec is dropped (closing its stream)
+    // rather than read to the end.
+    let joined = tokio::try_join!(unpacking, async { Ok(reading_stderr.await) }, async {
+        Ok(match status {
             Some(s) => s.await,
             None => None,
-        }
-    });
+        })
+    },);
     drop(proc);
-    let code = status.as_ref().map(|s| exit_code(s));
+    let (unpacked, err_text, status) = match joined {
+        Ok(all) => all,
+        Err(source) => {
+            return Err(PodCopyError::Unpack {
+                pod: target.describe(),
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    let code = status.as_ref().map(exit_code);
     if let Some(code) = &code {
         let code_ref = code.as_ref().map(|c| *c).map_err(String::as_str);
         if missing_command(code_ref, &err_text) {
@@ -314,11 +331,7 @@ pub async fn copy(
             Err(m) => return Err(tar_err(m.clone())),
         }
     }
-    unpacked.map_err(|source| PodCopyError::Unpack {
-        pod: target.describe(),
-        path: path.to_owned(),
-        source,
-    })
+    Ok(unpacked)
 }
 
 /// How `stop_first` stopped the pods: what it did, for the progress line.
