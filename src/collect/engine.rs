@@ -95,17 +95,33 @@ pub struct Stopped {
     pub exit_code: Option<i64>,
 }
 
-/// Stop `container` with its own stop timeout (SIGTERM, then SIGKILL after the timeout the
-/// container was created with; the engine's default is 10 s), then wait until the engine
-/// reports it not running, at most `limit`.
+/// Docker's stop timeout for a container created without one (`StopTimeout` unset).
+pub const DEFAULT_STOP_TIMEOUT_SECS: i64 = 10;
+
+/// The stop timeout `container` was created with; Docker's default when it has none or 0.
+/// Podman 4.3's compat API records `StopTimeout: 0` for a container created without one, and
+/// its `/containers/{id}/stop` without `t` then sends SIGKILL right after SIGTERM (measured:
+/// exit 137 in 2 s, a SIGTERM handler never ran), so a process never flushes on exit.
+async fn stop_timeout(docker: &Docker, container: &str) -> i64 {
+    docker
+        .inspect_container(container, None::<InspectContainerOptions>)
+        .await
+        .ok()
+        .and_then(|i| i.config?.stop_timeout)
+        .filter(|t| *t > 0)
+        .unwrap_or(DEFAULT_STOP_TIMEOUT_SECS)
+}
+
+/// Stop `container` with its stop timeout (SIGTERM, then SIGKILL after it; see
+/// [`stop_timeout`]), then wait until the engine reports it not running, at most `limit`.
 pub async fn stop(docker: &Docker, container: &str, limit: Duration) -> anyhow::Result<Stopped> {
     let deadline = tokio::time::Instant::now() + limit;
-    match tokio::time::timeout(
-        limit,
-        docker.stop_container(container, None::<StopContainerOptions>),
-    )
-    .await
-    {
+    let t = stop_timeout(docker, container).await;
+    let opts = StopContainerOptions {
+        t: Some(i32::try_from(t).unwrap_or(i32::MAX)),
+        ..StopContainerOptions::default()
+    };
+    match tokio::time::timeout(limit, docker.stop_container(container, Some(opts))).await {
         Ok(Ok(())) => {}
         // 304: already stopped.
         Ok(Err(bollard::errors::Error::DockerResponseServerError {

@@ -5,6 +5,7 @@ mod apidouble;
 mod bundles;
 mod busy_engine;
 mod cli;
+mod collect_engines;
 mod collect_pods;
 mod config_fixtures;
 mod config_fuzz;
