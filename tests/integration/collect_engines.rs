@@ -13,6 +13,8 @@ use std::process::{Command, Stdio};
 
 /// Run `cmd` to the end and return it with the peak resident set of the process in KiB
 /// (`ru_maxrss` from `wait4` on that one child, not all children of the test process).
+// The child is reaped by `wait4` below (for its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn run_measured(cmd: &mut Command) -> (Run, i64) {
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -340,5 +342,152 @@ fn a_container_labelled_as_a_kind_node_is_read_through_the_archive_api() {
             .unwrap(),
             "control-plane\n"
         );
+    }
+}
+
+/// `stop_first` on pods: the pods are deleted with their grace period (the API double's
+/// DELETE), kubetest waits until they are gone, then reads the path's hostPath volume from
+/// the node the pod ran on — a real container on each engine, named as the pod's `nodeName`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_first_pods_are_deleted_then_read_from_their_node() {
+    use crate::apidouble::{pods, ApiDouble};
+    use serde_json::json;
+    for engine in engines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let tag = unique(&format!("kt-it-colstop-{}", engine.name));
+        let image = format!("localhost/{tag}:1");
+        let node = format!("{tag}-control-plane");
+        busybox_context(&dir.join("app"), "stop", None);
+        let head = format!(
+            "name: it-cols-{e}\nengine: {e}\ncluster: {{ provider: none }}\nimages:\n  - {{ name: {image}, context: app }}\n",
+            e = engine.name
+        );
+        std::fs::write(dir.join("kubetest.yaml"), &head).unwrap();
+        let mut cmd = engine.kubetest(&dir);
+        let up =
+            tokio::task::spawn_blocking(move || Run::new(cmd.args(["up", "--output", "json"])))
+                .await
+                .unwrap();
+        assert_eq!(up.code, 0, "{}: up: {}", engine.name, up.stderr);
+
+        let docker = bollard::Docker::connect_with_unix(
+            engine.url.strip_prefix("unix://").unwrap(),
+            60,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .unwrap();
+        let body = bollard::models::ContainerCreateBody {
+            image: Some(image.clone()),
+            cmd: Some(vec![
+                "/bin/busybox".into(),
+                "sh".into(),
+                "-c".into(),
+                "/bin/busybox mkdir -p /var/local/kt-cover && echo counters > /var/local/kt-cover/covcounters.1 && /bin/busybox sleep 600".into(),
+            ]),
+            ..Default::default()
+        };
+        let opts = bollard::query_parameters::CreateContainerOptions {
+            name: Some(node.clone()),
+            ..Default::default()
+        };
+        docker.create_container(Some(opts), body).await.unwrap();
+        docker
+            .start_container(
+                &node,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .unwrap();
+
+        let double = ApiDouble::start().await;
+        let mut pod = pods::ready(pods::deployment_pod("demo", "cov", "a1b2c", &image));
+        pod["spec"]["nodeName"] = json!(node);
+        pod["spec"]["volumes"] = json!([{"name": "cover", "hostPath": {"path": "/var/local/kt-cover", "type": "DirectoryOrCreate"}}]);
+        pod["spec"]["containers"][0]["volumeMounts"] =
+            json!([{"name": "cover", "mountPath": "/cover"}]);
+        double.set_pod(pod);
+        let kubeconfig = double.write_kubeconfig(&dir);
+        let store = kubetest::state::StateStore::new(dir.join(".kubetest"));
+        let mut state = store.load().unwrap().unwrap();
+        let mut cluster = crate::k8s_support::double_cluster(kubeconfig);
+        cluster.created = false;
+        state.cluster = Some(cluster);
+        store.save(&state).unwrap();
+        std::fs::create_dir_all(dir.join("scenarios")).unwrap();
+        std::fs::write(
+            dir.join("scenarios/ok.yaml"),
+            "name: ok\nsteps:\n  - name: nothing\n    run: { command: [\"true\"] }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("kubetest.yaml"),
+            format!(
+                "{head}scenarios: scenarios/\ncollect:\n\
+                 \x20 - {{ from: {{ pods: {{ selector: app=cov, namespace: demo }} }}, path: /cover, to: cov, stop_first: true, timeout: 1m }}\n"
+            ),
+        )
+        .unwrap();
+        let run = crate::support::kubetest_in(&dir, &["run", "--output", "json"]).await;
+        let _ = docker
+            .remove_container(
+                &node,
+                Some(bollard::query_parameters::RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            )
+            .await;
+        let mut cmd = engine.kubetest(&dir);
+        let down = tokio::task::spawn_blocking(move || {
+            Run::new(cmd.args(["down", "--images", "--output", "json"]))
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            run.code, 0,
+            "{}: {}\n{}",
+            engine.name, run.stdout, run.stderr
+        );
+        assert_eq!(down.code, 0, "{}: down: {}", engine.name, down.stderr);
+
+        let pod_name = "cov-7d4b9c6f5-a1b2c";
+        let c = run
+            .events
+            .iter()
+            .find(|e| e["event"] == "collected")
+            .unwrap();
+        assert_eq!(c["source"], format!("pod demo/{pod_name}"));
+        assert_eq!(c["outcome"], "ok", "{c}");
+        let to = Path::new(c["to"].as_str().unwrap());
+        assert_eq!(
+            std::fs::read_to_string(to.join("kt-cover/covcounters.1")).unwrap(),
+            "counters\n",
+            "{}: read from node {node}",
+            engine.name
+        );
+        // Order: the pod was deleted, seen gone, then copied (after the stop task ended).
+        let reqs = double.requests();
+        assert!(
+            reqs.iter()
+                .any(|r| r.starts_with(&format!("DELETE /api/v1/namespaces/demo/pods/{pod_name}"))),
+            "{reqs:#?}"
+        );
+        let stop_done = run
+            .events
+            .iter()
+            .position(|e| {
+                e["event"] == "task_finished"
+                    && e["task"] == "stop pods app=cov"
+                    && e["outcome"] == "ok"
+            })
+            .expect("stop task");
+        let copied = run
+            .events
+            .iter()
+            .position(|e| e["event"] == "collected")
+            .unwrap();
+        assert!(stop_done < copied);
+        assert!(double.get("", "pods", Some("demo"), pod_name).is_none());
     }
 }

@@ -199,3 +199,23 @@ async fn pods_are_copied_with_tar_over_exec_and_each_fault_is_named() {
         .count();
     assert_eq!(tars, 4);
 }
+
+#[test]
+fn the_coverage_example_loads_with_its_scenarios() {
+    let root = crate::support::root().join("examples/coverage");
+    let loaded = kubetest::config::load(&root.join("kubetest.yaml")).unwrap();
+    assert_eq!(loaded.config.collect.len(), 2);
+    assert!(loaded.config.collect[0].stop_first);
+    let known = kubetest::scenario::load::Known::of_dependencies(std::iter::empty());
+    let scenarios = kubetest::scenario::load::load_dir(&root.join("scenarios"), &known)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}",
+                e.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        });
+    assert_eq!(scenarios.len(), 1);
+}
