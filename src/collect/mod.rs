@@ -215,6 +215,13 @@ enum Source {
         dir: String,
         why: String,
     },
+    /// A source that is not there to copy from (a dependency `up` did not start, or one
+    /// already removed): reported as skipped, with why.
+    Absent {
+        label: String,
+        dir: String,
+        why: String,
+    },
 }
 
 async fn collect_all(
@@ -245,14 +252,17 @@ async fn collect_all(
     let mut results = Vec::new();
     for spec in entries {
         let timeout = spec.timeout.get();
-        let sources = match tokio::time::timeout(timeout, resolve(&mut reach, ctx, spec)).await {
+        // Finding the sources includes `stop_first` for pods, which has `timeout` of its own
+        // and says what it waited for; this outer bound only catches a silent cluster.
+        let bound = timeout + std::time::Duration::from_secs(30);
+        let sources = match tokio::time::timeout(bound, resolve(&mut reach, ctx, spec)).await {
             Ok(s) => s,
             Err(_) => vec![Source::Broken {
                 label: describe_from(spec),
                 dir: "unresolved".into(),
                 why: format!(
                     "finding the sources took longer than {}",
-                    humantime::format_duration(timeout)
+                    humantime::format_duration(bound)
                 ),
             }],
         };
@@ -322,12 +332,10 @@ async fn resolve(reach: &mut Reach<'_>, ctx: &PhaseCtx, spec: &CollectSpec) -> V
                 },
                 stop: spec.stop_first,
             }],
-            None => vec![Source::Broken {
+            None => vec![Source::Absent {
                 label,
                 dir: dep.clone(),
-                why: format!(
-                    "no container of dependency `{dep}` is recorded; run `kubetest up` first"
-                ),
+                why: format!("no container of dependency `{dep}` is recorded (not up, or already removed); nothing copied"),
             }],
         };
     }
@@ -447,19 +455,30 @@ async fn one(
 ) -> Collected {
     let to_base = dir.join(&spec.to);
     let (label, sub) = match &source {
-        Source::Container { label, dir, .. } | Source::Broken { label, dir, .. } => {
-            (label.clone(), dir.clone())
-        }
+        Source::Container { label, dir, .. }
+        | Source::Broken { label, dir, .. }
+        | Source::Absent { label, dir, .. } => (label.clone(), dir.clone()),
         Source::Pod { target } | Source::PodOnNode { target } => {
             (format!("pod {}", target.describe()), target.name.clone())
         }
     };
     let dest = to_base.join(&sub);
     let task = ctx.events.task(Phase::Collect, label.clone());
+    if let Source::Absent { why, .. } = &source {
+        task.finish(Outcome::Skipped, Some(why.clone()));
+        return Collected {
+            source: label,
+            path: spec.path.clone(),
+            to: dest,
+            outcome: Outcome::Skipped,
+            unpacked: Unpacked::default(),
+            error: Some(why.clone()),
+        };
+    }
     let limit = spec.timeout.get();
     let work = async {
         match source {
-            Source::Broken { why, .. } => Err(anyhow!("{why}")),
+            Source::Broken { why, .. } | Source::Absent { why, .. } => Err(anyhow!("{why}")),
             Source::Container {
                 container, stop, ..
             } => {
@@ -568,6 +587,9 @@ fn write_index(
                 for s in &r.unpacked.skipped {
                     listing.push_str(&format!("{:>14}  {rel}/{s}: not copied\n", "-"));
                 }
+            }
+            Some(e) if r.outcome == Outcome::Skipped => {
+                bundle.glance(format!("skipped {}: {}: {e}", r.source, r.path))
             }
             Some(e) => bundle.glance(format!("FAILED {e}")),
         }

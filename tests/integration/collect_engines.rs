@@ -11,16 +11,30 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// Run `cmd` to the end and return it with the peak resident set of the process in KiB
-/// (`ru_maxrss` from `wait4` on that one child, not all children of the test process).
-// The child is reaped by `wait4` below (for its rusage), not by `Child::wait`.
-#[allow(clippy::zombie_processes)]
+/// Run `cmd` to the end and return it with the peak resident set of the kubetest process in
+/// KiB: its `VmHWM` (the high-water mark of its own address space, which starts anew at
+/// exec), read from /proc every 20 ms while it runs. `ru_maxrss` from `wait4` would not do:
+/// Linux carries the forking test process's own peak into the child's at exec.
 fn run_measured(cmd: &mut Command) -> (Run, i64) {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start kubetest");
+    let status_file = format!("/proc/{}/status", child.id());
+    let watcher = std::thread::spawn(move || {
+        let mut peak = 0i64;
+        // A zombie's status has no VmHWM line: the process has ended.
+        while let Some(kib) = std::fs::read_to_string(&status_file).ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        }) {
+            peak = peak.max(kib);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        peak
+    });
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
     let errs = std::thread::spawn(move || {
@@ -31,18 +45,8 @@ fn run_measured(cmd: &mut Command) -> (Run, i64) {
     let mut stdout = String::new();
     out.read_to_string(&mut stdout).unwrap();
     let stderr = errs.join().unwrap();
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value; wait4 fills it for this child only.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: the child is ours and not yet reaped (`child.wait` is never called).
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4");
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
+    let peak = watcher.join().unwrap();
+    let code = child.wait().unwrap().code().unwrap_or(-1);
     let events: Vec<serde_json::Value> = stdout
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -57,7 +61,7 @@ fn run_measured(cmd: &mut Command) -> (Run, i64) {
             stderr,
             events,
         },
-        usage.ru_maxrss,
+        peak,
     )
 }
 
