@@ -349,9 +349,11 @@ fn a_container_labelled_as_a_kind_node_is_read_through_the_archive_api() {
     }
 }
 
-/// `stop_first` on pods: the pods are deleted with their grace period (the API double's
-/// DELETE), kubetest waits until they are gone, then reads the path's hostPath volume from
-/// the node the pod ran on — a real container on each engine, named as the pod's `nodeName`.
+/// `stop_first` on pods: a selector's pods are deleted with their grace period (the API
+/// double's DELETE), a deployment is scaled to 0 (a merge patch; the test plays the
+/// ReplicaSet controller and deletes its pod); kubetest waits until they are gone, then reads
+/// the path's hostPath volume from the node the pod ran on — a real container on each
+/// engine, named as the pod's `nodeName`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_first_pods_are_deleted_then_read_from_their_node() {
     use crate::apidouble::{pods, ApiDouble};
@@ -410,7 +412,30 @@ async fn stop_first_pods_are_deleted_then_read_from_their_node() {
         pod["spec"]["volumes"] = json!([{"name": "cover", "hostPath": {"path": "/var/local/kt-cover", "type": "DirectoryOrCreate"}}]);
         pod["spec"]["containers"][0]["volumeMounts"] =
             json!([{"name": "cover", "mountPath": "/cover"}]);
-        double.set_pod(pod);
+        double.set_pod(pod.clone());
+        let mut owned = pods::ready(pods::deployment_pod("demo", "covd", "d1e2f", &image));
+        owned["spec"] = pod["spec"].clone();
+        double.set_pod(owned);
+        double.put(
+            "apps",
+            "deployments",
+            crate::apidouble::workloads::stuck_deployment("demo", "covd", &image, 1),
+        );
+        // The ReplicaSet controller: once the deployment wants 0 replicas, its pod goes.
+        let controller = {
+            let double = double.clone();
+            tokio::spawn(async move {
+                loop {
+                    let d = double.get("apps", "deployments", Some("demo"), "covd");
+                    if d.is_some_and(|d| d["spec"]["replicas"] == 0) {
+                        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                        double.delete_pod("demo", "covd-7d4b9c6f5-d1e2f");
+                        return;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            })
+        };
         let kubeconfig = double.write_kubeconfig(&dir);
         let store = kubetest::state::StateStore::new(dir.join(".kubetest"));
         let mut state = store.load().unwrap().unwrap();
@@ -428,7 +453,8 @@ async fn stop_first_pods_are_deleted_then_read_from_their_node() {
             dir.join("kubetest.yaml"),
             format!(
                 "{head}scenarios: scenarios/\ncollect:\n\
-                 \x20 - {{ from: {{ pods: {{ selector: app=cov, namespace: demo }} }}, path: /cover, to: cov, stop_first: true, timeout: 1m }}\n"
+                 \x20 - {{ from: {{ pods: {{ selector: app=cov, namespace: demo }} }}, path: /cover, to: cov, stop_first: true, timeout: 1m }}\n\
+                 \x20 - {{ from: {{ pods: {{ deployment: covd, namespace: demo }} }}, path: /cover, to: covd, stop_first: true, timeout: 1m }}\n"
             ),
         )
         .unwrap();
@@ -461,6 +487,15 @@ async fn stop_first_pods_are_deleted_then_read_from_their_node() {
             .iter()
             .find(|e| e["event"] == "collected")
             .unwrap();
+        assert_eq!(
+            run.events
+                .iter()
+                .filter(|e| e["event"] == "collected")
+                .count(),
+            2,
+            "{}",
+            run.stdout
+        );
         assert_eq!(c["source"], format!("pod demo/{pod_name}"));
         assert_eq!(c["outcome"], "ok", "{c}");
         let to = Path::new(c["to"].as_str().unwrap());
@@ -493,5 +528,30 @@ async fn stop_first_pods_are_deleted_then_read_from_their_node() {
             .unwrap();
         assert!(stop_done < copied);
         assert!(double.get("", "pods", Some("demo"), pod_name).is_none());
+        controller.await.unwrap();
+        let scaled = run
+            .events
+            .iter()
+            .find(|e| e["event"] == "task_finished" && e["task"] == "stop deployment covd")
+            .expect("deployment stop task");
+        assert_eq!(scaled["outcome"], "ok", "{scaled}");
+        assert!(
+            scaled["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("scaled deployment demo/covd to 0"),
+            "{scaled}"
+        );
+        let d = run
+            .events
+            .iter()
+            .find(|e| e["event"] == "collected" && e["source"] == "pod demo/covd-7d4b9c6f5-d1e2f")
+            .expect("deployment's pod collected");
+        assert_eq!(d["outcome"], "ok", "{d}");
+        assert!(
+            reqs.iter()
+                .any(|r| r.starts_with("PATCH /apis/apps/v1/namespaces/demo/deployments/covd")),
+            "{reqs:#?}"
+        );
     }
 }
