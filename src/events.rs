@@ -24,6 +24,8 @@ pub enum Phase {
     Scenarios,
     Teardown,
     Checks,
+    /// `collect:`: files copied out of dependencies, pods and nodes (after `run`, on `down`).
+    Collect,
 }
 
 impl Phase {
@@ -41,6 +43,7 @@ impl Phase {
             Phase::Scenarios => "scenarios",
             Phase::Teardown => "teardown",
             Phase::Checks => "checks",
+            Phase::Collect => "collect",
         }
     }
 }
@@ -289,6 +292,22 @@ pub enum Event {
         scenarios: usize,
         manifest_files: usize,
         objects: usize,
+    },
+    /// A `collect:` entry copied one source's path (or failed to: `error` says why).
+    Collected {
+        /// `dependency postgres`, `pod demo/app-5d9c-x2x`, `node demo-control-plane`.
+        source: String,
+        /// The file or directory inside the source.
+        path: String,
+        /// The directory it was unpacked into.
+        to: String,
+        outcome: Outcome,
+        /// Regular files written.
+        files: u64,
+        /// Their total size.
+        bytes: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
     },
 }
 

@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod cli;
 pub mod cluster;
 pub mod cmd;
+pub mod collect;
 pub mod commands;
 pub mod config;
 pub mod deadline;

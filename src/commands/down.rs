@@ -61,6 +61,32 @@ pub async fn down(session: &Session, loaded: &LoadedConfig, args: &DownArgs) -> 
         cluster: args.cluster,
         by_labels,
     };
+    // `collect:` before anything is removed; a failed copy does not keep the rest running.
+    let collected = if by_labels || ctx.state.snapshot().is_empty() {
+        None
+    } else {
+        let failed = crate::collect::last_run::read(&ctx.plan.state_dir).is_some_and(|r| r.failed);
+        match crate::collect::run(
+            &ctx,
+            &loaded.config.collect,
+            crate::collect::Trigger::Down { failed },
+        )
+        .await
+        {
+            Ok(c) => Some(c),
+            Err(e) if session.cancel.is_cancelled() => return Err(e),
+            Err(e) => {
+                ctx.events.warn(
+                    Some(Phase::Collect),
+                    format!("collect: {e:#}; tearing down anyway"),
+                );
+                None
+            }
+        }
+    };
     run_phase(&ctx, Phase::Teardown, teardown::run(&ctx, opts)).await?;
+    if let Some(e) = collected.as_ref().and_then(crate::collect::failure) {
+        return Err(e.into());
+    }
     Ok(())
 }

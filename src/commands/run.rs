@@ -137,12 +137,17 @@ pub async fn run(session: &Session, loaded: &LoadedConfig, args: &RunArgs) -> an
         flaky: t.flaky,
         skipped: t.skipped,
     });
-    if t.failed > 0 || t.skipped > 0 {
+    let failed = t.failed > 0 || t.skipped > 0;
+    let collection = collect_after(&ctx, loaded, failed).await?;
+    if failed {
         return Err(Stop::ScenariosFailed {
             failed: t.failed + t.skipped,
             total: count,
         }
         .into());
+    }
+    if let Some(e) = crate::collect::failure(&collection) {
+        return Err(e.into());
     }
     Ok(())
 }
@@ -210,6 +215,34 @@ fn render_list(listed: &[Listed]) -> String {
         if listed.len() == 1 { "" } else { "s" }
     ));
     out
+}
+
+/// `collect:` after the scenarios; the outcome is kept for `down`'s `when: on-failure`.
+async fn collect_after(
+    ctx: &crate::phases::PhaseCtx,
+    loaded: &LoadedConfig,
+    failed: bool,
+) -> anyhow::Result<crate::collect::Collection> {
+    let finished_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let last = crate::collect::last_run::LastRun {
+        failed,
+        finished_ms,
+    };
+    if let Err(e) = crate::collect::last_run::record(&ctx.plan.state_dir, last) {
+        ctx.events.warn(
+            Some(Phase::Collect),
+            format!("cannot record how this run ended (for `down`'s `when: on-failure`): {e:#}"),
+        );
+    }
+    crate::collect::run(
+        ctx,
+        &loaded.config.collect,
+        crate::collect::Trigger::Run { failed },
+    )
+    .await
 }
 
 /// Names (as written, or their slug), tags, skipped tags, then the shard.

@@ -11,6 +11,7 @@ mod model;
 pub mod mounts;
 mod tree;
 mod validate;
+mod validate_collect;
 mod values;
 
 pub use error::{did_you_mean, ConfigError, Problem};

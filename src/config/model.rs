@@ -41,6 +41,9 @@ pub struct Config {
     /// Where failure bundles go; default `.kubetest/artifacts` beside the config.
     #[serde(default)]
     pub artifacts: Option<PathBuf>,
+    /// Files copied out of dependencies, pods and nodes after `run` and on `down`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collect: Vec<CollectSpec>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -408,6 +411,79 @@ fn one() -> u32 {
 }
 fn default_wait_timeout() -> Duration {
     Duration::from_secs(180)
+}
+
+/// One `collect:` entry: a file or directory copied out of one kind of source.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CollectSpec {
+    pub from: CollectFrom,
+    /// Absolute path of a file or directory inside the source.
+    pub path: String,
+    /// Directory under the collection's directory (itself under the artifacts); each source
+    /// gets its own subdirectory of it.
+    pub to: PathBuf,
+    #[serde(default)]
+    pub when: CollectWhen,
+    /// Stop the source first so its processes flush on exit (Go coverage): dependencies are
+    /// stopped with their stop timeout, pods deleted with their grace period (workloads
+    /// scaled to zero), and their files then read from the node.
+    #[serde(default)]
+    pub stop_first: bool,
+    /// How long stopping and copying one source may take.
+    #[serde(default = "default_collect_timeout")]
+    pub timeout: Duration,
+}
+
+fn default_collect_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// Where a `collect:` entry copies from: exactly one key.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CollectFrom {
+    /// A dependency by its name under `dependencies:`.
+    #[serde(default)]
+    pub dependency: Option<String>,
+    #[serde(default)]
+    pub pods: Option<PodSource>,
+    /// The kind cluster's node containers.
+    #[serde(default)]
+    pub nodes: Option<NodeChoice>,
+}
+
+/// The pods of a `collect:` entry: a selector or a workload by name.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PodSource {
+    #[serde(default)]
+    pub selector: Option<String>,
+    #[serde(default)]
+    pub deployment: Option<String>,
+    #[serde(default)]
+    pub statefulset: Option<String>,
+    /// Default: `deploy.namespace`.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Default: the pod's only container (the API server asks for one when there are several).
+    #[serde(default)]
+    pub container: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeChoice {
+    All,
+    ControlPlane,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum CollectWhen {
+    #[default]
+    Always,
+    OnFailure,
 }
 
 #[cfg(test)]

@@ -36,6 +36,8 @@ pub fn validate(config: &Config, idx: &LocationIndex, dir: &Path) -> Vec<Problem
         dir,
         &known,
     ));
+    v.problems
+        .extend(super::validate_collect::validate(config, idx));
     if let Some(s) = &config.scenarios {
         v.dir_exists("scenarios", s, "a directory of scenario files");
     }

@@ -210,6 +210,26 @@ impl Reporter for InteractiveReporter {
                     self.p.dim.apply_to(phase.as_str())
                 ));
             }
+            Event::Collected {
+                source,
+                path,
+                to,
+                files,
+                bytes,
+                error,
+                ..
+            } => {
+                self.line(match error {
+                    None => format!(
+                        "  {} {source}: {path} → {to} ({files} file(s), {})",
+                        self.p.dim.apply_to("collect"),
+                        crate::collect::size(*bytes)
+                    ),
+                    Some(e) => {
+                        format!("  {} {source}: {path}: {e}", self.p.dim.apply_to("collect"))
+                    }
+                });
+            }
             Event::ScenariosFinished {
                 total,
                 passed,

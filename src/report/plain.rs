@@ -164,6 +164,21 @@ impl PlainReporter {
                     "{}: {task}: failure bundle in {path}",
                     phase.as_str()
                 )),
+                Event::Collected {
+                    source,
+                    path,
+                    to,
+                    files,
+                    bytes,
+                    error,
+                    ..
+                } => Some(match error {
+                    None => format!(
+                        "collect: {source}: {path} → {to} ({files} file(s), {})",
+                        crate::collect::size(*bytes)
+                    ),
+                    Some(e) => format!("collect: {source}: {path}: {e}"),
+                }),
                 Event::ScenariosFinished {
                     total,
                     passed,

@@ -264,7 +264,8 @@ impl Timeline {
                 | Event::Warning { .. }
                 | Event::StepRetrying { .. }
                 | Event::ConfigFound { .. }
-                | Event::Validated { .. } => {}
+                | Event::Validated { .. }
+                | Event::Collected { .. } => {}
             }
         }
         t.finish();

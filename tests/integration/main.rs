@@ -6,6 +6,8 @@ mod bundles;
 mod busy_engine;
 mod cli;
 mod cli_conventions;
+mod collect_engines;
+mod collect_pods;
 mod config_fixtures;
 mod config_fuzz;
 mod connect;

@@ -419,6 +419,7 @@ async fn exec_in_pods_over_the_websocket_protocol() {
             stdout: String::new(),
             stderr: "oops\n".into(),
             exit_code: 3,
+            ..ExecReply::default()
         },
         other => ExecReply {
             stderr: format!("{}: not found\n", other[0]),

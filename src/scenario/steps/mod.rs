@@ -3,7 +3,7 @@
 mod apply;
 mod assert;
 mod delete;
-mod exec;
+pub(crate) mod exec;
 mod exec_dep;
 mod expect;
 mod host;

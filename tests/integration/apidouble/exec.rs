@@ -31,7 +31,19 @@ pub struct ExecReply {
     pub stdout: String,
     pub stderr: String,
     pub exit_code: i32,
+    /// Binary output sent after `stdout` (a `tar cf -` archive), in frames of
+    /// [`STREAM_FRAME`] bytes as a long-running command's output arrives.
+    pub stdout_bytes: Vec<u8>,
+    /// The runtime could not start the command (runc: `exec: "tar": executable file not found
+    /// in $PATH`): nothing is printed and the status is an InternalError, not an exit code.
+    pub start_error: Option<String>,
 }
+
+/// Bytes per stdout frame of a streamed reply. The kubelet copies a command's output into
+/// the stream with `io.Copy` (32 KiB buffer), and the WebSocket side
+/// (k8s.io/apimachinery/pkg/util/httpstream/wsstream) sends each write as one binary frame
+/// prefixed by its channel byte.
+pub const STREAM_FRAME: usize = 32 * 1024;
 
 pub type ExecHandler = Arc<dyn Fn(&ExecCall) -> ExecReply + Send + Sync>;
 
@@ -50,6 +62,20 @@ pub fn json_resp(code: u16, v: &Value) -> Response<Body> {
                 .boxed_unsync(),
         )
         .unwrap()
+}
+
+/// The Status the kubelet sends on channel 3 when the runtime could not start the command:
+/// any error that is not an exit code becomes `apierrors.NewInternalError(err).ErrStatus`
+/// (kubelet's cri/streaming/remotecommand, `v4WriteStatusFunc`).
+pub fn start_error_status(message: &str) -> Value {
+    json!({
+        "metadata": {},
+        "status": "Failure",
+        "message": format!("Internal error occurred: {message}"),
+        "reason": "InternalError",
+        "details": {"causes": [{"message": message}]},
+        "code": 500,
+    })
 }
 
 /// The Status the kubelet sends on channel 3 when the command ends.
@@ -187,10 +213,21 @@ pub fn serve(
         if !reply.stdout.is_empty() {
             let _ = ws.send(frame(1, reply.stdout.as_bytes())).await;
         }
+        for chunk in reply.stdout_bytes.chunks(STREAM_FRAME) {
+            if ws.send(frame(1, chunk)).await.is_err() {
+                // The client went away mid-stream (it refused the archive): like the
+                // kubelet, stop writing.
+                return;
+            }
+        }
         if !reply.stderr.is_empty() {
             let _ = ws.send(frame(2, reply.stderr.as_bytes())).await;
         }
-        let status = serde_json::to_vec(&exit_status(&call, reply.exit_code)).unwrap();
+        let status = match &reply.start_error {
+            Some(m) => start_error_status(m),
+            None => exit_status(&call, reply.exit_code),
+        };
+        let status = serde_json::to_vec(&status).unwrap();
         let _ = ws.send(frame(3, &status)).await;
         let _ = ws.close(None).await;
     });

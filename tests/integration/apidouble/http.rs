@@ -257,6 +257,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
                 Ok(b) => b.to_bytes(),
                 Err(e) => return failure(400, "BadRequest", &e.to_string()),
             };
+            if content_type == "application/merge-patch+json" {
+                return merge_patch(&shared, &def, &t, name, &body);
+            }
             apply(&shared, &def, &t, name, &content_type, &body, &q)
         }
         (Method::DELETE, Some(name), None) => {
@@ -271,6 +274,49 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             "the server does not allow this method on the requested resource",
         ),
     }
+}
+
+/// A JSON merge patch (RFC 7386, what `kubectl patch --type merge` and `kubectl scale` of a
+/// spec send) of an existing object: objects merge key by key, `null` removes a key,
+/// anything else replaces. A missing object is a 404, as kube-apiserver answers.
+fn merge_patch(
+    shared: &Arc<Shared>,
+    def: &ResourceDef,
+    t: &Target,
+    name: &str,
+    body: &[u8],
+) -> Response<Body> {
+    let patch: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return failure(400, "BadRequest", &format!("error decoding patch: {e}")),
+    };
+    let Some(mut obj) = shared
+        .lock()
+        .get(&def.group, &def.plural, t.namespace.as_deref(), name)
+    else {
+        return not_found(def, name);
+    };
+    fn merge(target: &mut Value, patch: &Value) {
+        match (target.as_object_mut(), patch.as_object()) {
+            (Some(t), Some(p)) => {
+                for (k, v) in p {
+                    if v.is_null() {
+                        t.remove(k);
+                    } else {
+                        merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                    }
+                }
+            }
+            _ => *target = patch.clone(),
+        }
+    }
+    let spec_changed = patch.get("spec").is_some();
+    merge(&mut obj, &patch);
+    if spec_changed {
+        let g = obj["metadata"]["generation"].as_i64().unwrap_or(1);
+        obj["metadata"]["generation"] = json!(g + 1);
+    }
+    json_resp(200, &shared.upsert(&def.group, &def.plural, obj))
 }
 
 fn not_found(def: &ResourceDef, name: &str) -> Response<Body> {

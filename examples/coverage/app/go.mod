@@ -1,0 +1,3 @@
+module example.com/coverage-app
+
+go 1.22
