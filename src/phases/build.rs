@@ -1,11 +1,16 @@
 //! Build: all images of the plan, concurrently up to `jobs`, skipping those whose inputs
 //! (context files that survive .dockerignore, Containerfile, args, target, labels) did not
 //! change since the tagged image was built.
+//!
+//! The cache key lives in the state file (image name → input hash and image ID), not in the
+//! image: a `LABEL` added to every build makes Docker's legacy builder commit one more layer
+//! (+~1 s per image). A build is skipped when the recorded hash matches and the tag still
+//! points at the recorded ID; images labelled by earlier versions are still recognised.
 
 use super::PhaseCtx;
 use crate::engine::build::{self as engine_build, BuildFailure, BuildLine, BuildRequest};
 use crate::engine::context::{find_dockerfile, input_hash, scan};
-use crate::engine::images::{self, INPUT_HASH_LABEL};
+use crate::engine::images::{self, LocalImage};
 use crate::engine::Engine;
 use crate::events::{Outcome, Phase};
 use crate::plan::ImagePlan;
@@ -107,11 +112,17 @@ async fn build_one(
         task.progress("hashing the context");
         let (context, hash) = prepare(img).await?;
         if !ctx.plan.build.rebuild {
+            let recorded = ctx
+                .state
+                .snapshot()
+                .images
+                .into_iter()
+                .find(|r| r.name == img.name);
             if let Some(local) = images::inspect(&engine.docker, &img.name)
                 .await
                 .map_err(failure(img))?
             {
-                if local.input_hash.as_deref() == Some(hash.as_str()) {
+                if is_cached(recorded.as_ref(), &local, &hash) {
                     record(ctx, img, &local.id, &hash).map_err(failure(img))?;
                     return Ok((
                         Outcome::Cached,
@@ -122,8 +133,7 @@ async fn build_one(
         }
         let mut retried = false;
         task.progress("sending the context");
-        let mut labels = img.labels.clone();
-        labels.insert(INPUT_HASH_LABEL.to_owned(), hash.clone());
+        let labels = img.labels.clone();
         let mut context = Some(context);
         let id = loop {
             // The context is a stream that one build consumes; a retry scans it again.
@@ -184,6 +194,14 @@ async fn build_one(
     }
 }
 
+/// The tagged image `local` was built from inputs hashing to `hash`: the state records that
+/// hash for it and the tag still points at the recorded image (nobody rebuilt or retagged it),
+/// or the image carries the input-hash label of kubetest versions before the state record.
+fn is_cached(recorded: Option<&ImageRecord>, local: &LocalImage, hash: &str) -> bool {
+    let by_state = recorded.is_some_and(|r| r.input_hash == hash && r.id == local.id);
+    by_state || local.input_hash.as_deref() == Some(hash)
+}
+
 /// Scan the context and hash the inputs off the async threads (it reads every file).
 async fn prepare(
     img: &ImagePlan,
@@ -226,4 +244,45 @@ fn record(ctx: &PhaseCtx, img: &ImagePlan, id: &str, hash: &str) -> anyhow::Resu
             Some(existing) => *existing = rec,
             None => s.images.push(rec),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str, hash: &str) -> ImageRecord {
+        ImageRecord {
+            name: "localhost/a:1".into(),
+            id: id.into(),
+            input_hash: hash.into(),
+        }
+    }
+
+    fn local(id: &str, label: Option<&str>) -> LocalImage {
+        LocalImage {
+            id: id.into(),
+            input_hash: label.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn cached_only_when_the_recorded_hash_and_the_tagged_id_both_match() {
+        let img = local("sha256:1", None);
+        assert!(is_cached(Some(&rec("sha256:1", "h")), &img, "h"));
+        assert!(!is_cached(
+            Some(&rec("sha256:1", "h")),
+            &img,
+            "other inputs"
+        ));
+        // The tag was moved to another image (rebuilt by hand, or by another tool).
+        assert!(!is_cached(Some(&rec("sha256:0", "h")), &img, "h"));
+        // The state was lost: build again.
+        assert!(!is_cached(None, &img, "h"));
+    }
+
+    #[test]
+    fn images_labelled_by_earlier_versions_still_count() {
+        assert!(is_cached(None, &local("sha256:1", Some("h")), "h"));
+        assert!(!is_cached(None, &local("sha256:1", Some("old")), "h"));
+    }
 }
