@@ -7,6 +7,7 @@
 //! (+~1 s per image). A build is skipped when the recorded hash matches and the tag still
 //! points at the recorded ID; images labelled by earlier versions are still recognised.
 
+use super::built::{BuiltImages, OverOnDrop};
 use super::PhaseCtx;
 use crate::engine::build::{self as engine_build, BuildFailure, BuildLine, BuildRequest};
 use crate::engine::context::{find_dockerfile, input_hash, scan};
@@ -55,6 +56,17 @@ enum One {
 }
 
 pub async fn run(ctx: &PhaseCtx, engine: Option<&Engine>) -> anyhow::Result<Outcome> {
+    run_signalling(ctx, engine, &BuiltImages::none()).await
+}
+
+/// [`run`], telling `built` about each image the moment it is built (or found cached) and
+/// recorded, so that what needs only that image can start.
+pub async fn run_signalling(
+    ctx: &PhaseCtx,
+    engine: Option<&Engine>,
+    built: &BuiltImages,
+) -> anyhow::Result<Outcome> {
+    let _over = OverOnDrop(built.clone());
     let plan = &ctx.plan;
     if plan.images.is_empty() {
         return Ok(Outcome::Skipped);
@@ -62,7 +74,7 @@ pub async fn run(ctx: &PhaseCtx, engine: Option<&Engine>) -> anyhow::Result<Outc
     let engine = engine.context("internal: images to build but no engine from preflight")?;
     let stop = ctx.cancel.child_token();
     let results: Vec<One> = futures::stream::iter(plan.images.iter())
-        .map(|img| build_one(ctx, engine, img, &stop))
+        .map(|img| build_one(ctx, engine, img, &stop, built))
         .buffer_unordered(plan.build.jobs)
         .collect()
         .await;
@@ -101,6 +113,7 @@ async fn build_one(
     engine: &Engine,
     img: &ImagePlan,
     stop: &CancellationToken,
+    built: &BuiltImages,
 ) -> One {
     let task = ctx.events.task(Phase::Build, &img.name);
     if stop.is_cancelled() {
@@ -148,12 +161,12 @@ async fn build_one(
                 target: img.target.clone(),
                 labels: labels.clone(),
             };
-            let built = engine_build::build(&engine.docker, req, |line| match line {
+            let attempt = engine_build::build(&engine.docker, req, |line| match line {
                 BuildLine::Step(s) => task.progress(s),
                 BuildLine::Log(l) => task.log(l),
             })
             .await;
-            match built {
+            match attempt {
                 Ok(id) => break id,
                 Err(f) if engine_build::lost_cache_layer(&f) && !retried => {
                     retried = true;
@@ -178,6 +191,7 @@ async fn build_one(
     match result {
         Ok((outcome, detail)) => {
             task.finish(outcome, Some(detail));
+            built.built(&img.name);
             One::Done(outcome)
         }
         Err(f) => {

@@ -16,6 +16,7 @@ mod doctor_corpus;
 mod engines;
 mod events_schema;
 mod fake_kind;
+mod graph;
 mod k8s_apply;
 mod k8s_ready;
 mod k8s_support;
