@@ -77,16 +77,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .collect();
             if !out.status.success() {
                 return Err(format!(
-                    "{name}: kubetest {args:?} failed: {}\n{}",
-                    String::from_utf8_lossy(&out.stderr),
-                    String::from_utf8_lossy(&out.stdout)
+                    "{name}: kubetest {args:?} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
                 ));
             }
             Ok((ms, events))
         };
         // The stock image, built beforehand by a config of its own.
         std::fs::create_dir_all(dir.path().join("stock"))?;
-        busybox_context(&dir.path().join("stock/ctx"), "stock", "")?;
+        // Also the image of the cluster's "node": its `crictl images -o json` lists nothing.
+        let ctx = dir.path().join("stock/ctx");
+        busybox_context(
+            &ctx,
+            "stock",
+            "RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCOPY crictl /usr/local/bin/crictl\nRUN [\"/bin/busybox\", \"chmod\", \"755\", \"/usr/local/bin/crictl\"]",
+        )?;
+        std::fs::write(ctx.join("crictl"), "#!/bin/sh\necho '{\"images\": []}'\n")?;
         std::fs::write(
             dir.path().join("stock/kubetest.yaml"),
             format!("name: {env}-stock\nengine: {name}\ncluster: {{ provider: none }}\nimages:\n  - {{ name: {stock}, context: ctx }}\n"),
@@ -94,12 +100,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         kt(&["-f", "stock/kubetest.yaml", "up"])?;
         environment(dir.path(), name, &env, &cluster, &stock, &fake_kind)?;
         let node = format!("{cluster}-control-plane");
-        engine_cli(name, &url)
-            .args(["run", "-d", "--name", &node])
-            .args(["--label", &format!("io.x-k8s.kind.cluster={cluster}")])
-            .args(["--label", "io.x-k8s.kind.role=control-plane"])
-            .args([&stock, "/bin/busybox", "sleep", "3600"])
-            .output()?;
+        // `down` removes the nodes of the cluster it deletes: a new "node" for every round.
+        let start_node = || {
+            let _ = engine_cli(name, &url).args(["rm", "-f", &node]).output();
+            engine_cli(name, &url)
+                .args(["run", "-d", "--name", &node])
+                .args(["--label", &format!("io.x-k8s.kind.cluster={cluster}")])
+                .args(["--label", "io.x-k8s.kind.role=control-plane"])
+                .args([&stock, "/bin/busybox", "sleep", "3600"])
+                .output()
+        };
 
         let mut walls = Vec::new();
         let mut criticals = Vec::new();
@@ -111,6 +121,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     format!("{run}-{round}"),
                 )?;
             }
+            start_node()?;
             let (wall, events) = kt(&["up"])?;
             let f = Figures::from(&events);
             println!(
