@@ -230,9 +230,10 @@ fn start_order(c: &crate::config::Config) -> Vec<(String, DependencySpec)> {
 
 /// Concurrent builds when neither `--jobs` nor `build.jobs` says: the CPU count, but at least
 /// [`MIN_DEFAULT_JOBS`]. An engine's builds wait on I/O (context upload, layer commits) as
-/// much as on CPU: on 2 CPUs, 4 uncached small images took (benches/builds.rs, medians, same
-/// run) on Docker 7.8 s with 2 jobs and 5.5 s with 4 (4 parallel `docker build` CLIs: 5.5 s);
-/// on Podman 13.4 s with 2 and 8.8 s with 4 (4 parallel `podman --remote build`: 11.1 s).
+/// much as on CPU. On 2 CPUs, 4 uncached small images (benches/builds.rs, release, medians,
+/// interleaved with 4 parallel CLIs): Docker 2.91 s with 2 jobs, 2.93 s with 4 (CLIs 2.71 s);
+/// Podman 4.23 s with 2, 2.75 s with 4 (CLIs 4.27 s); under heavier load (dev profile) 4 jobs
+/// beat 2 on both engines (Docker 5.5 s vs 7.8 s, Podman 8.8 s vs 13.4 s).
 pub fn default_jobs(cpus: usize) -> usize {
     cpus.max(MIN_DEFAULT_JOBS)
 }
