@@ -126,7 +126,7 @@ pub enum Command {
 
 #[derive(Debug, Args, Default, Clone)]
 pub struct UpArgs {
-    /// Concurrent image builds (default: number of CPUs, or `build.jobs`).
+    /// Concurrent image builds (default: `build.jobs`, else the number of CPUs but at least 4).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Build every image even when its inputs did not change.

@@ -151,7 +151,11 @@ impl Plan {
                 })
                 .collect(),
             build: BuildPlan {
-                jobs: up.jobs.or(c.build.jobs).unwrap_or(cpus).max(1),
+                jobs: up
+                    .jobs
+                    .or(c.build.jobs)
+                    .unwrap_or(default_jobs(cpus))
+                    .max(1),
                 overlap_cluster: c.build.overlap_cluster,
                 rebuild: up.rebuild,
                 fail_fast: up.fail_fast,
@@ -223,6 +227,19 @@ fn start_order(c: &crate::config::Config) -> Vec<(String, DependencySpec)> {
     }
     placed
 }
+
+/// Concurrent builds when neither `--jobs` nor `build.jobs` says: the CPU count, but at least
+/// [`MIN_DEFAULT_JOBS`]. An engine's builds wait on I/O (context upload, layer commits) as
+/// much as on CPU. On 2 CPUs, 4 uncached small images (benches/builds.rs, release, medians,
+/// interleaved with 4 parallel CLIs): Docker 2.91 s with 2 jobs, 2.93 s with 4 (CLIs 2.71 s);
+/// Podman 4.23 s with 2, 2.75 s with 4 (CLIs 4.27 s); under heavier load (dev profile) 4 jobs
+/// beat 2 on both engines (Docker 5.5 s vs 7.8 s, Podman 8.8 s vs 13.4 s).
+pub fn default_jobs(cpus: usize) -> usize {
+    cpus.max(MIN_DEFAULT_JOBS)
+}
+
+/// See [`default_jobs`].
+pub const MIN_DEFAULT_JOBS: usize = 4;
 
 #[cfg(test)]
 mod tests {

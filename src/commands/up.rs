@@ -1,10 +1,12 @@
-//! `kubetest up`: preflight → build ‖ cluster → load ‖ deps → connect → deploy → ready → setup.
+//! `kubetest up`: preflight → (build ‖ cluster → load-as-built ‖ deps-as-built) → connect →
+//! deploy → ready → setup.
 
 use crate::bundle::{self, Bundle};
 use crate::cli::UpArgs;
 use crate::config::LoadedConfig;
 use crate::events::{Outcome, Phase};
 use crate::exit::Stop;
+use crate::phases::built::{BuiltImages, NotBuilt};
 use crate::phases::{self, run_phase, PhaseCtx};
 use crate::plan::Plan;
 use crate::state::{EnvLock, Recorder, State, StateStore};
@@ -47,7 +49,17 @@ pub async fn up(session: &Session, loaded: &LoadedConfig, args: &UpArgs) -> anyh
     result
 }
 
-/// The phases in order; the first failure ends `up`.
+/// The phases as a task graph; the first failure ends `up`.
+///
+/// After preflight, three branches run at once:
+/// - build: each image, up to `--jobs` at a time;
+/// - cluster, then load: each image is loaded as soon as it is built and the cluster exists;
+/// - deps: a dependency on a stock image starts at once, one on a built image when that build
+///   is done (and each when what it `needs` is healthy).
+///
+/// Then connect (needs the cluster and the dependencies), deploy, ready and setup.
+/// A failure in one branch stops build, load and deps (they end as cancelled, having recorded
+/// what they made); a cluster being created is left to finish and be recorded.
 async fn pipeline(ctx: &PhaseCtx) -> anyhow::Result<()> {
     let plan = &ctx.plan;
     let ctx = ctx.clone();
@@ -55,32 +67,60 @@ async fn pipeline(ctx: &PhaseCtx) -> anyhow::Result<()> {
     let engine = preflight.engine.as_ref();
     let kind = preflight.kind.as_ref();
 
-    // Builds and cluster creation are independent; both finish (and record what they made)
-    // before a failure of either stops `up`.
-    let (built, cluster) = if plan.build.overlap_cluster {
-        tokio::join!(
-            run_phase(&ctx, Phase::Build, phases::build::run(&ctx, engine)),
-            run_phase(&ctx, Phase::Cluster, phases::cluster::run(&ctx, kind)),
-        )
-    } else {
-        let b = run_phase(&ctx, Phase::Build, phases::build::run(&ctx, engine)).await;
-        let c = if b.is_ok() {
-            run_phase(&ctx, Phase::Cluster, phases::cluster::run(&ctx, kind)).await
-        } else {
-            Ok(Outcome::Skipped)
-        };
-        (b, c)
+    let built = BuiltImages::new(plan.images.iter().map(|i| i.name.clone()));
+    // Build, load and deps stop when another branch fails: their tasks see `stoppable` and
+    // end as cancelled, each recording what it made (the phase runner watches only Ctrl-C,
+    // so it does not drop them half-way). The cluster being created is left to finish.
+    let stoppable = PhaseCtx {
+        cancel: ctx.cancel.child_token(),
+        ..ctx.clone()
     };
-    built?;
-    cluster?;
-
-    // Loading needs the cluster; dependencies need only the engine and the built images.
-    let (loaded_images, deps) = tokio::join!(
-        run_phase(&ctx, Phase::Load, phases::load::run(&ctx, engine, kind)),
-        run_phase(&ctx, Phase::Deps, phases::deps::run(&ctx, engine)),
-    );
-    loaded_images?;
-    deps?;
+    let stop_on_failure = |r: &anyhow::Result<Outcome>| {
+        if r.is_err() {
+            stoppable.cancel.cancel();
+        }
+    };
+    let build = async {
+        let r = run_phase(
+            &ctx,
+            Phase::Build,
+            phases::build::run_signalling(&stoppable, engine, &built),
+        )
+        .await;
+        stop_on_failure(&r);
+        r
+    };
+    let cluster_then_load = async {
+        // `build.overlap_cluster: false`: the cluster is made only after every build passed.
+        if !plan.build.overlap_cluster && built.wait_all().await.is_err() {
+            return (Ok(Outcome::Skipped), Ok(Outcome::Skipped));
+        }
+        let c = run_phase(&ctx, Phase::Cluster, phases::cluster::run(&ctx, kind)).await;
+        stop_on_failure(&c);
+        if c.is_err() || built.failed() || stoppable.cancel.is_cancelled() {
+            return (c, Ok(Outcome::Skipped));
+        }
+        let l = run_phase(
+            &ctx,
+            Phase::Load,
+            phases::load::run_as_built(&stoppable, engine, kind, &built),
+        )
+        .await;
+        stop_on_failure(&l);
+        (c, l)
+    };
+    let deps = async {
+        let r = run_phase(
+            &ctx,
+            Phase::Deps,
+            phases::deps::run_when_built(&stoppable, engine, &built),
+        )
+        .await;
+        stop_on_failure(&r);
+        r
+    };
+    let (b, (c, l), d) = tokio::join!(build, cluster_then_load, deps);
+    first_cause([b, c, l, d])?;
 
     // Pods reach the dependencies by name: needs both the cluster and the started containers.
     run_phase(&ctx, Phase::Connect, phases::connect::run(&ctx, engine)).await?;
@@ -89,6 +129,29 @@ async fn pipeline(ctx: &PhaseCtx) -> anyhow::Result<()> {
     run_phase(&ctx, Phase::Ready, phases::ready::run(&ctx)).await?;
     run_phase(&ctx, Phase::Setup, phases::setup::run(&ctx)).await?;
     Ok(())
+}
+
+/// The error that stopped the graph: the first one that is not a consequence of another
+/// (a phase stopped because another failed, or an image not built); else the first.
+fn first_cause<const N: usize>(results: [anyhow::Result<Outcome>; N]) -> anyhow::Result<()> {
+    let errors: Vec<anyhow::Error> = results.into_iter().filter_map(Result::err).collect();
+    let consequence = |e: &anyhow::Error| {
+        e.chain().any(|c| {
+            matches!(c.downcast_ref::<Stop>(), Some(Stop::Interrupted))
+                || c.downcast_ref::<NotBuilt>().is_some()
+        })
+    };
+    let mut errors = errors.into_iter();
+    let Some(first) = errors.next() else {
+        return Ok(());
+    };
+    if !consequence(&first) {
+        return Err(first);
+    }
+    match errors.find(|e| !consequence(e)) {
+        Some(cause) => Err(cause),
+        None => Err(first),
+    }
 }
 
 /// The bundle of a failed `up`: the error, what the phases saved, the dependency containers

@@ -172,7 +172,7 @@ pub struct ImageSpec {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BuildSettings {
-    /// Concurrent builds; default: number of CPUs.
+    /// Concurrent builds; default: the number of CPUs, at least 4 (see `plan::default_jobs`).
     #[serde(default)]
     pub jobs: Option<usize>,
     /// Build images while the cluster is created (default true); small podman machines may prefer false.

@@ -1,9 +1,10 @@
-//! Images in the engine: the input-hash label of a tagged image, and removal.
+//! Images in the engine: the ID (and the legacy input-hash label) of a tagged image, and removal.
 
 use bollard::errors::Error as BollardError;
 use bollard::Docker;
 
-/// The label that records the hash of a build's inputs.
+/// The label with which kubetest before the state-file cache record marked a build's input
+/// hash. It is only read now: adding it cost Docker's legacy builder one layer commit per build.
 pub const INPUT_HASH_LABEL: &str = "dev.kubetest.input-hash";
 
 /// A tagged image as the engine has it.

@@ -1,11 +1,17 @@
 //! Build: all images of the plan, concurrently up to `jobs`, skipping those whose inputs
 //! (context files that survive .dockerignore, Containerfile, args, target, labels) did not
 //! change since the tagged image was built.
+//!
+//! The cache key lives in the state file (image name → input hash and image ID), not in the
+//! image: a `LABEL` added to every build makes Docker's legacy builder commit one more layer
+//! (+~1 s per image). A build is skipped when the recorded hash matches and the tag still
+//! points at the recorded ID; images labelled by earlier versions are still recognised.
 
+use super::built::{BuiltImages, OverOnDrop};
 use super::PhaseCtx;
 use crate::engine::build::{self as engine_build, BuildFailure, BuildLine, BuildRequest};
 use crate::engine::context::{find_dockerfile, input_hash, scan};
-use crate::engine::images::{self, INPUT_HASH_LABEL};
+use crate::engine::images::{self, LocalImage};
 use crate::engine::Engine;
 use crate::events::{Outcome, Phase};
 use crate::plan::ImagePlan;
@@ -50,6 +56,17 @@ enum One {
 }
 
 pub async fn run(ctx: &PhaseCtx, engine: Option<&Engine>) -> anyhow::Result<Outcome> {
+    run_signalling(ctx, engine, &BuiltImages::none()).await
+}
+
+/// [`run`], telling `built` about each image the moment it is built (or found cached) and
+/// recorded, so that what needs only that image can start.
+pub async fn run_signalling(
+    ctx: &PhaseCtx,
+    engine: Option<&Engine>,
+    built: &BuiltImages,
+) -> anyhow::Result<Outcome> {
+    let _over = OverOnDrop(built.clone());
     let plan = &ctx.plan;
     if plan.images.is_empty() {
         return Ok(Outcome::Skipped);
@@ -57,7 +74,7 @@ pub async fn run(ctx: &PhaseCtx, engine: Option<&Engine>) -> anyhow::Result<Outc
     let engine = engine.context("internal: images to build but no engine from preflight")?;
     let stop = ctx.cancel.child_token();
     let results: Vec<One> = futures::stream::iter(plan.images.iter())
-        .map(|img| build_one(ctx, engine, img, &stop))
+        .map(|img| build_one(ctx, engine, img, &stop, built))
         .buffer_unordered(plan.build.jobs)
         .collect()
         .await;
@@ -96,6 +113,7 @@ async fn build_one(
     engine: &Engine,
     img: &ImagePlan,
     stop: &CancellationToken,
+    built: &BuiltImages,
 ) -> One {
     let task = ctx.events.task(Phase::Build, &img.name);
     if stop.is_cancelled() {
@@ -107,11 +125,17 @@ async fn build_one(
         task.progress("hashing the context");
         let (context, hash) = prepare(img).await?;
         if !ctx.plan.build.rebuild {
+            let recorded = ctx
+                .state
+                .snapshot()
+                .images
+                .into_iter()
+                .find(|r| r.name == img.name);
             if let Some(local) = images::inspect(&engine.docker, &img.name)
                 .await
                 .map_err(failure(img))?
             {
-                if local.input_hash.as_deref() == Some(hash.as_str()) {
+                if is_cached(recorded.as_ref(), &local, &hash) {
                     record(ctx, img, &local.id, &hash).map_err(failure(img))?;
                     return Ok((
                         Outcome::Cached,
@@ -122,8 +146,7 @@ async fn build_one(
         }
         let mut retried = false;
         task.progress("sending the context");
-        let mut labels = img.labels.clone();
-        labels.insert(INPUT_HASH_LABEL.to_owned(), hash.clone());
+        let labels = img.labels.clone();
         let mut context = Some(context);
         let id = loop {
             // The context is a stream that one build consumes; a retry scans it again.
@@ -138,12 +161,12 @@ async fn build_one(
                 target: img.target.clone(),
                 labels: labels.clone(),
             };
-            let built = engine_build::build(&engine.docker, req, |line| match line {
+            let attempt = engine_build::build(&engine.docker, req, |line| match line {
                 BuildLine::Step(s) => task.progress(s),
                 BuildLine::Log(l) => task.log(l),
             })
             .await;
-            match built {
+            match attempt {
                 Ok(id) => break id,
                 Err(f) if engine_build::lost_cache_layer(&f) && !retried => {
                     retried = true;
@@ -168,6 +191,7 @@ async fn build_one(
     match result {
         Ok((outcome, detail)) => {
             task.finish(outcome, Some(detail));
+            built.built(&img.name);
             One::Done(outcome)
         }
         Err(f) => {
@@ -182,6 +206,14 @@ async fn build_one(
             One::Failed(f)
         }
     }
+}
+
+/// The tagged image `local` was built from inputs hashing to `hash`: the state records that
+/// hash for it and the tag still points at the recorded image (nobody rebuilt or retagged it),
+/// or the image carries the input-hash label of kubetest versions before the state record.
+fn is_cached(recorded: Option<&ImageRecord>, local: &LocalImage, hash: &str) -> bool {
+    let by_state = recorded.is_some_and(|r| r.input_hash == hash && r.id == local.id);
+    by_state || local.input_hash.as_deref() == Some(hash)
 }
 
 /// Scan the context and hash the inputs off the async threads (it reads every file).
@@ -226,4 +258,45 @@ fn record(ctx: &PhaseCtx, img: &ImagePlan, id: &str, hash: &str) -> anyhow::Resu
             Some(existing) => *existing = rec,
             None => s.images.push(rec),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str, hash: &str) -> ImageRecord {
+        ImageRecord {
+            name: "localhost/a:1".into(),
+            id: id.into(),
+            input_hash: hash.into(),
+        }
+    }
+
+    fn local(id: &str, label: Option<&str>) -> LocalImage {
+        LocalImage {
+            id: id.into(),
+            input_hash: label.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn cached_only_when_the_recorded_hash_and_the_tagged_id_both_match() {
+        let img = local("sha256:1", None);
+        assert!(is_cached(Some(&rec("sha256:1", "h")), &img, "h"));
+        assert!(!is_cached(
+            Some(&rec("sha256:1", "h")),
+            &img,
+            "other inputs"
+        ));
+        // The tag was moved to another image (rebuilt by hand, or by another tool).
+        assert!(!is_cached(Some(&rec("sha256:0", "h")), &img, "h"));
+        // The state was lost: build again.
+        assert!(!is_cached(None, &img, "h"));
+    }
+
+    #[test]
+    fn images_labelled_by_earlier_versions_still_count() {
+        assert!(is_cached(None, &local("sha256:1", Some("h")), "h"));
+        assert!(!is_cached(None, &local("sha256:1", Some("old")), "h"));
+    }
 }

@@ -2,6 +2,7 @@
 //! everything it `needs` is healthy (or, for one-shot jobs, exited 0); keep unchanged healthy
 //! ones; fail at once, with exit code and logs, when one crashes while being waited for.
 
+use super::built::{BuiltImages, NotBuilt};
 use super::PhaseCtx;
 use crate::deps::failure::{DepFailure, LOG_TAIL};
 use crate::deps::hash::config_hash;
@@ -33,6 +34,16 @@ pub fn network_name(env: &str) -> String {
 }
 
 pub async fn run(ctx: &PhaseCtx, engine: Option<&Engine>) -> anyhow::Result<Outcome> {
+    run_when_built(ctx, engine, &BuiltImages::none()).await
+}
+
+/// [`run`] as part of `up`'s task graph: a dependency whose image the build phase makes
+/// starts when that image is built; the others (stock images) at once.
+pub async fn run_when_built(
+    ctx: &PhaseCtx,
+    engine: Option<&Engine>,
+    built: &BuiltImages,
+) -> anyhow::Result<Outcome> {
     let plan = &ctx.plan;
     if plan.dependencies.is_empty() {
         return Ok(Outcome::Skipped);
@@ -74,7 +85,9 @@ pub async fn run(ctx: &PhaseCtx, engine: Option<&Engine>) -> anyhow::Result<Outc
                     .needs
                     .iter()
                     .all(|n| outcomes.get(n) == Some(&Outcome::Reused));
-                running.push(start_task(ctx, engine, dep, &network, reuse_ok, &stop));
+                running.push(start_task(
+                    ctx, engine, dep, &network, reuse_ok, &stop, built,
+                ));
             }
         }
         let Some((name, result)) = running.next().await else {
@@ -115,9 +128,16 @@ async fn start_task(
     network: &str,
     reuse_ok: bool,
     stop: &CancellationToken,
+    built: &BuiltImages,
 ) -> (String, anyhow::Result<Outcome>) {
     let task = ctx.events.task(Phase::Deps, &dep.name);
-    let work = start_one(ctx, engine, dep, network, reuse_ok, &task);
+    let work = async {
+        if built.is_planned(&dep.spec.image) {
+            task.progress(format!("waiting for the build of {}", dep.spec.image));
+            built.wait_for(&dep.spec.image).await?;
+        }
+        start_one(ctx, engine, dep, network, reuse_ok, &task).await
+    };
     let result = tokio::select! {
         r = work => r,
         () = stop.cancelled() => {
@@ -127,6 +147,9 @@ async fn start_task(
     };
     match &result {
         Ok((outcome, detail)) => task.finish(*outcome, Some(detail.clone())),
+        Err(e) if e.downcast_ref::<NotBuilt>().is_some() => {
+            task.finish(Outcome::Cancelled, Some(format!("{e}")));
+        }
         Err(e) => {
             let headline = e
                 .downcast_ref::<DepFailure>()

@@ -2,6 +2,7 @@
 //! the nodes lack, exported through the engine API, then one `kind load image-archive`.
 //! `provider: existing`: push to `cluster.registry`, or say which images the cluster cannot see.
 
+use super::built::BuiltImages;
 use super::PhaseCtx;
 use crate::cluster::archive;
 use crate::cluster::image_ref::ImageRef;
@@ -54,6 +55,57 @@ pub async fn run(
         Provider::Existing => push_for_existing(ctx, engine, &wanted).await,
         Provider::None => Ok(Outcome::Skipped),
     }
+}
+
+/// [`run`] as part of `up`'s task graph: images that exist already (`cluster.preload`) are
+/// loaded at once, each built image as soon as its build ends (several that end together go
+/// in one archive). When the build phase fails, what was built is loaded and the phase ends
+/// with [`NotBuilt`] (reported as cancelled).
+pub async fn run_as_built(
+    ctx: &PhaseCtx,
+    engine: Option<&Engine>,
+    kind: Option<&Kind>,
+    built: &BuiltImages,
+) -> anyhow::Result<Outcome> {
+    let plan = &ctx.plan;
+    let wanted = wanted_images(plan);
+    if plan.cluster.provider == Provider::Existing && !wanted.is_empty() {
+        // Pushes go to a registry one by one after every build.
+        built.wait_all().await?;
+    }
+    if plan.cluster.provider != Provider::Kind || wanted.is_empty() {
+        return run(ctx, engine, kind).await;
+    }
+    let engine = engine.context("internal: images to load but no engine from preflight")?;
+    let kind = kind.context("internal: `provider: kind` but preflight found no kind")?;
+    let mut batch: Vec<String> = wanted
+        .iter()
+        .filter(|w| !built.is_planned(w))
+        .cloned()
+        .collect();
+    let mut seen: Vec<String> = Vec::new();
+    let mut outcome: Option<Outcome> = None;
+    loop {
+        if !batch.is_empty() {
+            let o = load_into_kind(ctx, engine, kind, &batch).await?;
+            outcome = Some(match outcome {
+                Some(Outcome::Cached) | None => o,
+                Some(other) => other,
+            });
+            batch.clear();
+        }
+        let (fresh, over) = built.next_batch(&seen).await;
+        seen.extend(fresh.iter().cloned());
+        batch.extend(fresh.into_iter().filter(|f| wanted.contains(f)));
+        if over && batch.is_empty() {
+            break;
+        }
+    }
+    built.wait_all().await?;
+    for w in pull_policy::check(&plan.deploy.manifests, &wanted) {
+        ctx.events.warn(Some(Phase::Load), w.to_string());
+    }
+    Ok(outcome.unwrap_or(Outcome::Skipped))
 }
 
 async fn load_into_kind(

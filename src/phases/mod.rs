@@ -2,6 +2,7 @@
 //! function that reads the plan, records what it makes, and emits events.
 
 pub mod build;
+pub mod built;
 pub mod cluster;
 pub mod connect;
 pub mod deploy;

@@ -45,9 +45,12 @@ where
     let (outcome, error) = match &result {
         Ok(o) => (o.outcome(), None),
         Err(e) => {
-            let cancelled = e
-                .chain()
-                .any(|c| matches!(c.downcast_ref::<Stop>(), Some(Stop::Interrupted)));
+            // Interrupted, or stopped because an image it needs was not built (the build
+            // phase reports that failure).
+            let cancelled = e.chain().any(|c| {
+                matches!(c.downcast_ref::<Stop>(), Some(Stop::Interrupted))
+                    || c.downcast_ref::<super::built::NotBuilt>().is_some()
+            });
             (
                 if cancelled {
                     Outcome::Cancelled

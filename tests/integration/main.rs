@@ -19,6 +19,7 @@ mod doctor_corpus;
 mod engines;
 mod events_schema;
 mod fake_kind;
+mod graph;
 mod init;
 mod k8s_apply;
 mod k8s_ready;
