@@ -90,7 +90,7 @@ pub struct ClusterPlan {
     pub preload: Vec<String>,
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
-    pub registry: Option<String>,
+    pub registry: Option<crate::config::RegistrySpec>,
     pub recreate: bool,
     pub reuse_foreign: bool,
 }

@@ -236,7 +236,7 @@ pub struct ClusterSpec {
     pub context: Option<String>,
     /// `provider: existing`: registry that built images are pushed to.
     #[serde(default)]
-    pub registry: Option<String>,
+    pub registry: Option<super::RegistrySpec>,
 }
 
 impl Default for ClusterSpec {

@@ -220,6 +220,7 @@ fn record(ctx: &PhaseCtx, img: &ImagePlan, id: &str, hash: &str) -> anyhow::Resu
         name: img.name.clone(),
         id: id.to_owned(),
         input_hash: hash.to_owned(),
+        pushed: None,
     };
     ctx.state
         .update(|s| match s.images.iter_mut().find(|i| i.name == rec.name) {

@@ -73,6 +73,9 @@ pub struct ImageRecord {
     pub name: String,
     pub id: String,
     pub input_hash: String,
+    /// `repo@sha256:…` of the last push of this build to `cluster.registry` (no credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -21,6 +21,8 @@ mod k8s_ready;
 mod k8s_support;
 mod kind;
 mod load;
+mod registry;
+mod registry_support;
 mod reporter_frames;
 mod reporters;
 mod scenarios;
