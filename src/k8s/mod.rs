@@ -7,6 +7,7 @@ pub mod dep_services;
 pub mod diagnose;
 pub mod forward;
 pub mod image_ids;
+pub mod image_rewrite;
 pub mod kinds;
 pub mod manifests;
 pub mod namespace_report;

@@ -1,10 +1,11 @@
 //! Deploy: server-side apply of the manifests (namespaces, then CRDs, then the rest).
 
 use super::PhaseCtx;
+use crate::config::Provider;
 use crate::events::{Outcome, Phase};
 use crate::k8s::apply::Applier;
 use crate::k8s::client::{connect, ClusterAccess};
-use crate::k8s::{image_ids, manifests};
+use crate::k8s::{image_ids, image_rewrite, manifests};
 use anyhow::Context;
 
 pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
@@ -17,6 +18,33 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
         .await
         .context("reading the manifests stopped")??;
     let state = ctx.state.snapshot();
+    // Built images become what the cluster runs: pushed digests, or kind's loaded names.
+    let map = match plan.cluster.provider {
+        Provider::Existing => image_rewrite::ImageMap::pushed(&state),
+        Provider::Kind => image_rewrite::ImageMap::loaded(&state),
+        Provider::None => image_rewrite::ImageMap::default(),
+    };
+    let mut rewritten = Vec::new();
+    for m in &mut objects {
+        for r in image_rewrite::rewrite(m, &map) {
+            rewritten.push(format!(
+                "{}/{} {}: {} → {}",
+                m.kind().to_lowercase(),
+                m.name(),
+                r.container,
+                r.from,
+                r.to
+            ));
+        }
+    }
+    if !rewritten.is_empty() {
+        ctx.events.note(
+            Some(Phase::Deploy),
+            format!("image references of built images: {}", rewritten.join("; ")),
+        );
+    }
+    // Templates now pinned by digest roll out by themselves and match no built name here;
+    // tags that stay the same across builds (kind) still get the image-ID annotation.
     let ids = image_ids::ImageIds::built(&state);
     let mut stamped = Vec::new();
     for m in &mut objects {

@@ -200,3 +200,114 @@ async fn push_to_plain_and_tls_auth_registries_on_both_engines() {
         down_images(&engine, tmp.path()).await;
     }
 }
+
+/// `provider: existing` with a registry, end to end on both engines: `up` builds, pushes
+/// (TLS + auth through the config's env-var indirection), and applies the manifests — which
+/// name the image as `images[].name` does — with the pushed image pinned by digest; a rebuild
+/// pushes a new digest and the applied template follows. No secret reaches the state file or
+/// the output.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_pushes_and_manifests_follow_the_digest() {
+    if !available() {
+        return;
+    }
+    let double = crate::apidouble::ApiDouble::start().await;
+    double.put_namespace("demo");
+    let secure = Registry::tls_auth("kt-up", "kt-up-pass-5521");
+    for engine in engines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        double.write_kubeconfig(dir);
+        let image = format!(
+            "localhost/{}:dev",
+            unique(&format!("kt-regup-{}", engine.name))
+        );
+        busybox_context(&dir.join("app"), "v1", None);
+        std::fs::create_dir(dir.join("manifests")).unwrap();
+        let deploy = format!("web-{}", engine.name);
+        std::fs::write(
+            dir.join("manifests/web.yaml"),
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{ name: {deploy}, namespace: demo }}\n\
+                 spec:\n  selector: {{ matchLabels: {{ app: web }} }}\n  template:\n    metadata: {{ labels: {{ app: web }} }}\n    \
+                 spec: {{ containers: [ {{ name: app, image: \"{image}\" }} ] }}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("kubetest.yaml"),
+            format!(
+                "name: {}\nengine: {}\nimages:\n  - {{ name: \"{image}\", context: app }}\n\
+                 cluster:\n  provider: existing\n  kubeconfig: kubeconfig\n  context: kind-kt-i6\n  \
+                 registry:\n    url: {}/kt\n    auth: {{ username_env: KT_REG_USER, password_env: KT_REG_PASS }}\n\
+                 deploy:\n  namespace: demo\n  manifests: [manifests/]\n",
+                unique(&format!("kt-regup-{}", engine.name)),
+                engine.name,
+                secure.host
+            ),
+        )
+        .unwrap();
+        let up = || {
+            let mut cmd = engine.kubetest(dir);
+            cmd.env("KT_REG_USER", "kt-up")
+                .env("KT_REG_PASS", "kt-up-pass-5521")
+                .args(["up", "--output", "json"]);
+            tokio::task::spawn_blocking(move || Run::new(&mut cmd))
+        };
+        let first = up().await.unwrap();
+        assert_eq!(
+            first.code, 0,
+            "{}: {}\n{}",
+            engine.name, first.stdout, first.stderr
+        );
+        let path = image
+            .trim_start_matches("localhost/")
+            .split(':')
+            .next()
+            .unwrap();
+        let repo = format!("kt/{path}");
+        let digest = secure.manifest_digest(&repo, "dev").await.expect("pushed");
+        let applied = |d: &crate::apidouble::ApiDouble| {
+            d.get("apps", "deployments", Some("demo"), &deploy).unwrap()["spec"]["template"].clone()
+        };
+        let template = applied(&double);
+        assert_eq!(
+            template["spec"]["containers"][0]["image"],
+            format!("{}/{repo}@{digest}", secure.host),
+            "{}",
+            engine.name
+        );
+        assert!(
+            template["metadata"]["annotations"]["kubetest.io/image-ids"].is_null(),
+            "{}: a digest rolls out by itself; no image-ID annotation: {template}",
+            engine.name
+        );
+        let state = std::fs::read_to_string(dir.join(".kubetest/state.json")).unwrap();
+        assert!(state.contains(&digest), "{state}");
+        for text in [&state, &first.stdout, &first.stderr] {
+            assert!(!text.contains("kt-up-pass-5521"), "a secret leaked: {text}");
+        }
+        assert!(
+            first
+                .stdout
+                .contains("with credentials from env KT_REG_USER/KT_REG_PASS"),
+            "{}",
+            first.stdout
+        );
+
+        // A rebuild: new digest, the template follows it.
+        std::fs::write(dir.join("app/marker.txt"), "v2").unwrap();
+        let second = up().await.unwrap();
+        assert_eq!(second.code, 0, "{}: {}", engine.name, second.stderr);
+        let digest2 = secure.manifest_digest(&repo, "dev").await.unwrap();
+        assert_ne!(digest, digest2, "{}", engine.name);
+        assert_eq!(
+            applied(&double)["spec"]["containers"][0]["image"],
+            format!("{}/{repo}@{digest2}", secure.host)
+        );
+
+        let e = connect(&engine).await;
+        untag(&e, &[format!("{}/{repo}:dev", secure.host)]).await;
+        down_images(&engine, dir).await;
+    }
+}
