@@ -54,6 +54,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "ENDPOINT")]
     pub engine: Option<String>,
 
+    /// This run's identity on a shared cluster: namespaces become `<namespace>-<ID>` and
+    /// `down` removes only this run's (default with `cluster.shared`: the CI job id, else random).
+    #[arg(long = "id", global = true, value_name = "ID", env = "KUBETEST_RUN_ID")]
+    pub run_id: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -13,5 +13,6 @@ pub mod manifests;
 pub mod namespace_report;
 pub mod outage;
 pub mod ready;
+pub mod run_scope;
 pub mod wait;
 pub mod workload_status;

@@ -30,6 +30,7 @@ mod scenarios_deps;
 mod scenarios_k8s;
 mod security;
 mod setup_steps;
+mod shared_cluster;
 mod state_lock;
 mod support;
 mod teardown_faults;
