@@ -116,4 +116,28 @@ mod tests {
         assert!(parse("{url: r, auth: {username_env: U}}").is_err());
         assert!(parse("{url: r, tls: false}").is_err());
     }
+
+    #[test]
+    fn in_a_config_file_with_located_errors() {
+        let dir = std::path::Path::new("/tmp");
+        let file = dir.join("kubetest.yaml");
+        let ok = crate::config::load_str(
+            "name: e\ncluster:\n  provider: existing\n  shared: true\n  registry:\n    url: 127.0.0.1:5000/kt\n    tls_verify: false\n",
+            &file,
+            dir,
+        )
+        .unwrap();
+        let r = ok.cluster.registry.unwrap();
+        assert_eq!((r.url.as_str(), r.tls_verify), ("127.0.0.1:5000/kt", false));
+        assert!(ok.cluster.shared);
+        let err = crate::config::load_str(
+            "name: e\ncluster:\n  provider: existing\n  registry: { url: r, password: x }\n",
+            &file,
+            dir,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("kubetest.yaml:4"), "{err}");
+        assert!(err.contains("password"), "{err}");
+    }
 }
