@@ -183,6 +183,7 @@ async fn dispatch(
         loaded.config.engine.host = Some(url.clone());
         loaded.config.engine.host_source = Some("--engine".to_owned());
     }
+    loaded.config.cluster.run_id = cli.run_id.clone();
     register_secrets(&loaded.config);
     match &cli.command {
         Command::Status => {

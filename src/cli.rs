@@ -62,6 +62,10 @@ pub struct Cli {
         value_name = "WHEN"
     )]
     pub color: ColorChoice,
+    /// This run's identity on a shared cluster: namespaces become `<namespace>-<ID>` and
+    /// `down` removes only this run's (default with `cluster.shared`: the CI job id, else random).
+    #[arg(long = "id", global = true, value_name = "ID", env = "KUBETEST_RUN_ID")]
+    pub run_id: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,

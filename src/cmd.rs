@@ -17,6 +17,8 @@ pub struct Cmd {
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     timeout: Option<Duration>,
+    /// Written to the program's standard input, which is then closed; none: `/dev/null`.
+    stdin: Option<Vec<u8>>,
 }
 
 /// What a finished command printed and how it exited.
@@ -89,6 +91,7 @@ impl Cmd {
             args: Vec::new(),
             env: Vec::new(),
             timeout: None,
+            stdin: None,
         }
     }
 
@@ -110,6 +113,12 @@ impl Cmd {
     pub fn env(mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> Self {
         self.env
             .push((k.as_ref().to_owned(), v.as_ref().to_owned()));
+        self
+    }
+
+    /// Feed `bytes` to the program's standard input (e.g. a credential helper's server name).
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = Some(bytes.into());
         self
     }
 
@@ -144,7 +153,11 @@ impl Cmd {
         let mut c = tokio::process::Command::new(&self.program);
         c.args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -161,7 +174,15 @@ impl Cmd {
             }
         })?;
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let input = child.stdin.take().zip(self.stdin.clone());
         let work = async {
+            if let Some((mut pipe, bytes)) = input {
+                use tokio::io::AsyncWriteExt;
+                // A program that exits without reading its input closes the pipe: not an error
+                // of ours; its exit status says what happened.
+                let _ = pipe.write_all(&bytes).await;
+                drop(pipe);
+            }
             let streams = read_lines(stdout, stderr, &mut on_line).await?;
             let status = child.wait().await?;
             Ok::<_, std::io::Error>((status, streams))

@@ -20,6 +20,7 @@ pub mod k8s;
 pub mod phases;
 pub mod plan;
 pub mod report;
+pub mod run_id;
 pub mod scenario;
 pub mod secrets;
 pub mod state;

@@ -90,7 +90,9 @@ pub struct ClusterPlan {
     pub preload: Vec<String>,
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
-    pub registry: Option<String>,
+    pub registry: Option<crate::config::RegistrySpec>,
+    /// This run's identity on a shared cluster (src/run_id.rs); `None`: not isolated.
+    pub run_id: Option<String>,
     pub recreate: bool,
     pub reuse_foreign: bool,
 }
@@ -120,6 +122,18 @@ impl Plan {
             .map(|n| n.get())
             .unwrap_or(2);
         let state_dir = dir.join(".kubetest");
+        // The id `up` recorded, so `run` and `down` of the same environment find their run.
+        let recorded = crate::state::StateStore::new(&state_dir)
+            .load()
+            .ok()
+            .flatten()
+            .and_then(|s| s.run_id);
+        let run_id = crate::run_id::resolve(
+            c.cluster.run_id.as_deref(),
+            recorded.as_deref(),
+            c.cluster.shared,
+            |k| std::env::var(k).ok().filter(|v| !v.is_empty()),
+        );
         Plan {
             environment: c.name.clone(),
             config_path: loaded.path.clone(),
@@ -173,6 +187,7 @@ impl Plan {
                 kubeconfig: c.cluster.kubeconfig.as_ref().map(abs),
                 context: c.cluster.context.clone(),
                 registry: c.cluster.registry.clone(),
+                run_id: run_id.clone(),
                 recreate: up.recreate,
                 reuse_foreign: up.reuse,
             },
@@ -185,9 +200,20 @@ impl Plan {
                 })
                 .collect(),
             deploy: DeployPlan {
-                namespace: c.deploy.namespace.clone(),
+                namespace: crate::run_id::namespace(&c.deploy.namespace, run_id.as_deref()),
                 manifests: c.deploy.manifests.iter().map(abs).collect(),
-                wait: c.deploy.wait.clone(),
+                wait: c
+                    .deploy
+                    .wait
+                    .iter()
+                    .cloned()
+                    .map(|mut w| {
+                        w.namespace = w
+                            .namespace
+                            .map(|n| crate::run_id::namespace(&n, run_id.as_deref()));
+                        w
+                    })
+                    .collect(),
             },
             setup: SetupPlan {
                 steps: c.setup.clone(),

@@ -31,10 +31,21 @@ pub fn is_secret_key(key: &str) -> bool {
 
 /// Register the values of the secret-looking keys among `pairs` (key, value) for masking.
 pub fn register<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) {
-    let new: Vec<String> = pairs
+    register_values(
+        pairs
+            .into_iter()
+            .filter(|(k, _)| is_secret_key(k))
+            .map(|(_, v)| v),
+    );
+}
+
+/// Register values that are secret whatever their name (registry passwords and tokens read
+/// from credential stores) for masking.
+pub fn register_values<'a>(values: impl IntoIterator<Item = &'a str>) {
+    let new: Vec<String> = values
         .into_iter()
-        .filter(|(k, v)| is_secret_key(k) && v.chars().count() >= MIN_LEN)
-        .map(|(_, v)| v.to_owned())
+        .filter(|v| v.chars().count() >= MIN_LEN)
+        .map(str::to_owned)
         .collect();
     if new.is_empty() {
         return;

@@ -239,7 +239,13 @@ pub struct ClusterSpec {
     pub context: Option<String>,
     /// `provider: existing`: registry that built images are pushed to.
     #[serde(default)]
-    pub registry: Option<String>,
+    pub registry: Option<super::RegistrySpec>,
+    /// The cluster is shared with other runs: isolate this run's namespaces (src/run_id.rs).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
+    /// `--id` / `KUBETEST_RUN_ID`; not a config key.
+    #[serde(skip)]
+    pub run_id: Option<String>,
 }
 
 impl Default for ClusterSpec {
@@ -257,6 +263,8 @@ impl Default for ClusterSpec {
             kubeconfig: None,
             context: None,
             registry: None,
+            shared: false,
+            run_id: None,
         }
     }
 }

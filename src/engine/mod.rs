@@ -9,7 +9,9 @@ pub mod discover;
 pub mod ignore;
 pub mod images;
 pub mod patience;
+pub mod push;
 pub mod raw_api;
+pub mod registry_auth;
 
 pub use discover::{
     connect, connect_endpoint, connect_endpoint_for, connect_recorded, reconnect, ConnectError,

@@ -50,6 +50,9 @@ pub struct Applier {
     client: kube::Client,
     default_namespace: String,
     kinds: Kinds,
+    /// Run identity on a shared cluster: its own field manager, and its label on
+    /// cluster-scoped objects (src/run_id.rs).
+    run_id: Option<String>,
 }
 
 impl Applier {
@@ -67,7 +70,14 @@ impl Applier {
             client,
             default_namespace: default_namespace.into(),
             kinds,
+            run_id: None,
         }
+    }
+
+    /// Apply as run `id` of a shared cluster.
+    pub fn for_run(mut self, id: Option<&str>) -> Self {
+        self.run_id = id.map(str::to_owned);
+        self
     }
 
     /// Apply `manifests` in the order given (see [`super::manifests::in_apply_order`]); after
@@ -111,11 +121,18 @@ impl Applier {
             }
             Scope::Cluster => {
                 obj.metadata.namespace = None;
+                if let Some(id) = &self.run_id {
+                    crate::k8s::run_scope::label_cluster_scoped(&mut obj, id);
+                }
                 Api::all_with(self.client.clone(), &ar)
             }
         };
         let object = describe(m.kind(), obj.metadata.namespace.as_deref(), m.name());
-        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let manager = match &self.run_id {
+            Some(id) => crate::run_id::field_manager(id),
+            None => FIELD_MANAGER.to_owned(),
+        };
+        let params = PatchParams::apply(&manager).force();
         let out = api
             .patch(m.name(), &params, &Patch::Apply(&obj))
             .await

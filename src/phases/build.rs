@@ -252,6 +252,7 @@ fn record(ctx: &PhaseCtx, img: &ImagePlan, id: &str, hash: &str) -> anyhow::Resu
         name: img.name.clone(),
         id: id.to_owned(),
         input_hash: hash.to_owned(),
+        pushed: None,
     };
     ctx.state
         .update(|s| match s.images.iter_mut().find(|i| i.name == rec.name) {
@@ -269,6 +270,7 @@ mod tests {
             name: "localhost/a:1".into(),
             id: id.into(),
             input_hash: hash.into(),
+            pushed: None,
         }
     }
 

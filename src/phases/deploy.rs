@@ -1,10 +1,11 @@
 //! Deploy: server-side apply of the manifests (namespaces, then CRDs, then the rest).
 
 use super::PhaseCtx;
+use crate::config::Provider;
 use crate::events::{Outcome, Phase};
 use crate::k8s::apply::Applier;
 use crate::k8s::client::{connect, ClusterAccess};
-use crate::k8s::{image_ids, manifests};
+use crate::k8s::{image_ids, image_rewrite, manifests, run_scope};
 use anyhow::Context;
 
 pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
@@ -17,6 +18,33 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
         .await
         .context("reading the manifests stopped")??;
     let state = ctx.state.snapshot();
+    // Built images become what the cluster runs: pushed digests, or kind's loaded names.
+    let map = match plan.cluster.provider {
+        Provider::Existing => image_rewrite::ImageMap::pushed(&state),
+        Provider::Kind => image_rewrite::ImageMap::loaded(&state),
+        Provider::None => image_rewrite::ImageMap::default(),
+    };
+    let mut rewritten = Vec::new();
+    for m in &mut objects {
+        for r in image_rewrite::rewrite(m, &map) {
+            rewritten.push(format!(
+                "{}/{} {}: {} → {}",
+                m.kind().to_lowercase(),
+                m.name(),
+                r.container,
+                r.from,
+                r.to
+            ));
+        }
+    }
+    if !rewritten.is_empty() {
+        ctx.events.note(
+            Some(Phase::Deploy),
+            format!("image references of built images: {}", rewritten.join("; ")),
+        );
+    }
+    // Templates now pinned by digest roll out by themselves and match no built name here;
+    // tags that stay the same across builds (kind) still get the image-ID annotation.
     let ids = image_ids::ImageIds::built(&state);
     let mut stamped = Vec::new();
     for m in &mut objects {
@@ -34,6 +62,21 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
             ),
         );
     }
+    let run_id = plan.cluster.run_id.as_deref();
+    if let Some(id) = run_id {
+        let made = run_scope::isolate(&mut objects, id, &plan.deploy.namespace);
+        objects.splice(0..0, made);
+        // Recorded before anything is applied, so `down` finds this run's namespaces even
+        // after a failed apply.
+        ctx.state.update(|s| s.run_id = Some(id.to_owned()))?;
+        ctx.events.note(
+            Some(Phase::Deploy),
+            format!(
+                "run {id} on a shared cluster: namespaces get the suffix -{id} and the label {}={id}",
+                crate::run_id::RUN_LABEL
+            ),
+        );
+    }
     let access = ClusterAccess::from_state_or_plan(&state, &plan.cluster);
     let client = connect(&access).await?;
     ctx.events.note(
@@ -42,11 +85,13 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
             "applying {} objects to {} (server-side apply, field manager `{}`)",
             objects.len(),
             access.describe(),
-            crate::k8s::apply::FIELD_MANAGER
+            run_id
+                .map(crate::run_id::field_manager)
+                .unwrap_or_else(|| crate::k8s::apply::FIELD_MANAGER.to_owned())
         ),
     );
     let task = ctx.events.task(Phase::Deploy, "manifests");
-    let mut applier = Applier::new(client, &plan.deploy.namespace);
+    let mut applier = Applier::new(client, &plan.deploy.namespace).for_run(run_id);
     let result = applier
         .apply_all(&objects, |a| {
             task.progress(&a.object);

@@ -10,10 +10,9 @@ use crate::cluster::kind::Kind;
 use crate::cluster::nodes::{present_everywhere, EngineNodes, NodeImageSource};
 use crate::cluster::pull_policy;
 use crate::config::Provider;
-use crate::engine::{images, Engine};
+use crate::engine::{images, push, registry_auth, Engine};
 use crate::events::{Outcome, Phase, TaskEvents};
 use anyhow::Context;
-use futures::StreamExt;
 use std::time::Instant;
 
 /// Every image the cluster needs: the built ones, then `cluster.preload`, without repeats.
@@ -242,57 +241,62 @@ async fn push_for_existing(
             Some(Phase::Load),
             format!(
                 "the cluster of `provider: existing` cannot see images that exist only in the local engine: {}; \
-                 set `cluster.registry` to push them there (and reference the pushed names in the manifests)",
+                 set `cluster.registry` to push them there (the manifests then name the pushed images by digest)",
                 wanted.join(", ")
             ),
         );
         return Ok(Outcome::Skipped);
     };
+    let credentials = registry_auth::lookup(
+        &registry.url,
+        engine.kind,
+        registry.auth.as_ref(),
+        &registry_auth::ProcessEnv,
+    )
+    .await?;
+    ctx.events.note(
+        Some(Phase::Load),
+        match &credentials {
+            Some(c) => format!(
+                "pushing to {} with credentials from {}",
+                registry.url, c.source
+            ),
+            None => format!(
+                "pushing to {} without credentials (none configured or stored for it)",
+                registry.url
+            ),
+        },
+    );
     for name in wanted {
-        let target = registry_ref(registry, name);
+        let target = registry_ref(&registry.url, name);
         let task = ctx.events.task(Phase::Load, name);
         task.progress(format!("pushing to {target}"));
-        match push(engine, name, &target).await {
-            Ok(()) => task.finish(Outcome::Ok, Some(format!("pushed {target}"))),
+        let pushed = push::push(
+            &engine.docker,
+            engine.kind,
+            name,
+            &target,
+            credentials.as_ref(),
+            registry.tls_verify,
+        )
+        .await;
+        match pushed {
+            Ok(p) => {
+                let pinned = p.pinned();
+                ctx.state.update(|s| {
+                    if let Some(rec) = s.images.iter_mut().find(|i| &i.name == name) {
+                        rec.pushed = Some(pinned.clone());
+                    }
+                })?;
+                task.finish(Outcome::Ok, Some(format!("pushed {pinned}")));
+            }
             Err(e) => {
-                task.finish(Outcome::Failed, Some(format!("{e:#}")));
-                return Err(e);
+                task.finish(Outcome::Failed, Some(e.to_string()));
+                return Err(e.into());
             }
         }
     }
     Ok(Outcome::Ok)
-}
-
-async fn push(engine: &Engine, name: &str, target: &str) -> anyhow::Result<()> {
-    let (repo, tag) = target
-        .rsplit_once(':')
-        .context("internal: a registry reference without a tag")?;
-    engine
-        .docker
-        .tag_image(
-            name,
-            Some(
-                bollard::query_parameters::TagImageOptionsBuilder::default()
-                    .repo(repo)
-                    .tag(tag)
-                    .build(),
-            ),
-        )
-        .await
-        .with_context(|| format!("cannot tag {name} as {target}"))?;
-    let mut stream = engine.docker.push_image(
-        repo,
-        Some(
-            bollard::query_parameters::PushImageOptionsBuilder::default()
-                .tag(tag)
-                .build(),
-        ),
-        None,
-    );
-    while let Some(item) = stream.next().await {
-        item.with_context(|| format!("cannot push {target}"))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -311,6 +311,40 @@ async fn remove_cluster_objects(ctx: &PhaseCtx) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// On a shared cluster, delete the namespaces of this run (label `kubetest.io/run=<id>`) —
+/// and with them everything deployed into them — and nothing of other runs. Cluster-scoped
+/// objects are left: another run may be using them (src/run_id.rs).
+async fn remove_run_namespaces(ctx: &PhaseCtx) -> anyhow::Result<()> {
+    let Some(id) = ctx.state.snapshot().run_id else {
+        return Ok(());
+    };
+    let task = ctx
+        .events
+        .task(Phase::Teardown, format!("namespaces of run {id}"));
+    let access = ClusterAccess::from_state_or_plan(&ctx.state.snapshot(), &ctx.plan.cluster);
+    let result = async {
+        let client = connect(&access).await.map_err(|e| format!("{e:#}"))?;
+        crate::k8s::run_scope::delete_namespaces(&client, &id).await
+    }
+    .await;
+    match result {
+        Ok(names) => {
+            ctx.state.update(|s| s.run_id = None)?;
+            let detail = if names.is_empty() {
+                "none left".to_owned()
+            } else {
+                format!("deleted {}", names.join(", "))
+            };
+            task.finish(Outcome::Ok, Some(detail));
+            Ok(())
+        }
+        Err(e) => {
+            task.finish(Outcome::Failed, Some(e.clone()));
+            anyhow::bail!("{e}; run `kubetest down` again once the cluster answers")
+        }
+    }
+}
+
 const NAMESPACE_LOOKUP_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// In a cluster `down` keeps, delete the scenario namespaces a killed `kubetest run` left
@@ -320,7 +354,10 @@ async fn remove_scenario_namespaces(ctx: &PhaseCtx, rec: &ClusterRecord) {
     let access = ClusterAccess::from_state_or_plan(&ctx.state.snapshot(), &ctx.plan.cluster);
     let look = async {
         match connect(&access).await {
-            Ok(client) => delete_leftover_namespaces(&client, &ctx.plan.environment).await,
+            Ok(client) => {
+                let id = ctx.state.snapshot().run_id;
+                delete_leftover_namespaces(&client, &ctx.plan.environment, id.as_deref()).await
+            }
             Err(e) => Err(format!("{e:#}")),
         }
     };
@@ -389,6 +426,7 @@ async fn delete_cluster(
     if rec.provider != "kind" {
         remove_cluster_objects(ctx).await?;
         remove_scenario_namespaces(ctx, rec).await;
+        remove_run_namespaces(ctx).await?;
         if opts.cluster {
             ctx.events.note(
                 Some(Phase::Teardown),
@@ -403,6 +441,7 @@ async fn delete_cluster(
     if !(rec.created || opts.cluster) {
         remove_cluster_objects(ctx).await?;
         remove_scenario_namespaces(ctx, rec).await;
+        remove_run_namespaces(ctx).await?;
         ctx.events.note(
             Some(Phase::Teardown),
             format!(

@@ -16,6 +16,9 @@ pub struct Cluster {
     /// The environment's name: scenario namespaces carry it as a label so `down` finds those
     /// a killed run left behind.
     pub environment: String,
+    /// The run identity on a shared cluster: scenario namespaces also carry
+    /// [`crate::run_id::RUN_LABEL`], and `down` removes only its own run's.
+    pub run_id: Option<String>,
 }
 
 impl Cluster {
@@ -24,7 +27,14 @@ impl Cluster {
             client,
             kinds: Kinds::new(),
             environment: environment.to_owned(),
+            run_id: None,
         }
+    }
+
+    /// The same, for run `id` on a shared cluster.
+    pub fn for_run(mut self, id: Option<&str>) -> Self {
+        self.run_id = id.map(str::to_owned);
+        self
     }
 }
 
@@ -98,6 +108,10 @@ pub async fn create_namespace(cluster: &Cluster, name: &str, slug: &str) -> Resu
             },
         },
     });
+    let mut ns = ns;
+    if let Some(id) = &cluster.run_id {
+        ns["metadata"]["labels"][crate::run_id::RUN_LABEL] = serde_json::Value::String(id.clone());
+    }
     api.patch(
         name,
         &PatchParams::apply(crate::k8s::apply::FIELD_MANAGER).force(),
@@ -131,9 +145,14 @@ pub async fn delete_namespace(cluster: &Cluster, name: &str) -> Result<(), Strin
 pub async fn delete_leftover_namespaces(
     client: &kube::Client,
     environment: &str,
+    run_id: Option<&str>,
 ) -> Result<Vec<String>, String> {
     let api: Api<Namespace> = Api::all(client.clone());
-    let selector = format!("{ENVIRONMENT_LABEL}={environment},{SCENARIO_LABEL}");
+    let mut selector = format!("{ENVIRONMENT_LABEL}={environment},{SCENARIO_LABEL}");
+    if let Some(id) = run_id {
+        // Another run of the same environment on a shared cluster keeps its own.
+        selector.push_str(&format!(",{}={id}", crate::run_id::RUN_LABEL));
+    }
     let list = api
         .list(&ListParams::default().labels(&selector))
         .await

@@ -22,7 +22,10 @@ pub async fn for_scenarios(
     let cluster = if state.cluster.is_some() && scenarios.iter().any(|s| needs_cluster(&s.scenario))
     {
         let access = ClusterAccess::from_state_or_plan(state, &plan.cluster);
-        Some(Cluster::new(connect(&access).await?, &plan.environment))
+        Some(
+            Cluster::new(connect(&access).await?, &plan.environment)
+                .for_run(plan.cluster.run_id.as_deref()),
+        )
     } else {
         None
     };

@@ -27,6 +27,9 @@ pub struct State {
     /// Objects the connect phase made in the cluster (Services, EndpointSlices, the values
     /// ConfigMap, and the deploy namespace when it did not exist), in the order made.
     pub cluster_objects: Vec<ClusterObjectRecord>,
+    /// The run identity of `up` on a shared cluster (src/run_id.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 impl State {
@@ -46,6 +49,7 @@ impl State {
             && self.networks.is_empty()
             && self.attachments.is_empty()
             && self.cluster_objects.is_empty()
+            && self.run_id.is_none()
     }
 }
 
@@ -73,6 +77,9 @@ pub struct ImageRecord {
     pub name: String,
     pub id: String,
     pub input_hash: String,
+    /// `repo@sha256:…` of the last push of this build to `cluster.registry` (no credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -108,6 +108,7 @@ mod tests {
             name: "localhost/a:1".into(),
             id: "sha256:1".into(),
             input_hash: "h".into(),
+            pushed: None,
         });
         store.save(&s).unwrap();
         let back = store.load().unwrap().unwrap();

@@ -75,6 +75,7 @@ pub fn phase_ctx(
             name: n.to_string(),
             id: "sha256:9b2c1f0e8d7a".into(),
             input_hash: "0".into(),
+            pushed: None,
         })
         .collect();
     let rec = Recording::default();

@@ -144,6 +144,21 @@ impl Shared {
             marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
             return Some(self.upsert(group, plural, marked));
         }
+        if group.is_empty() && plural == "namespaces" {
+            // The namespace controller deletes everything in a namespace before the namespace
+            // itself goes (kubernetes.io/docs/concepts/overview/working-with-objects/namespaces,
+            // "Deleting a namespace deletes everything under it").
+            let inside: Vec<(String, String, String)> = self
+                .lock()
+                .objects
+                .keys()
+                .filter(|(_, _, n, _)| n.as_deref() == Some(name))
+                .map(|(g, p, _, o)| (g.clone(), p.clone(), o.clone()))
+                .collect();
+            for (g, p, o) in inside {
+                self.remove(&g, &p, Some(name), &o);
+            }
+        }
         self.remove(group, plural, ns, name)
     }
 
