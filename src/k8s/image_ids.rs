@@ -123,8 +123,6 @@ pub fn stamp(m: &mut Manifest, ids: &ImageIds) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::api::DynamicObject;
-    use std::path::PathBuf;
 
     const APP: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     const MIGRATE: &str = "sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
@@ -134,12 +132,7 @@ mod tests {
     }
 
     fn manifest(yaml: &str) -> Manifest {
-        let object: DynamicObject = serde_yaml::from_str(yaml).unwrap();
-        Manifest {
-            file: PathBuf::from("app.yaml"),
-            doc: 1,
-            object,
-        }
+        Manifest::from_test_yaml(yaml)
     }
 
     fn annotation(m: &Manifest, pointer: &str) -> Option<String> {

@@ -123,16 +123,9 @@ pub fn rewrite(m: &mut Manifest, map: &ImageMap) -> Vec<Rewrite> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::api::DynamicObject;
-    use std::path::PathBuf;
 
     fn manifest(yaml: &str) -> Manifest {
-        let object: DynamicObject = serde_yaml::from_str(yaml).unwrap();
-        Manifest {
-            file: PathBuf::from("app.yaml"),
-            doc: 1,
-            object,
-        }
+        Manifest::from_test_yaml(yaml)
     }
 
     const DIGEST: &str = "sha256:41385f3c68c0ebd9d4504450ed7419a2fd1168b13e0ef8d43be97d96b87654bb";

@@ -14,6 +14,18 @@ pub struct Manifest {
     pub object: DynamicObject,
 }
 
+#[cfg(test)]
+impl Manifest {
+    /// A manifest from YAML text, as document 1 of `app.yaml` (unit tests).
+    pub fn from_test_yaml(yaml: &str) -> Manifest {
+        Manifest {
+            file: PathBuf::from("app.yaml"),
+            doc: 1,
+            object: serde_yaml::from_str(yaml).expect("test manifest YAML"),
+        }
+    }
+}
+
 impl Manifest {
     pub fn api_version(&self) -> &str {
         self.object

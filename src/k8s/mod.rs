@@ -12,6 +12,7 @@ pub mod kinds;
 pub mod manifest_check;
 pub mod manifests;
 pub mod namespace_report;
+pub mod namespaces;
 pub mod outage;
 pub mod ready;
 pub mod run_scope;

@@ -3,8 +3,6 @@
 
 use crate::k8s::manifests::Manifest;
 use crate::run_id::{self, RUN_LABEL};
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DeleteParams, ListParams};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -64,34 +62,13 @@ pub fn label_cluster_scoped(obj: &mut kube::api::DynamicObject, id: &str) {
 
 /// Delete the namespaces of run `id` (their contents go with them); returns their names.
 pub async fn delete_namespaces(client: &kube::Client, id: &str) -> Result<Vec<String>, String> {
-    let api: Api<Namespace> = Api::all(client.clone());
     let selector = format!("{RUN_LABEL}={id}");
-    let list = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot list the namespaces of run {id} ({selector}): {}",
-                crate::k8s::apply::server_message(&e)
-            )
-        })?;
-    let mut deleted = Vec::new();
-    for ns in list.items {
-        let Some(name) = ns.metadata.name else {
-            continue;
-        };
-        match api.delete(&name, &DeleteParams::background()).await {
-            Ok(_) => deleted.push(name),
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => {
-                return Err(format!(
-                    "cannot delete namespace {name} of run {id}: {}",
-                    crate::k8s::apply::server_message(&e)
-                ))
-            }
-        }
-    }
-    Ok(deleted)
+    crate::k8s::namespaces::delete_labelled(
+        client,
+        &selector,
+        &format!("the namespaces of run {id}"),
+    )
+    .await
 }
 
 /// The `kubetest.io/run` label of a namespace object as JSON (for tests and reports).
@@ -102,15 +79,9 @@ pub fn run_of(ns: &Value) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::api::DynamicObject;
 
     fn manifest(yaml: &str) -> Manifest {
-        let object: DynamicObject = serde_yaml::from_str(yaml).unwrap();
-        Manifest {
-            file: PathBuf::from("app.yaml"),
-            doc: 1,
-            object,
-        }
+        Manifest::from_test_yaml(yaml)
     }
 
     #[test]

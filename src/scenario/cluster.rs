@@ -4,7 +4,7 @@
 use super::model::{Scenario, Step};
 use crate::k8s::kinds::Kinds;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -147,41 +147,12 @@ pub async fn delete_leftover_namespaces(
     environment: &str,
     run_id: Option<&str>,
 ) -> Result<Vec<String>, String> {
-    let api: Api<Namespace> = Api::all(client.clone());
     let mut selector = format!("{ENVIRONMENT_LABEL}={environment},{SCENARIO_LABEL}");
     if let Some(id) = run_id {
         // Another run of the same environment on a shared cluster keeps its own.
         selector.push_str(&format!(",{}={id}", crate::run_id::RUN_LABEL));
     }
-    let list = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot list scenario namespaces ({selector}): {}",
-                crate::k8s::apply::server_message(&e)
-            )
-        })?;
-    let mut deleted = Vec::new();
-    for ns in list.items {
-        let Some(name) = ns.metadata.name else {
-            continue;
-        };
-        if ns.metadata.deletion_timestamp.is_some() {
-            continue;
-        }
-        match api.delete(&name, &DeleteParams::background()).await {
-            Ok(_) => deleted.push(name),
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => {
-                return Err(format!(
-                    "cannot delete scenario namespace {name}: {}",
-                    crate::k8s::apply::server_message(&e)
-                ))
-            }
-        }
-    }
-    Ok(deleted)
+    crate::k8s::namespaces::delete_labelled(client, &selector, "scenario namespaces").await
 }
 
 /// Pods, workloads, events and the logs of containers not ready in the namespace (the
