@@ -17,6 +17,8 @@ pub struct Bundle {
     entries: Vec<(String, String)>,
     cut: Vec<String>,
     max_bytes: usize,
+    /// Whether the index explains the size cap (not for copies of files, which are never cut).
+    size_note: bool,
 }
 
 impl Bundle {
@@ -31,6 +33,7 @@ impl Bundle {
             glance: Vec::new(),
             entries: Vec::new(),
             cut: Vec::new(),
+            size_note: true,
             max_bytes: MAX_FILE_BYTES,
         })
     }
@@ -64,6 +67,11 @@ impl Bundle {
         self.glance.push(line.into());
     }
 
+    /// Leave the size-cap paragraph out of the index: the bundle holds copied files, whole.
+    pub fn without_size_note(&mut self) {
+        self.size_note = false;
+    }
+
     /// List a file some phase already wrote inside the bundle.
     pub fn list(&mut self, rel: &str, what: &str) {
         self.entries.push((rel.to_owned(), what.to_owned()));
@@ -89,6 +97,9 @@ impl Bundle {
         out.push_str("\nFiles:\n");
         for (p, what) in &self.entries {
             out.push_str(&format!("  {p:width$}  {what}\n"));
+        }
+        if !self.size_note {
+            return out;
         }
         out.push_str(&format!(
             "\nEvery file is at most {} MB; a longer text keeps its end.\n",
@@ -178,6 +189,21 @@ mod tests {
         assert!(index.contains("deps/pg.log: the first"), "{index}");
         let log = std::fs::metadata(dir.join("deps/pg.log")).unwrap().len();
         assert!(log <= 1024 * 1024 + 100, "{log}");
+    }
+
+    #[test]
+    fn copied_files_get_no_size_cap_paragraph() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut b = Bundle::create(&tmp.path().join("c"), "files collected").unwrap();
+        b.without_size_note();
+        b.list("coverage/box", "/cover of dependency box");
+        let index = b.index();
+        assert!(
+            index.contains("coverage/box  /cover of dependency box"),
+            "{index}"
+        );
+        assert!(!index.contains("at most"), "{index}");
+        assert!(!index.contains("Nothing was cut"), "{index}");
     }
 
     #[test]

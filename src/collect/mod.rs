@@ -249,6 +249,8 @@ async fn collect_all(
         Trigger::Down { .. } => "Files collected by `kubetest down` before teardown".to_owned(),
     };
     let mut bundle = crate::bundle::Bundle::create(dir, title)?;
+    // Collected files are copied whole; only kubetest's own texts are ever cut.
+    bundle.without_size_note();
     let mut results = Vec::new();
     for spec in entries {
         let timeout = spec.timeout.get();
