@@ -211,6 +211,24 @@ fn convert_value(mut doc: Value, ctx: &Ctx<'_>, file: &Path) -> Result<Converted
     // Compose spec, depends_on long syntax: service_started, service_healthy,
     // service_completed_successfully; `required: false` only warns when the service is absent.
     let present: Vec<String> = converted.iter().map(|(c, _)| c.clone()).collect();
+    let edges: BTreeMap<&str, Vec<&str>> = converted
+        .iter()
+        .map(|(c, s)| {
+            let targets = s.depends_on.iter().map(|d| d.target.as_str());
+            (
+                c.as_str(),
+                targets.filter(|t| present.iter().any(|p| p == t)).collect(),
+            )
+        })
+        .collect();
+    if let Some(cycle) = find_cycle(&edges) {
+        // Compose refuses it too ("dependency cycle detected"); it is the file's problem.
+        return Err(format!(
+            "services.{}.depends_on: dependency cycle {}; remove one of these `depends_on` entries",
+            cycle[0],
+            cycle.join(" → ")
+        ));
+    }
     let mut once: Vec<String> = Vec::new();
     for (_, s) in &converted {
         for d in &s.depends_on {
@@ -403,3 +421,35 @@ fn variable_notes(uses: &[(String, Use)], out: &mut Converted) {
 
 #[cfg(test)]
 mod tests;
+
+/// A cycle in `depends_on` (its first service repeated at the end), searched from the services in name order.
+fn find_cycle<'a>(edges: &BTreeMap<&'a str, Vec<&'a str>>) -> Option<Vec<&'a str>> {
+    fn visit<'a>(
+        node: &'a str,
+        edges: &BTreeMap<&'a str, Vec<&'a str>>,
+        path: &mut Vec<&'a str>,
+        done: &mut Vec<&'a str>,
+    ) -> Option<Vec<&'a str>> {
+        if let Some(i) = path.iter().position(|p| *p == node) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(node);
+            return Some(cycle);
+        }
+        if done.contains(&node) {
+            return None;
+        }
+        path.push(node);
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(c) = visit(next, edges, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.push(node);
+        None
+    }
+    let mut done = Vec::new();
+    edges
+        .keys()
+        .find_map(|n| visit(n, edges, &mut Vec::new(), &mut done))
+}

@@ -231,3 +231,26 @@ fn a_host_port_published_twice_gets_a_free_port_the_second_time() {
     );
     assert!(notes.contains("services.c.image: empty"), "{notes}");
 }
+
+#[test]
+fn a_depends_on_cycle_is_the_compose_files_problem_named_with_its_services() {
+    // Compose refuses such a file ("dependency cycle detected"); init says which services.
+    let tmp = tempfile::tempdir().unwrap();
+    let doc: Value = serde_yaml::from_str(
+        "services:\n  web:\n    image: w\n    depends_on: [api]\n  api:\n    image: a\n    depends_on:\n      db: { condition: service_healthy }\n  db:\n    image: d\n    depends_on: [web]\n  cache:\n    image: c\n",
+    )
+    .unwrap();
+    let ctx = Ctx {
+        compose_dir: tmp.path().to_path_buf(),
+        root: tmp.path(),
+        project: "demo".into(),
+        home: None,
+        dot_env: BTreeMap::new(),
+    };
+    let err = convert_value(doc, &ctx, Path::new("compose.yaml")).unwrap_err();
+    assert!(
+        err.contains("dependency cycle api → db → web → api"),
+        "{err}"
+    );
+    assert!(err.starts_with("services.api.depends_on"), "{err}");
+}
