@@ -272,29 +272,20 @@ fn a_container_labelled_as_a_kind_node_is_read_through_the_archive_api() {
         let vol = "/var/lib/kubelet/pods/u-1/volumes/kubernetes.io~empty-dir/cover";
         let nodes = ["control-plane", "worker"].map(|role| format!("{cluster}-{role}"));
         for (node, role) in nodes.iter().zip(["control-plane", "worker"]) {
-            let body = bollard::models::ContainerCreateBody {
-                image: Some(image.clone()),
-                cmd: Some(vec![
-                    "/bin/busybox".into(),
-                    "sh".into(),
-                    "-c".into(),
-                    format!("/bin/busybox mkdir -p {vol} && echo {role} > {vol}/covmeta.1 && /bin/busybox sleep 600"),
-                ]),
-                labels: Some(
-                    [
-                        ("io.x-k8s.kind.cluster".to_owned(), cluster.clone()),
-                        ("io.x-k8s.kind.role".to_owned(), role.to_owned()),
-                    ]
-                    .into(),
-                ),
-                ..Default::default()
-            };
-            let opts = bollard::query_parameters::CreateContainerOptions {
-                name: Some(node.clone()),
-                ..Default::default()
-            };
-            rt.block_on(docker.create_container(Some(opts), body))
-                .unwrap_or_else(|e| panic!("{}: create {node}: {e}", engine.name));
+            let cmd = vec![
+                "/bin/busybox".into(),
+                "sh".into(),
+                "-c".into(),
+                format!("/bin/busybox mkdir -p {vol} && echo {role} > {vol}/covmeta.1 && /bin/busybox sleep 600"),
+            ];
+            crate::fake_kind::create_node_container(
+                &rt,
+                &docker,
+                (node, &cluster, role),
+                &image,
+                cmd,
+            )
+            .unwrap_or_else(|e| panic!("{}: create {node}: {e}", engine.name));
             rt.block_on(docker.start_container(
                 node,
                 None::<bollard::query_parameters::StartContainerOptions>,

@@ -23,6 +23,35 @@ pub fn engine_get(url: &str, path: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {raw}"))
 }
 
+/// Whether `engine` has every image in `images` (the real PostgreSQL/Redis images that
+/// `.ci/images.sh` builds); where one is missing, fail under KUBETEST_REQUIRE_ENGINES=1 and
+/// otherwise say the test is skipped on this engine.
+pub fn has_real_images(engine: &TestEngine, images: &[&str]) -> bool {
+    let missing: Vec<&str> = images
+        .iter()
+        .copied()
+        .filter(|i| {
+            engine_get(&engine.url, &format!("/images/{i}/json"))
+                .get("Id")
+                .is_none()
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let require = std::env::var("KUBETEST_REQUIRE_ENGINES").is_ok_and(|v| v == "1");
+    assert!(
+        !require,
+        "{}: images {missing:?} missing; run .ci/images.sh",
+        engine.name
+    );
+    eprintln!(
+        "skipping {}: images {missing:?} missing (run .ci/images.sh)",
+        engine.name
+    );
+    false
+}
+
 /// Names of the containers (all states) and networks labelled with environment `env`.
 pub fn labelled(engine: &TestEngine, env: &str) -> (Vec<String>, Vec<String>) {
     let filter = format!("%7B%22label%22%3A%5B%22dev.kubetest.env%3D{env}%22%5D%7D");
@@ -353,31 +382,14 @@ fn ctrl_c_while_waiting_leaves_state_that_down_uses() {
 /// Real PostgreSQL → SQL migration job → Redis, from the images `.ci/images.sh` builds.
 #[test]
 fn postgres_migration_redis_chain() {
-    let require = std::env::var("KUBETEST_REQUIRE_ENGINES").is_ok_and(|v| v == "1");
     for engine in engines() {
-        let images = [
-            "localhost/kubetest-postgres:15",
-            "localhost/kubetest-redis:7",
-        ];
-        let missing: Vec<&str> = images
-            .iter()
-            .copied()
-            .filter(|i| {
-                engine_get(&engine.url, &format!("/images/{i}/json"))
-                    .get("Id")
-                    .is_none()
-            })
-            .collect();
-        if !missing.is_empty() {
-            assert!(
-                !require,
-                "{}: images {missing:?} missing; run .ci/images.sh",
-                engine.name
-            );
-            eprintln!(
-                "skipping {}: images {missing:?} missing (run .ci/images.sh)",
-                engine.name
-            );
+        if !has_real_images(
+            &engine,
+            &[
+                "localhost/kubetest-postgres:15",
+                "localhost/kubetest-redis:7",
+            ],
+        ) {
             continue;
         }
         let tmp = tempfile::tempdir().unwrap();

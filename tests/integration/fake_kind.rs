@@ -149,3 +149,33 @@ pub fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
+
+/// Create a container labelled as kind labels its node containers (`io.x-k8s.kind.cluster`
+/// and `io.x-k8s.kind.role`, kind's pkg/cluster/constants) on a real engine, running `cmd`:
+/// what `kind create cluster` leaves behind, for tests that read or remove such nodes.
+pub fn create_node_container(
+    rt: &tokio::runtime::Runtime,
+    docker: &bollard::Docker,
+    (node, cluster, role): (&str, &str, &str),
+    image: &str,
+    cmd: Vec<String>,
+) -> Result<(), bollard::errors::Error> {
+    let body = bollard::models::ContainerCreateBody {
+        image: Some(image.to_owned()),
+        cmd: Some(cmd),
+        labels: Some(
+            [
+                ("io.x-k8s.kind.cluster".to_owned(), cluster.to_owned()),
+                ("io.x-k8s.kind.role".to_owned(), role.to_owned()),
+            ]
+            .into(),
+        ),
+        ..Default::default()
+    };
+    let opts = bollard::query_parameters::CreateContainerOptions {
+        name: Some(node.to_owned()),
+        ..Default::default()
+    };
+    rt.block_on(docker.create_container(Some(opts), body))
+        .map(|_| ())
+}

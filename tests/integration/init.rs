@@ -2,7 +2,7 @@
 //! SOURCE), every draft loading with kubetest's own loader, the project-tree scan, never
 //! overwriting without `--force`, and a converted compose file brought up on both real engines.
 
-use crate::deps::{engine_get, labelled};
+use crate::deps::{has_real_images, labelled};
 use crate::engines::engines;
 use crate::support::{assert_golden, kubetest, root, unique, Run};
 use std::path::{Path, PathBuf};
@@ -287,31 +287,14 @@ fn init_drafts_from_the_project_tree() {
 /// into an environment `up` brings to healthy on each real engine; `down` removes it.
 #[test]
 fn converted_compose_comes_up_healthy_on_real_engines() {
-    let require = std::env::var("KUBETEST_REQUIRE_ENGINES").is_ok_and(|v| v == "1");
     for engine in engines() {
-        let images = [
-            "localhost/kubetest-postgres:15",
-            "localhost/kubetest-redis:7",
-        ];
-        let missing: Vec<&str> = images
-            .iter()
-            .copied()
-            .filter(|i| {
-                engine_get(&engine.url, &format!("/images/{i}/json"))
-                    .get("Id")
-                    .is_none()
-            })
-            .collect();
-        if !missing.is_empty() {
-            assert!(
-                !require,
-                "{}: images {missing:?} missing; run .ci/images.sh",
-                engine.name
-            );
-            eprintln!(
-                "skipping {}: images {missing:?} missing (run .ci/images.sh)",
-                engine.name
-            );
+        if !has_real_images(
+            &engine,
+            &[
+                "localhost/kubetest-postgres:15",
+                "localhost/kubetest-redis:7",
+            ],
+        ) {
             continue;
         }
         let env = unique(&format!("i17-compose-{}", engine.name));

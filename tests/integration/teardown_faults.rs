@@ -202,24 +202,15 @@ fn down_removes_kind_nodes_left_behind() {
         )
         .unwrap();
         for (node, role) in nodes.iter().zip(["control-plane", "worker"]) {
-            let body = bollard::models::ContainerCreateBody {
-                image: Some(image.clone()),
-                cmd: Some(vec!["/bin/busybox".into(), "sleep".into(), "600".into()]),
-                labels: Some(
-                    [
-                        ("io.x-k8s.kind.cluster".to_owned(), cluster.clone()),
-                        ("io.x-k8s.kind.role".to_owned(), role.to_owned()),
-                    ]
-                    .into(),
-                ),
-                ..Default::default()
-            };
-            let opts = bollard::query_parameters::CreateContainerOptions {
-                name: Some(node.clone()),
-                ..Default::default()
-            };
-            rt.block_on(docker.create_container(Some(opts), body))
-                .unwrap_or_else(|e| panic!("{}: create {node}: {e}", engine.name));
+            let cmd = vec!["/bin/busybox".into(), "sleep".into(), "600".into()];
+            crate::fake_kind::create_node_container(
+                &rt,
+                &docker,
+                (node, &cluster, role),
+                &image,
+                cmd,
+            )
+            .unwrap_or_else(|e| panic!("{}: create {node}: {e}", engine.name));
         }
 
         let mut d = engine.kubetest(dir);
