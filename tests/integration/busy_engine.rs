@@ -160,7 +160,11 @@ fn a_slow_info_is_waited_for_and_a_slow_down_fails_saying_busy() {
         let tmp = tempfile::tempdir().unwrap();
         let proxy = SlowProxy::start(tmp.path(), &engine.url);
         let env = unique(&format!("busy-{}", engine.name));
-        let image = format!("localhost/kt-busy-bb-{}:1", engine.name);
+        // Its own name (tag differs per test): the tests of this file run at the same time.
+        let image = format!(
+            "localhost/{}:1",
+            unique(&format!("kt-busy-bb-{}", engine.name))
+        );
         busybox_context(&tmp.path().join("bb"), "busy", None);
         let yaml = tmp.path().join("kubetest.yaml");
 
@@ -254,7 +258,11 @@ fn an_info_that_never_answers_is_busy_not_dead() {
         let tmp = tempfile::tempdir().unwrap();
         let proxy = SlowProxy::start(tmp.path(), &engine.url);
         let env = unique(&format!("never-{}", engine.name));
-        let image = format!("localhost/kt-busy-bb-{}:1", engine.name);
+        // Its own name (tag differs per test): the tests of this file run at the same time.
+        let image = format!(
+            "localhost/{}:1",
+            unique(&format!("kt-busy-never-{}", engine.name))
+        );
         busybox_context(&tmp.path().join("bb"), "busy", None);
         std::fs::write(
             tmp.path().join("kubetest.yaml"),

@@ -4,7 +4,7 @@
 
 use crate::engines::{busybox_context, engines, TestEngine};
 use crate::fake_kind::{binary, FakeKind};
-use crate::support::Run;
+use crate::support::{unique, Run};
 use bollard::models::{ContainerCreateBody, HostConfig};
 use kubetest::cluster::archive;
 use kubetest::cluster::image_ref::normalize;
@@ -60,15 +60,21 @@ fn archive_lists_every_image_with_normalised_tags() {
     for engine in engines() {
         let tmp = tempfile::tempdir().unwrap();
         let names = [
-            format!("localhost/kt-i5-arch-{}-a:1", engine.name),
-            format!("localhost/kt-i5-arch-{}-b:1", engine.name),
+            format!(
+                "localhost/{}:1",
+                unique(&format!("kt-i5-arch-{}-a", engine.name))
+            ),
+            format!(
+                "localhost/{}:1",
+                unique(&format!("kt-i5-arch-{}-b", engine.name))
+            ),
         ];
         busybox_context(&tmp.path().join("a"), "arch-a", None);
         busybox_context(&tmp.path().join("b"), "arch-b", None);
         build(
             &engine,
             tmp.path(),
-            &format!("kt-i5-arch-{}", engine.name),
+            &unique(&format!("kt-i5-arch-{}", engine.name)),
             &[(&names[0], "a"), (&names[1], "b")],
         );
         let e = connect(&rt, &engine);
@@ -214,16 +220,16 @@ fn loads_only_what_the_nodes_lack() {
     for engine in engines() {
         let e = engine.name;
         let node_dir = tempfile::tempdir().unwrap();
-        let node_image = format!("localhost/kt-i5-node-{e}:1");
+        let node_image = format!("localhost/{}:1", unique(&format!("kt-i5-node-{e}")));
         node_image_context(&node_dir.path().join("node"));
         build(
             &engine,
             node_dir.path(),
-            &format!("kt-i5-node-{e}"),
+            &unique(&format!("kt-i5-node-{e}")),
             &[(&node_image, "node")],
         );
 
-        let cluster = format!("kt-i5-load-{e}");
+        let cluster = unique(&format!("kt-i5-load-{e}"));
         let node = Node::start(&engine, &cluster, &node_image);
         node.holds(&[]);
 
@@ -233,8 +239,8 @@ fn loads_only_what_the_nodes_lack() {
             .status
             .success());
         let tmp = tempfile::tempdir().unwrap();
-        let a = format!("localhost/kt-i5-load-{e}-a:1");
-        let b = format!("localhost/kt-i5-load-{e}-b:1");
+        let a = format!("localhost/{}:1", unique(&format!("kt-i5-load-{e}-a")));
+        let b = format!("localhost/{}:1", unique(&format!("kt-i5-load-{e}-b")));
         busybox_context(&tmp.path().join("a"), &format!("load-{e}-a"), None);
         busybox_context(&tmp.path().join("b"), &format!("load-{e}-b"), None);
         std::fs::write(
