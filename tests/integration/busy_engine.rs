@@ -154,18 +154,27 @@ fn phase_ms(r: &Run, phase: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// A directory with a busybox context `bb`, the slow proxy in front of `engine`, and the
+/// environment and image names of one test (`tag` differs per test: they run at once).
+fn behind_a_proxy(
+    engine: &TestEngine,
+    tag: &str,
+) -> (tempfile::TempDir, SlowProxy, String, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let proxy = SlowProxy::start(tmp.path(), &engine.url);
+    let env = unique(&format!("{tag}-{}", engine.name));
+    let image = format!(
+        "localhost/{}:1",
+        unique(&format!("kt-{tag}-bb-{}", engine.name))
+    );
+    busybox_context(&tmp.path().join("bb"), "busy", None);
+    (tmp, proxy, env, image)
+}
+
 #[test]
 fn a_slow_info_is_waited_for_and_a_slow_down_fails_saying_busy() {
     for engine in engines() {
-        let tmp = tempfile::tempdir().unwrap();
-        let proxy = SlowProxy::start(tmp.path(), &engine.url);
-        let env = unique(&format!("busy-{}", engine.name));
-        // Its own name (tag differs per test): the tests of this file run at the same time.
-        let image = format!(
-            "localhost/{}:1",
-            unique(&format!("kt-busy-bb-{}", engine.name))
-        );
-        busybox_context(&tmp.path().join("bb"), "busy", None);
+        let (tmp, proxy, env, image) = behind_a_proxy(&engine, "busy");
         let yaml = tmp.path().join("kubetest.yaml");
 
         // /info answers after 4 s (KUBETEST_TEST_BUSY_INFO_S overrides it; the limit is
@@ -255,15 +264,7 @@ fn a_slow_info_is_waited_for_and_a_slow_down_fails_saying_busy() {
 #[test]
 fn an_info_that_never_answers_is_busy_not_dead() {
     for engine in engines() {
-        let tmp = tempfile::tempdir().unwrap();
-        let proxy = SlowProxy::start(tmp.path(), &engine.url);
-        let env = unique(&format!("never-{}", engine.name));
-        // Its own name (tag differs per test): the tests of this file run at the same time.
-        let image = format!(
-            "localhost/{}:1",
-            unique(&format!("kt-busy-never-{}", engine.name))
-        );
-        busybox_context(&tmp.path().join("bb"), "busy", None);
+        let (tmp, proxy, env, image) = behind_a_proxy(&engine, "never");
         std::fs::write(
             tmp.path().join("kubetest.yaml"),
             config(&engine, &env, &image, "3s"),

@@ -117,6 +117,32 @@ async fn networks_of(e: &Engine, name: &str) -> Vec<String> {
 }
 
 /// The one address of the EndpointSlice of `web` in the double.
+/// `down` of a cluster kubetest did not create (kept): the node is detached from the
+/// environment's network, so only kind's own network stays on it.
+async fn down_keeping_the_cluster(
+    ctx: &PhaseCtx,
+    e: &Engine,
+    node: &str,
+    kind_net: &str,
+    engine: &str,
+) {
+    ctx.state
+        .update(|s| {
+            if let Some(c) = &mut s.cluster {
+                c.created = false;
+            }
+        })
+        .unwrap();
+    phases::teardown::run(ctx, phases::teardown::TeardownOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        networks_of(e, node).await,
+        [kind_net.to_owned()],
+        "{engine}"
+    );
+}
+
 fn slice_address(double: &ApiDouble) -> String {
     let slice = double
         .get(
@@ -290,22 +316,7 @@ async fn one_engine(te: &TestEngine) {
     );
 
     // down with the cluster kept: node detached, so the network goes; objects deleted.
-    ctx.state
-        .update(|s| {
-            if let Some(c) = &mut s.cluster {
-                c.created = false;
-            }
-        })
-        .unwrap();
-    phases::teardown::run(&ctx, phases::teardown::TeardownOptions::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        networks_of(&e, &node).await,
-        std::slice::from_ref(&kind_net),
-        "{}",
-        te.name
-    );
+    down_keeping_the_cluster(&ctx, &e, &node, &kind_net, te.name).await;
     let gone = e
         .docker
         .inspect_network(
@@ -634,22 +645,7 @@ deploy: {{ namespace: {NS} }}
                 te.name
             );
 
-            ctx.state
-                .update(|s| {
-                    if let Some(c) = &mut s.cluster {
-                        c.created = false;
-                    }
-                })
-                .unwrap();
-            phases::teardown::run(&ctx, phases::teardown::TeardownOptions::default())
-                .await
-                .unwrap();
-            assert_eq!(
-                networks_of(&e, &node).await,
-                std::slice::from_ref(&kind_net),
-                "{}",
-                te.name
-            );
+            down_keeping_the_cluster(&ctx, &e, &node, &kind_net, te.name).await;
             containers::remove(&e.docker, &node).await.unwrap();
             containers::remove_network(&e.docker, &kind_net).await.unwrap();
         });
