@@ -113,6 +113,8 @@ struct Measured {
     first_pull: (u64, Duration),
     rebuild: Vec<Duration>,
     archive: Vec<(u64, Duration)>,
+    /// Loading the archive into the other engine (the stand-in for `ctr import` in a node).
+    import: Vec<Duration>,
     push: Vec<(u64, Duration)>,
     pull: Vec<(u64, Duration)>,
     /// Bytes of blobs + manifest the registry lists as new in each rebuild.
@@ -267,7 +269,6 @@ async fn run(engines: &[(&str, Engine)], lanes: &mut [Lane], rounds: usize) -> R
                 .await
                 .map_err(|e| format!("{}: export {image}: {e:#}", lane.name))?;
             lane.m.archive.push((size, t.elapsed()));
-            drop(file);
             // Registry path: push, then the other engine pulls.
             let pushed = lane.push(pusher, v).await?;
             lane.m.push.push(pushed);
@@ -276,12 +277,22 @@ async fn run(engines: &[(&str, Engine)], lanes: &mut [Lane], rounds: usize) -> R
                 .push(new_in_registry(&lane.registry, &lane.repo, v).await?);
             let pulled = lane.pull(puller, v).await?;
             lane.m.pull.push(pulled);
+            // After the pull, so the pull cannot profit from it; the puller then holds the
+            // previous version, as a node that received the previous archive does.
+            lane.made.push((lane.puller, image.clone()));
+            let t = Instant::now();
+            import(puller, file.path()).await?;
+            let imported = t.elapsed();
+            lane.m.import.push(imported);
+            drop(file);
             println!(
-                "{} round {v}: rebuild {:.1}s; archive {} {:.2}s; push {} {:.2}s; pull by {} {} {:.2}s",
+                "{} round {v}: rebuild {:.1}s; archive {} exported {:.2}s, imported by {} {:.2}s; push {} {:.2}s; pull by {} {} {:.2}s",
                 lane.name,
                 rebuild.as_secs_f64(),
                 mb(size),
                 lane.m.archive.last().map_or(0.0, |a| a.1.as_secs_f64()),
+                engines[lane.puller].0,
+                imported.as_secs_f64(),
                 mb(pushed.0),
                 pushed.1.as_secs_f64(),
                 engines[lane.puller].0,
@@ -294,22 +305,21 @@ async fn run(engines: &[(&str, Engine)], lanes: &mut [Lane], rounds: usize) -> R
     println!();
     println!("medians of {rounds} interleaved rounds; bytes measured by a TCP proxy in front of the registry (both directions, HTTP included)");
     println!(
-        "| pushing engine | path | bytes moved | seconds | registry/archive bytes | registry/archive seconds |"
+        "| pushing engine | path | bytes moved | seconds | bytes vs archive | seconds vs archive |"
     );
     println!("|---|---|---|---|---|---|");
     for lane in lanes.iter() {
         let m = &lane.m;
-        let archive = median_pair(&m.archive);
+        let puller = engines[lane.puller].0;
+        let export = median_pair(&m.archive);
+        let import = (export.0, median(&mut m.import.clone()));
+        let archive = sum_median(
+            &m.archive,
+            &m.import.iter().map(|d| (0, *d)).collect::<Vec<_>>(),
+        );
         let push = median_pair(&m.push);
         let pull = median_pair(&m.pull);
-        let both: Vec<(u64, Duration)> = m
-            .push
-            .iter()
-            .zip(&m.pull)
-            .map(|(a, b)| (a.0 + b.0, a.1 + b.1))
-            .collect();
-        let both = median_pair(&both);
-        let puller = engines[lane.puller].0;
+        let registry = sum_median(&m.push, &m.pull);
         let row = |path: &str, (b, s): (u64, Duration)| {
             println!(
                 "| {} | {path} | {} | {:.2} s | {:.4} | {:.2} |",
@@ -321,26 +331,50 @@ async fn run(engines: &[(&str, Engine)], lanes: &mut [Lane], rounds: usize) -> R
             );
         };
         row(
-            "archive: export for `kind load image-archive` (per node)",
-            archive,
+            "archive: kubetest's export (what `kind load image-archive` streams into each node)",
+            export,
         );
-        row("registry: kubetest push", push);
-        row(&format!("registry: pull by {puller}"), pull);
-        row("registry: push + pull", both);
+        row(
+            &format!("archive: load into {puller} (stand-in for the node's `ctr import`)"),
+            import,
+        );
+        row("**archive: export + load**", archive);
+        row("registry: kubetest's push", push);
+        row(
+            &format!("registry: pull by {puller} (stand-in for the node's containerd)"),
+            pull,
+        );
+        row("**registry: push + pull**", registry);
+    }
+    println!();
+    for lane in lanes.iter() {
+        let m = &lane.m;
         let rebuild = median(&mut m.rebuild.clone());
         let new = median(&mut m.new_in_registry.clone());
+        let push = median_pair(&m.push).0;
         let shared = m.shared_layers.last().copied().unwrap_or_default();
         println!(
-            "|   | (rebuild {:.1} s, shares {} of {} layers with the previous build; the registry lists {} of new blobs + manifest; first push {} in {:.1} s, first pull {} in {:.1} s) | | | | |",
+            "{}: rebuild {:.1} s, sharing {} of {} layers with the previous build; the registry lists {} of new blobs + manifest per rebuild, the push moved {} (HTTP: {}); first push {} in {:.1} s, first pull {} in {:.1} s",
+            lane.name,
             rebuild.as_secs_f64(),
             shared.0,
             shared.1,
             mb(new),
+            mb(push),
+            kb(push.saturating_sub(new)),
             mb(m.first_push.0),
             m.first_push.1.as_secs_f64(),
             mb(m.first_pull.0),
             m.first_pull.1.as_secs_f64(),
         );
+        // A push that moves more than what is new plus HTTP re-sent blobs the registry had.
+        if push > new + 512 * 1024 {
+            println!(
+                "{}: WARNING: the push moved {} more than the registry lacked: it re-sent blobs",
+                lane.name,
+                mb(push - new)
+            );
+        }
     }
     println!();
     println!(
@@ -414,6 +448,28 @@ async fn pull(e: &Engine, reference: &str) -> Res<()> {
             Ok(())
         }
     }
+}
+
+/// Load the docker-archive at `path` into `e` (`POST /images/load`), streamed from disk.
+async fn import(e: &Engine, path: &Path) -> Res<()> {
+    let file = tokio::fs::File::open(path).await?;
+    let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+    let mut s = e.docker.import_image_stream(
+        bollard::query_parameters::ImportImageOptionsBuilder::default()
+            .quiet(true)
+            .build(),
+        body,
+        None,
+    );
+    while let Some(item) = s.next().await {
+        let info = item.map_err(|err| format!("load {}: {err}", path.display()))?;
+        if let Some(d) = info.error_detail {
+            return Err(
+                format!("load {}: {}", path.display(), d.message.unwrap_or_default()).into(),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// How many of `new`'s layers (diff IDs) `old` has too, and how many `new` has.
@@ -541,6 +597,10 @@ fn random_file(path: &Path, len: usize, seed: u64) -> std::io::Result<()> {
     f.flush()
 }
 
+fn kb(bytes: u64) -> String {
+    format!("{:.1} kB", bytes as f64 / 1e3)
+}
+
 fn mb(bytes: u64) -> String {
     format!("{:.2} MB", bytes as f64 / 1e6)
 }
@@ -548,6 +608,16 @@ fn mb(bytes: u64) -> String {
 fn median<T: Ord + Copy + Default>(v: &mut [T]) -> T {
     v.sort();
     v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// Medians of the per-round sums of two steps (bytes and seconds).
+fn sum_median(a: &[(u64, Duration)], b: &[(u64, Duration)]) -> (u64, Duration) {
+    let sums: Vec<(u64, Duration)> = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x.0 + y.0, x.1 + y.1))
+        .collect();
+    median_pair(&sums)
 }
 
 /// Median bytes and median seconds, each on its own.
