@@ -121,6 +121,8 @@ struct Measured {
     new_in_registry: Vec<u64>,
     /// Layers the rebuild shares with the previous build, of how many.
     shared_layers: Vec<(usize, usize)>,
+    /// The last version pushed again to a new repository of the same registry.
+    cross_repo: (u64, Duration),
 }
 
 impl Lane {
@@ -199,6 +201,15 @@ impl Lane {
     /// kubetest's push of `version` to the registry: bytes through the proxy, seconds.
     async fn push(&mut self, e: &Engine, version: usize) -> Res<(u64, Duration)> {
         let target = self.remote(version);
+        self.push_to(e, version, target).await
+    }
+
+    async fn push_to(
+        &mut self,
+        e: &Engine,
+        version: usize,
+        target: String,
+    ) -> Res<(u64, Duration)> {
         self.made.push((self.pusher, target.clone()));
         let before = self.proxy().total();
         let t = Instant::now();
@@ -302,6 +313,15 @@ async fn run(engines: &[(&str, Engine)], lanes: &mut [Lane], rounds: usize) -> R
         }
     }
     let peak = vm_hwm_kib();
+    // Another image name in the same registry (a second image on the same base, or a
+    // per-run repository): can the engine mount the blobs the registry has under another
+    // repository instead of sending them?
+    for lane in lanes.iter_mut() {
+        let target = format!("{}/{}-copy:{rounds}", lane.proxy().addr, lane.repo);
+        lane.m.cross_repo = lane
+            .push_to(&engines[lane.pusher].1, rounds, target)
+            .await?;
+    }
     println!();
     println!("medians of {rounds} interleaved rounds; bytes measured by a TCP proxy in front of the registry (both directions, HTTP included)");
     println!(
@@ -354,7 +374,7 @@ async fn run(engines: &[(&str, Engine)], lanes: &mut [Lane], rounds: usize) -> R
         let push = median_pair(&m.push).0;
         let shared = m.shared_layers.last().copied().unwrap_or_default();
         println!(
-            "{}: rebuild {:.1} s, sharing {} of {} layers with the previous build; the registry lists {} of new blobs + manifest per rebuild, the push moved {} (HTTP: {}); first push {} in {:.1} s, first pull {} in {:.1} s",
+            "{}: rebuild {:.1} s, sharing {} of {} layers with the previous build; the registry lists {} of new blobs + manifest per rebuild, the push moved {} (HTTP: {}); first push {} in {:.1} s, first pull {} in {:.1} s; the same image pushed to a new repository of that registry: {} in {:.2} s",
             lane.name,
             rebuild.as_secs_f64(),
             shared.0,
@@ -366,6 +386,8 @@ async fn run(engines: &[(&str, Engine)], lanes: &mut [Lane], rounds: usize) -> R
             m.first_push.1.as_secs_f64(),
             mb(m.first_pull.0),
             m.first_pull.1.as_secs_f64(),
+            mb(m.cross_repo.0),
+            m.cross_repo.1.as_secs_f64(),
         );
         // A push that moves more than what is new plus HTTP re-sent blobs the registry had.
         if push > new + 512 * 1024 {
