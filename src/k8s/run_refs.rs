@@ -199,13 +199,13 @@ pub fn map_references(m: &mut Manifest, run: &RunNamespaces) -> Mapping {
                 }
             }
         }
-        ("networking.k8s.io", "IngressClass") => {
-            if body.pointer("/spec/parameters/scope") == Some(&Value::from("Namespace")) {
-                at(
-                    body.pointer_mut("/spec/parameters/namespace"),
-                    "spec.parameters.namespace".into(),
-                );
-            }
+        ("networking.k8s.io", "IngressClass")
+            if body.pointer("/spec/parameters/scope") == Some(&Value::from("Namespace")) =>
+        {
+            at(
+                body.pointer_mut("/spec/parameters/namespace"),
+                "spec.parameters.namespace".into(),
+            )
         }
         ("gateway.networking.k8s.io", "ReferenceGrant") => {
             for (i, f) in items(body.pointer_mut("/spec/from")) {

@@ -44,7 +44,7 @@ pub async fn run_exec(
     vars: &Vars,
 ) -> Result<StepOutput, StepFailure> {
     let r = |t: &str| render(t, vars).map_err(|e| StepFailure::new(e.to_string()));
-    let ns = step_namespace(step.namespace.as_deref(), namespace, vars)?;
+    let ns = cluster.run_namespace(&step_namespace(step.namespace.as_deref(), namespace, vars)?);
     let argv: Vec<String> = step
         .command
         .iter()
