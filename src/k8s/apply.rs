@@ -125,8 +125,13 @@ impl Applier {
             Scope::Cluster => {
                 obj.metadata.namespace = None;
                 let api = Api::all_with(self.client.clone(), &ar);
-                if let Some(id) = &self.run_id {
-                    run_cluster_object = Some(self.label_for_run(&api, m, &mut obj, id).await?);
+                match &self.run_id {
+                    // The run's namespaces go by their label (src/k8s/run_scope.rs).
+                    Some(_) if m.api_version() == "v1" && m.kind() == "Namespace" => {}
+                    Some(id) => {
+                        run_cluster_object = Some(self.label_for_run(&api, m, &mut obj, id).await?)
+                    }
+                    None => {}
                 }
                 api
             }

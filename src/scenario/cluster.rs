@@ -50,6 +50,15 @@ impl Cluster {
         self
     }
 
+    /// `text` with Service DNS names `<svc>.<namespace>.svc…` of the run's namespaces as the
+    /// run has them (a command run in a pod of a shared cluster's run).
+    pub fn run_hosts(&self, text: &str) -> String {
+        match &self.run_namespaces {
+            Some(run) => crate::k8s::run_refs::rewrite_hosts(text, run).0,
+            None => text.to_owned(),
+        }
+    }
+
     /// `namespace` as this run has it: `<namespace>-<id>` for a namespace of the run on a
     /// shared cluster, else unchanged (a scenario's own `kt-…` namespace, a system one).
     pub fn run_namespace(&self, namespace: &str) -> String {

@@ -412,3 +412,206 @@ fn run_namespaces(double: &ApiDouble) -> Vec<String> {
     }
     out
 }
+
+// ---- Reference counting of shared cluster-scoped objects under concurrency ----
+
+use kubetest::k8s::apply::Applier;
+use kubetest::k8s::kinds::Kinds;
+use kubetest::k8s::manifests::{to_object, Manifest};
+use kubetest::k8s::run_cluster::{self, Released};
+use kubetest::state::RunClusterObject;
+
+fn role_record() -> RunClusterObject {
+    RunClusterObject {
+        api_version: "rbac.authorization.k8s.io/v1".into(),
+        kind: "ClusterRole".into(),
+        name: "shared-reader".into(),
+        shared: true,
+    }
+}
+
+/// ClusterRole `shared-reader` as runs `ids` left it after their `up`s.
+fn put_shared_role(double: &ApiDouble, ids: &[String]) {
+    let mut labels = serde_json::json!({"kubetest.io/shared": "true"});
+    for id in ids {
+        labels[format!("run.kubetest.io/{id}")] = "true".into();
+    }
+    double.put(
+        RBAC,
+        "clusterroles",
+        serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "shared-reader", "labels": labels},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stale_resource_versions_are_conflicts_as_in_the_api_server() {
+    use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
+    let double = ApiDouble::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let client = crate::k8s_support::client(&double, tmp.path()).await;
+    put_shared_role(&double, &["a".to_owned()]);
+    let (ar, _) = Kinds::new()
+        .resolve(
+            &client,
+            &kubetest::k8s::kinds::gvk("rbac.authorization.k8s.io/v1", "ClusterRole"),
+        )
+        .await
+        .unwrap();
+    let api: Api<DynamicObject> = Api::all_with(client, &ar);
+    let rv = api
+        .get("shared-reader")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let stale =
+        |rv: &str| serde_json::json!({"metadata": {"resourceVersion": rv, "labels": {"x": "1"}}});
+    let err = api
+        .patch(
+            "shared-reader",
+            &PatchParams::default(),
+            &Patch::Merge(&stale("1")),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict"),
+        "{err:?}"
+    );
+    let precondition = |rv: &str| DeleteParams {
+        preconditions: Some(Preconditions {
+            resource_version: Some(rv.into()),
+            uid: None,
+        }),
+        ..DeleteParams::default()
+    };
+    let err = api
+        .delete("shared-reader", &precondition("1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 409),
+        "{err:?}"
+    );
+    let patched = api
+        .patch(
+            "shared-reader",
+            &PatchParams::default(),
+            &Patch::Merge(&stale(&rv)),
+        )
+        .await
+        .expect("the current resourceVersion passes");
+    let rv2 = patched.metadata.resource_version.unwrap();
+    assert_ne!(rv, rv2);
+    assert!(
+        api.delete("shared-reader", &precondition(&rv))
+            .await
+            .is_err(),
+        "old version"
+    );
+    api.delete("shared-reader", &precondition(&rv2))
+        .await
+        .unwrap();
+    assert!(double
+        .get(RBAC, "clusterroles", None, "shared-reader")
+        .is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_downs_delete_a_shared_object_exactly_once() {
+    let double = ApiDouble::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let client = crate::k8s_support::client(&double, tmp.path()).await;
+    let ids: Vec<String> = (0..8).map(|i| format!("r{i}")).collect();
+    for round in 0..10 {
+        put_shared_role(&double, &ids);
+        let kinds = Kinds::new();
+        let downs = ids.iter().map(|id| {
+            let (client, kinds, id) = (client.clone(), kinds.clone(), id.clone());
+            tokio::spawn(
+                async move { run_cluster::remove(&client, &kinds, &id, &role_record()).await },
+            )
+        });
+        let results: Vec<Released> = futures::future::join_all(downs)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().unwrap())
+            .collect();
+        let deleted = results.iter().filter(|r| **r == Released::Deleted).count();
+        assert_eq!(deleted, 1, "round {round}: {results:?}");
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Released::Deleted | Released::StillUsed(_))),
+            "round {round}: {results:?}"
+        );
+        assert!(
+            double
+                .get(RBAC, "clusterroles", None, "shared-reader")
+                .is_none(),
+            "round {round}"
+        );
+    }
+    let writes = double
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("PATCH") || r.starts_with("DELETE"))
+        .count();
+    // Each down makes one write that succeeds; more means they collided and read again after
+    // a 409 (about 200 writes for 80 downs here).
+    assert!(writes > 80, "the downs never collided: {writes} writes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_up_racing_the_last_down_keeps_the_shared_object() {
+    let double = ApiDouble::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let client = crate::k8s_support::client(&double, tmp.path()).await;
+    let manifest = Manifest {
+        file: "app.yaml".into(),
+        doc: 1,
+        object: to_object(
+            serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole", "metadata": {"name": "shared-reader"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}),
+        )
+        .unwrap(),
+    };
+    for round in 0..10 {
+        put_shared_role(&double, &["a".to_owned()]);
+        let down = {
+            let client = client.clone();
+            tokio::spawn(async move {
+                run_cluster::remove(&client, &Kinds::new(), "a", &role_record()).await
+            })
+        };
+        let up = {
+            let (client, manifest) = (client.clone(), manifest.clone());
+            tokio::spawn(async move {
+                Applier::new(client, "default")
+                    .for_run(Some("c"))
+                    .apply_one(&manifest)
+                    .await
+                    .map(|a| a.run_cluster_object)
+            })
+        };
+        let released = down.await.unwrap().unwrap();
+        let recorded = up.await.unwrap().unwrap();
+        assert_eq!(recorded, Some(role_record()), "recorded as shared by run c");
+        let role = double
+            .get(RBAC, "clusterroles", None, "shared-reader")
+            .unwrap_or_else(|| {
+                panic!("round {round}: run c's role went with run a ({released:?})")
+            });
+        assert_eq!(
+            run_labels(&role),
+            ["run.kubetest.io/c"],
+            "round {round}: {role}"
+        );
+        assert_eq!(role["metadata"]["labels"]["kubetest.io/shared"], "true");
+        double.remove(RBAC, "clusterroles", None, "shared-reader");
+    }
+}

@@ -48,7 +48,7 @@ pub async fn run_exec(
     let argv: Vec<String> = step
         .command
         .iter()
-        .map(|a| r(a))
+        .map(|a| r(a).map(|a| cluster.run_hosts(&a)))
         .collect::<Result<_, _>>()?;
     let api: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
     let pod = match (&step.pod, &step.selector) {
