@@ -95,7 +95,7 @@ spec:
       - name: app
         image: "localhost/web:1"
         args: ["--cache=db.cache:6379"]
-        env: [ { name: DB, value: "db.cache.svc:6379" }, { name: SHOP, value: "www.example.shop" } ]
+        env: [ { name: DB, value: "db.cache.svc:6379" }, { name: SHOP, value: "www.example.shop" }, { name: CACHE, value: "cache.cache" } ]
 "#;
 
 /// A scenario in a fresh namespace of its own: apply, then assert what it applied.
@@ -254,6 +254,18 @@ async fn four_runs_share_one_cluster_without_seeing_each_other() {
     .await;
     for (u, (_, id)) in ups.iter().zip(&dirs) {
         assert_eq!(u.code, 0, "{id}: {}\n{}", u.stdout, u.stderr);
+        // A short name that names no Service of the manifests is reported, not rewritten.
+        let warning = u
+            .stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|e| e["event"] == "warning")
+            .unwrap_or_else(|| panic!("{id}: no warning\n{}", u.stdout));
+        let message = warning["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("left as written: Deployment web: spec.template.spec.containers[app].env[CACHE]: `cache.cache` may name Service cache in namespace cache (here cache-"),
+            "{message}"
+        );
     }
     for (_, id) in &dirs {
         check_up(&double, id);
