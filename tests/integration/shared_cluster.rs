@@ -627,3 +627,71 @@ async fn an_up_racing_the_last_down_keeps_the_shared_object() {
         double.remove(RBAC, "clusterroles", None, "shared-reader");
     }
 }
+
+/// An `up` that fails half-way (the server rejects the last object) has recorded the
+/// cluster-scoped objects it applied, so its `down` still removes its own and releases the
+/// shared ones: nothing of the run is left, and another run's shared label keeps the CRD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn down_after_a_failed_up_removes_what_it_applied() {
+    let double = ApiDouble::start().await;
+    let good = environment(&double);
+    let bad = environment(&double);
+    let broken = format!(
+        "{MANIFESTS}---\napiVersion: v1\nkind: Service\nmetadata: {{ name: broken }}\nspec: {{ ports: [ {{ port: 1 }}, {{ port: 2 }} ] }}\n"
+    );
+    std::fs::write(bad.path().join("manifests/app.yaml"), broken).unwrap();
+    let arg = |s: &str| s.to_owned();
+    let up = kt(
+        good.path().to_owned(),
+        vec![arg("up"), arg("--id"), arg("ok-1")],
+        None,
+    )
+    .await;
+    assert_eq!(up.code, 0, "{}\n{}", up.stdout, up.stderr);
+    let up = kt(
+        bad.path().to_owned(),
+        vec![arg("up"), arg("--id"), arg("bad-1")],
+        None,
+    )
+    .await;
+    assert_ne!(up.code, 0, "{}", up.stdout);
+    assert!(
+        up.stdout.contains("spec.ports[0].name: Required value"),
+        "{}",
+        up.stdout
+    );
+    let state = std::fs::read_to_string(state_file(bad.path())).unwrap();
+    assert!(
+        state.contains("\"widget-readers-bad-1\"") && state.contains("\"shared\": true"),
+        "{state}"
+    );
+    assert!(double
+        .get(RBAC, "clusterrolebindings", None, "widget-readers-bad-1")
+        .is_some());
+
+    let down = kt(bad.path().to_owned(), vec![arg("down")], None).await;
+    assert_eq!(down.code, 0, "{}\n{}", down.stdout, down.stderr);
+    let left: Vec<String> = double
+        .objects()
+        .into_iter()
+        .map(|mut o| {
+            o["metadata"]
+                .as_object_mut()
+                .map(|m| m.remove("managedFields"));
+            o.to_string()
+        })
+        .filter(|o| o.contains("bad-1"))
+        .collect();
+    assert!(left.is_empty(), "objects of the failed run left: {left:#?}");
+    check_up(&double, "ok-1");
+    let crd = double
+        .get(CRDS.0, CRDS.1, None, "widgets.shop.example.com")
+        .expect("still used by run ok-1");
+    assert_eq!(run_labels(&crd), ["run.kubetest.io/ok-1"]);
+
+    let down = kt(good.path().to_owned(), vec![arg("down")], None).await;
+    assert_eq!(down.code, 0, "{}\n{}", down.stdout, down.stderr);
+    assert!(double
+        .get(CRDS.0, CRDS.1, None, "widgets.shop.example.com")
+        .is_none());
+}
