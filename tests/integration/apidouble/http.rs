@@ -269,7 +269,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
                 Err(e) => return failure(400, "BadRequest", &e.to_string()),
             };
             // DeleteOptions.preconditions.resourceVersion: a mismatch is 409 Conflict
-            // (apiserver registry/generic/registry/store.go, Delete → preconditions.Check).
+            // "Precondition failed: ResourceVersion in precondition: …" (k8s.io/apiserver
+            // pkg/storage/interfaces.go Preconditions.Check, turned into a Conflict by the
+            // registry's storeerr.InterpretDeleteError; apiextensions' CRD registry Delete
+            // returns NewConflict itself).
             let wanted = serde_json::from_slice::<Value>(&body).ok().and_then(|o| {
                 o.pointer("/preconditions/resourceVersion")?
                     .as_str()
@@ -312,9 +315,11 @@ fn merge_patch(
         return not_found(def, name);
     };
     // A resourceVersion in the patch is a precondition: the patched object carries it, and
-    // the update fails with 409 Conflict when it is not the stored one
-    // (kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions; apiserver
-    // GuaranteedUpdate's "the object has been modified" error).
+    // the update fails with 409 Conflict when it is not the stored one (k8s.io/apiserver
+    // registry/generic/registry/store.go Update: resourceVersion mismatch →
+    // NewConflict(…, OptimisticLockErrorMsg), "the object has been modified; please apply your
+    // changes to the latest version and try again"; API conventions, "Concurrency Control and
+    // Consistency").
     if let Some(want) = patch
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
