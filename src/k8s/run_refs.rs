@@ -22,13 +22,16 @@
 //!   to its name since v1.22, kubernetes.io/docs/reference/labels-annotations-taints/#kubernetes-io-metadata-name).
 //!
 //! Service DNS names ([`map_service_hosts`]) in container `env[].value`, `args`, `command`,
-//! ConfigMap `data` and Service `spec.externalName`: `<svc>.<ns>.svc[.<cluster domain>]` (any
+//! ConfigMap `data`, Secret `stringData` and `data` (decoded when it is text) and Service
+//! `spec.externalName`: `<svc>.<ns>.svc[.<cluster domain>]` (any
 //! prefix, e.g. a StatefulSet pod's `web-0.web.<ns>.svc`) is rewritten whenever `<ns>` is a
 //! namespace of the run; the short `<svc>.<ns>` only when the manifests declare Service `<svc>`
 //! in `<ns>` — otherwise it may be an ordinary host name (`.shop` is a top-level domain), so it
 //! is reported, not rewritten.
 
 use crate::k8s::manifests::Manifest;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -245,18 +248,22 @@ pub fn map_service_hosts(m: &mut Manifest, run: &RunNamespaces) -> Mapping {
     let api_version = m.api_version().to_owned();
     let kind = m.kind().to_owned();
     let body = &mut m.object.data;
-    let mut text = |v: Option<&mut Value>, field: String| {
-        if let Some(Value::String(s)) = v {
-            let (new, mut found) = rewrite_hosts(s, run);
-            for f in &mut found.mapped {
-                f.field = field.clone();
-            }
-            for u in &mut found.unmapped {
-                u.field = field.clone();
-            }
-            *s = new;
-            out.extend(found);
+    // Rewrites one text field; returns how many names it rewrote.
+    let mut text = |v: Option<&mut Value>, field: String| -> usize {
+        let Some(Value::String(s)) = v else {
+            return 0;
+        };
+        let (new, mut found) = rewrite_hosts(s, run);
+        for f in &mut found.mapped {
+            f.field = field.clone();
         }
+        for u in &mut found.unmapped {
+            u.field = field.clone();
+        }
+        *s = new;
+        let n = found.mapped.len();
+        out.extend(found);
+        n
     };
     match (api_version.as_str(), kind.as_str()) {
         ("v1", "ConfigMap") => {
@@ -266,10 +273,31 @@ pub fn map_service_hosts(m: &mut Manifest, run: &RunNamespaces) -> Mapping {
                 }
             }
         }
-        ("v1", "Service") => text(
-            body.pointer_mut("/spec/externalName"),
-            "spec.externalName".into(),
-        ),
+        ("v1", "Secret") => {
+            if let Some(Value::Object(data)) = body.get_mut("stringData") {
+                for (k, v) in data.iter_mut() {
+                    text(Some(v), format!("stringData.{k}"));
+                }
+            }
+            // `data` is base64: decoded, rewritten when it is text, encoded again.
+            if let Some(Value::Object(data)) = body.get_mut("data") {
+                for (k, v) in data.iter_mut() {
+                    let Some(plain) = v.as_str().and_then(decode_text) else {
+                        continue;
+                    };
+                    let mut plain = Value::String(plain);
+                    if text(Some(&mut plain), format!("data.{k} (base64)")) > 0 {
+                        *v = Value::String(B64.encode(plain.as_str().unwrap_or_default()));
+                    }
+                }
+            }
+        }
+        ("v1", "Service") => {
+            text(
+                body.pointer_mut("/spec/externalName"),
+                "spec.externalName".into(),
+            );
+        }
         _ => {}
     }
     let Some(pointer) = pod_spec_pointer(&api_version, &kind) else {
@@ -295,6 +323,11 @@ pub fn map_service_hosts(m: &mut Manifest, run: &RunNamespaces) -> Mapping {
         }
     }
     out
+}
+
+/// A Secret's base64 value as text, when it is UTF-8.
+fn decode_text(b64: &str) -> Option<String> {
+    String::from_utf8(B64.decode(b64).ok()?).ok()
 }
 
 /// Rewrite the Service host names in `text`; the fields of the results are left empty.
@@ -711,6 +744,20 @@ mod tests {
             "apiVersion: v1\nkind: Service\nmetadata: {name: alias}\nspec: {type: ExternalName, externalName: db.shop.svc.cluster.local}\n",
         );
         map_service_hosts(&mut svc, &run());
+        let url = B64.encode("postgres://u:p@db.shop.svc:5432/app");
+        let mut secret = Manifest::from_test_yaml(&format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\nstringData: {{host: db.shop.svc}}\ndata: {{url: {url}, bin: /w==, plain: {}}}\n",
+            B64.encode("localhost")
+        ));
+        let out = map_service_hosts(&mut secret, &run());
+        assert_eq!(at(&secret, "/stringData/host"), "db.shop-r7.svc");
+        assert_eq!(
+            decode_text(at(&secret, "/data/url").as_str().unwrap()).unwrap(),
+            "postgres://u:p@db.shop-r7.svc:5432/app"
+        );
+        assert_eq!(at(&secret, "/data/bin"), "/w==", "not text: left");
+        assert_eq!(at(&secret, "/data/plain"), B64.encode("localhost").as_str());
+        assert_eq!(out.mapped[1].field, "data.url (base64)");
         assert_eq!(
             at(&svc, "/spec/externalName"),
             "db.shop-r7.svc.cluster.local"
