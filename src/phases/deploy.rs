@@ -122,23 +122,27 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
     );
     let task = ctx.events.task(Phase::Deploy, "manifests");
     let mut applier = Applier::new(client, &plan.deploy.namespace).for_run(run_id);
-    let mut cluster_objects = Vec::new();
+    let mut unrecorded = None;
     let result = applier
         .apply_all(&objects, |a| {
             task.progress(&a.object);
             task.log(format!("applied {}", a.object));
-            cluster_objects.extend(a.run_cluster_object.clone());
-        })
-        .await;
-    // Also after a failed apply: `down` removes or releases what got applied.
-    if !cluster_objects.is_empty() {
-        ctx.state.update(|s| {
-            for o in cluster_objects {
-                if !s.run_cluster_objects.contains(&o) {
-                    s.run_cluster_objects.push(o);
+            // Recorded as soon as applied, so `down` removes or releases it even when this
+            // `up` fails or is killed later.
+            if let Some(o) = &a.run_cluster_object {
+                let recorded = ctx.state.update(|s| {
+                    if !s.run_cluster_objects.contains(o) {
+                        s.run_cluster_objects.push(o.clone());
+                    }
+                });
+                if let Err(e) = recorded {
+                    unrecorded.get_or_insert(e);
                 }
             }
-        })?;
+        })
+        .await;
+    if let Some(e) = unrecorded {
+        return Err(e.context("cannot record the run's cluster-scoped objects in the state file"));
     }
     match result {
         Ok(()) => {
