@@ -124,10 +124,13 @@ pub async fn remove(
     id: &str,
     o: &RunClusterObject,
 ) -> Result<Released, String> {
-    let Some(api) = api_for(client, kinds, o).await? else {
+    let what = format!("{} {}", o.kind, o.name);
+    let Some(api) = api_for(client, kinds, o)
+        .await
+        .map_err(|e| format!("cannot remove {what}: {e}"))?
+    else {
         return Ok(Released::Gone);
     };
-    let what = format!("{} {}", o.kind, o.name);
     if !o.shared {
         return match api.delete(&o.name, &DeleteParams::background()).await {
             Ok(_) => Ok(Released::Deleted),

@@ -695,3 +695,36 @@ async fn down_after_a_failed_up_removes_what_it_applied() {
         .get(CRDS.0, CRDS.1, None, "widgets.shop.example.com")
         .is_none());
 }
+
+/// `down` meets an API server that is away: the error names the object; once the server is
+/// back the same release goes through. A kind the cluster no longer serves has nothing left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn releasing_names_the_object_when_the_server_is_away() {
+    let double = ApiDouble::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let client = crate::k8s_support::client(&double, tmp.path()).await;
+    put_shared_role(&double, &["a".to_owned()]);
+    double.go_away();
+    let err = run_cluster::remove(&client, &Kinds::new(), "a", &role_record())
+        .await
+        .unwrap_err();
+    assert!(
+        err.starts_with("cannot remove ClusterRole shared-reader: "),
+        "{err}"
+    );
+    double.come_back().await;
+    let kinds = Kinds::new();
+    let done = run_cluster::remove(&client, &kinds, "a", &role_record()).await;
+    assert_eq!(done, Ok(Released::Deleted));
+    let gadget = RunClusterObject {
+        api_version: "shop.example.com/v1".into(),
+        kind: "Gadget".into(),
+        name: "g".into(),
+        shared: false,
+    };
+    assert_eq!(
+        run_cluster::remove(&client, &kinds, "a", &gadget).await,
+        Ok(Released::Gone),
+        "its CRD went: nothing of it is left"
+    );
+}
