@@ -720,12 +720,14 @@ const LOOKALIKES: &[(&str, Category, Category)] = &[
         RlimitDenied,
         Unknown,
     ),
-    // A shell's ulimit inside an enclave runtime.
+    // A shell's ulimit inside an enclave runtime: not the OCI runtime setting a limit, but
+    // a process that may not raise its own open-files limit — host-limits, as the corpus
+    // files memcached's `failed to set rlimit for open files` (train.yaml n3-021).
     // https://github.com/occlum/occlum/issues/1026
     (
         "ulimit: open files: cannot modify limit: Operation not permitted",
         RlimitDenied,
-        Unknown,
+        HostLimits,
     ),
     // An OCI runtime denial that is not about rlimits.
     // https://github.com/podman-container-tools/podman/issues/20453
