@@ -30,6 +30,10 @@ pub struct State {
     /// The run identity of `up` on a shared cluster (src/run_id.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// The registry container of `cluster.load: registry` (src/cluster/local_registry.rs),
+    /// recorded before it is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_registry: Option<LocalRegistryRecord>,
 }
 
 impl State {
@@ -50,6 +54,7 @@ impl State {
             && self.attachments.is_empty()
             && self.cluster_objects.is_empty()
             && self.run_id.is_none()
+            && self.local_registry.is_none()
     }
 }
 
@@ -80,6 +85,18 @@ pub struct ImageRecord {
     /// `repo@sha256:…` of the last push of this build to `cluster.registry` (no credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed: Option<String>,
+}
+
+/// The local registry container kind's nodes pull from (`cluster.load: registry`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalRegistryRecord {
+    pub name: String,
+    /// Empty until the engine answered the create.
+    #[serde(default)]
+    pub id: String,
+    /// Host port on 127.0.0.1; images are pushed as and pulled by `localhost:<port>/…`.
+    pub port: u16,
+    pub image: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
