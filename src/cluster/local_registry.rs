@@ -54,9 +54,17 @@ pub fn registry_host(port: u16) -> String {
     format!("localhost:{port}")
 }
 
-/// The hosts.toml of kind's guide: pulls of `localhost:<port>/…` go to the container by name.
-pub fn hosts_toml(container: &str) -> String {
-    format!("[host.\"http://{container}:{CONTAINER_PORT}\"]\n")
+/// The hosts.toml of kind's guide: pulls of `localhost:<port>/…` go to the container by name;
+/// then, when known, by its address on kind's network. A network without DNS (Podman with
+/// CNI and no `dnsname` plugin, as here: docs/engine-facts.md) cannot resolve the name, and
+/// containerd tries the hosts in order, going on to the next after a failed request
+/// (remotes/docker/resolver.go: "trying next host").
+pub fn hosts_toml(container: &str, address: Option<&str>) -> String {
+    let mut out = format!("[host.\"http://{container}:{CONTAINER_PORT}\"]\n");
+    if let Some(a) = address {
+        out.push_str(&format!("[host.\"http://{a}:{CONTAINER_PORT}\"]\n"));
+    }
+    out
 }
 
 /// Where hosts.toml goes in a node.
@@ -70,7 +78,7 @@ pub fn hosts_path(port: u16) -> String {
 
 /// A tar to unpack at `/` that creates hosts.toml and its directories (root-owned, 0755/0644,
 /// as they are in kind's node image).
-pub fn hosts_archive(port: u16, container: &str) -> anyhow::Result<Vec<u8>> {
+pub fn hosts_archive(port: u16, container: &str, address: Option<&str>) -> anyhow::Result<Vec<u8>> {
     let path = hosts_path(port);
     let rel = path.trim_start_matches('/');
     let mut b = tar::Builder::new(Vec::new());
@@ -88,7 +96,7 @@ pub fn hosts_archive(port: u16, container: &str) -> anyhow::Result<Vec<u8>> {
         b.append_data(&mut h, &dir, std::io::empty())
             .context("cannot build the hosts.toml archive")?;
     }
-    let body = hosts_toml(container);
+    let body = hosts_toml(container, address);
     let mut h = tar::Header::new_gnu();
     h.set_mode(0o644);
     h.set_uid(0);
@@ -106,8 +114,9 @@ pub async fn write_hosts(
     node: &str,
     port: u16,
     container: &str,
+    address: Option<&str>,
 ) -> anyhow::Result<()> {
-    let tar = hosts_archive(port, container)?;
+    let tar = hosts_archive(port, container, address)?;
     docker
         .upload_to_container(
             node,
@@ -262,8 +271,12 @@ mod tests {
     fn names_and_files_follow_kinds_guide() {
         assert_eq!(container_name("demo"), "kubetest-demo-registry");
         assert_eq!(
-            hosts_toml("kubetest-demo-registry"),
+            hosts_toml("kubetest-demo-registry", None),
             "[host.\"http://kubetest-demo-registry:5000\"]\n"
+        );
+        assert_eq!(
+            hosts_toml("reg", Some("10.89.0.7")),
+            "[host.\"http://reg:5000\"]\n[host.\"http://10.89.0.7:5000\"]\n"
         );
         assert_eq!(
             hosts_path(5001),
@@ -288,7 +301,7 @@ mod tests {
 
     #[test]
     fn archive_holds_the_directories_then_the_file() {
-        let tar = hosts_archive(5001, "reg").unwrap();
+        let tar = hosts_archive(5001, "reg", None).unwrap();
         let mut a = tar::Archive::new(&tar[..]);
         let mut seen = Vec::new();
         for e in a.entries().unwrap() {

@@ -104,6 +104,9 @@ pub async fn prepare(ctx: &PhaseCtx, engine: &Engine) -> anyhow::Result<LocalReg
         let network = reg::kind_network(engine.kind, |v| std::env::var(v).ok());
         task.progress(format!("attaching to kind's network {network}"));
         reg::attach_to(&engine.docker, &network, &rec.name).await?;
+        let address = crate::engine::containers::inspect(&engine.docker, &rec.name, &network)
+            .await?
+            .and_then(|i| i.address);
         let cluster = &plan.cluster.name;
         let nodes = attach::kind_nodes(&engine.endpoint.url, cluster).await?;
         if nodes.is_empty() {
@@ -114,7 +117,8 @@ pub async fn prepare(ctx: &PhaseCtx, engine: &Engine) -> anyhow::Result<LocalReg
         }
         for (_, node) in &nodes {
             task.progress(format!("{} in {node}", reg::hosts_path(rec.port)));
-            reg::write_hosts(&engine.docker, node, rec.port, &rec.name).await?;
+            reg::write_hosts(&engine.docker, node, rec.port, &rec.name, address.as_deref())
+                .await?;
         }
         advertise(ctx, rec.port).await?;
         Ok::<_, anyhow::Error>(format!(

@@ -1,0 +1,447 @@
+//! `cluster.load: registry` for kind, on real engines: the fake kind CLI and the Kubernetes API
+//! double stand in for kind and its API server, "node" containers labelled as kind labels its
+//! nodes sit on a network of the test's own (named to kubetest as kind's provider variable
+//! KIND_EXPERIMENTAL_{DOCKER,PODMAN}_NETWORK names kind's), and the registry container runs a
+//! registry image built here from Debian's /usr/bin/docker-registry (nothing can be pulled).
+//! The registry's own HTTP API and access log say what arrived.
+
+use crate::apidouble::ApiDouble;
+use crate::engines::{busybox_context, engines, TestEngine};
+use crate::fake_kind::FakeKind;
+use crate::registry::{connect, untag};
+use crate::registry_support::available;
+use crate::support::{unique, Run};
+use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest};
+use kubetest::engine::containers;
+use kubetest::engine::Engine;
+use serde_json::Value;
+use std::path::Path;
+
+/// A FROM-scratch image that runs Debian's docker-registry as `registry:2` does: config at
+/// /etc/docker/registry/config.yml, listening on :5000, storage in /var/lib/registry, access
+/// log on. The binary is dynamically linked: it goes in with the libraries `ldd` names.
+fn registry_context(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let bin = "/usr/bin/docker-registry";
+    std::fs::copy(bin, dir.join("registry")).unwrap();
+    let ldd = std::process::Command::new("ldd").arg(bin).output().unwrap();
+    let mut file = String::from("FROM scratch\nCOPY registry /bin/registry\n");
+    for (i, lib) in String::from_utf8_lossy(&ldd.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with('/'))
+                .map(str::to_owned)
+        })
+        .enumerate()
+    {
+        std::fs::copy(&lib, dir.join(format!("lib{i}"))).unwrap();
+        file.push_str(&format!("COPY lib{i} {lib}\n"));
+    }
+    std::fs::write(
+        dir.join("config.yml"),
+        "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n  delete:\n    enabled: true\nhttp:\n  addr: :5000\n",
+    )
+    .unwrap();
+    file.push_str("COPY config.yml /etc/docker/registry/config.yml\nEXPOSE 5000\nENTRYPOINT [\"/bin/registry\"]\nCMD [\"serve\", \"/etc/docker/registry/config.yml\"]\n");
+    std::fs::write(dir.join("Containerfile"), file).unwrap();
+}
+
+/// The registry image and a busybox "node" image, built with kubetest (`provider: none`).
+async fn support_images(engine: &TestEngine, dir: &Path) -> (String, String) {
+    let registry = format!(
+        "localhost/{}:1",
+        unique(&format!("kt-lr-registry-{}", engine.name))
+    );
+    let node = format!(
+        "localhost/{}:1",
+        unique(&format!("kt-lr-node-{}", engine.name))
+    );
+    registry_context(&dir.join("registry"));
+    busybox_context(&dir.join("node"), "node", None);
+    std::fs::write(
+        dir.join("kubetest.yaml"),
+        format!(
+            "name: {}\nengine: {}\ncluster: {{ provider: none }}\nimages:\n  - {{ name: {registry}, context: registry }}\n  - {{ name: {node}, context: node }}\n",
+            unique(&format!("kt-lr-support-{}", engine.name)),
+            engine.name
+        ),
+    )
+    .unwrap();
+    let mut cmd = engine.kubetest(dir);
+    let run = tokio::task::spawn_blocking(move || Run::new(cmd.args(["up", "--output", "json"])))
+        .await
+        .unwrap();
+    assert_eq!(run.code, 0, "{}: {}", engine.name, run.stderr);
+    (registry, node)
+}
+
+/// What kind would have made: a network and node containers labelled for `cluster`, running.
+async fn kind_nodes(e: &Engine, cluster: &str, network: &str, image: &str) -> Vec<String> {
+    e.docker
+        .create_network(NetworkCreateRequest {
+            name: network.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut nodes = Vec::new();
+    for role in ["control-plane", "worker"] {
+        let name = format!("{cluster}-{role}");
+        let body = ContainerCreateBody {
+            image: Some(image.to_owned()),
+            cmd: Some(vec!["/bin/busybox".into(), "sleep".into(), "3600".into()]),
+            labels: Some(
+                [
+                    ("io.x-k8s.kind.cluster".to_owned(), cluster.to_owned()),
+                    ("io.x-k8s.kind.role".to_owned(), role.to_owned()),
+                ]
+                .into(),
+            ),
+            host_config: Some(HostConfig {
+                network_mode: Some(network.to_owned()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let opts = bollard::query_parameters::CreateContainerOptions {
+            name: Some(name.clone()),
+            ..Default::default()
+        };
+        let id = e
+            .docker
+            .create_container(Some(opts), body)
+            .await
+            .unwrap()
+            .id;
+        containers::start(&e.docker, &id).await.unwrap();
+        nodes.push(name);
+    }
+    nodes
+}
+
+async fn cleanup(e: &Engine, nodes: &[String], network: &str, images: &[String]) {
+    for n in nodes {
+        let _ = containers::remove(&e.docker, n).await;
+    }
+    let _ = containers::remove_network(&e.docker, network).await;
+    untag(e, images).await;
+}
+
+/// `GET http://127.0.0.1:PORT{path}`.
+async fn registry_get(port: u16, path: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .header(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The manifest of `repo:tag` in the registry: its digest and its layers' digests.
+async fn manifest(port: u16, repo: &str, tag: &str) -> (String, Vec<String>) {
+    let r = registry_get(port, &format!("/v2/{repo}/manifests/{tag}")).await;
+    assert_eq!(r.status(), 200, "manifest {repo}:{tag}");
+    let digest = r.headers()["Docker-Content-Digest"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    let layers = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect();
+    (digest, layers)
+}
+
+/// Digests of the blobs uploaded so far, read from the registry's access log
+/// (`PUT /v2/<repo>/blobs/uploads/<id>?digest=sha256:…` ends each upload).
+async fn uploaded_blobs(e: &Engine, container: &str) -> Vec<String> {
+    let log = containers::logs_text(&e.docker, container, None)
+        .await
+        .unwrap();
+    log.lines()
+        .filter(|l| l.contains("\"PUT /v2/") && l.contains("/blobs/uploads/"))
+        .filter_map(|l| {
+            let at = l.find("digest=")? + "digest=".len();
+            Some(
+                l[at..]
+                    .split(|c: char| c == ' ' || c == '&' || c == '"')
+                    .next()?
+                    .replace("%3A", ":"),
+            )
+        })
+        .collect()
+}
+
+/// Size of blob `digest` of `repo` (`HEAD /v2/<repo>/blobs/<digest>`).
+async fn blob_size(port: u16, repo: &str, digest: &str) -> u64 {
+    let r = reqwest::Client::new()
+        .head(format!("http://127.0.0.1:{port}/v2/{repo}/blobs/{digest}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "blob {digest}");
+    r.headers()["Content-Length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn state(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(".kubetest/state.json")).unwrap())
+        .unwrap()
+}
+
+const MANIFEST: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web, namespace: demo }\nspec:\n  selector: { matchLabels: { app: web } }\n  template:\n    metadata: { labels: { app: web } }\n    spec:\n      containers:\n        - { name: app, image: \"IMAGE\" }\n";
+
+fn applied_image(double: &ApiDouble) -> String {
+    double
+        .get("apps", "deployments", Some("demo"), "web")
+        .expect("deployment applied")["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kind_loads_through_a_local_registry_on_both_engines() {
+    if !available() {
+        return;
+    }
+    for engine in engines() {
+        let e = connect(&engine).await;
+        let support = tempfile::tempdir().unwrap();
+        let (registry_image, node_image) = support_images(&engine, support.path()).await;
+        let env = unique(&format!("kt-lr-{}", engine.name));
+        let cluster = unique(&format!("ktlr-{}", engine.name));
+        let network = unique(&format!("kt-lr-kindnet-{}", engine.name));
+        let nodes = kind_nodes(&e, &cluster, &network, &node_image).await;
+        let app = format!(
+            "localhost/{}:1",
+            unique(&format!("kt-lr-app-{}", engine.name))
+        );
+        let repo = app
+            .trim_start_matches("localhost/")
+            .trim_end_matches(":1")
+            .to_owned();
+
+        let double = ApiDouble::start().await;
+        double.put_namespace("demo");
+        double.put_namespace("kube-public");
+        let fake = FakeKind::new();
+        let home = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().to_owned();
+        busybox_context(&d.join("app"), "one", None);
+        std::fs::create_dir(d.join("manifests")).unwrap();
+        std::fs::write(
+            d.join("manifests/web.yaml"),
+            MANIFEST.replace("IMAGE", &app),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("kubetest.yaml"),
+            format!(
+                "name: {env}\nengine: {}\nimages:\n  - {{ name: {app}, context: app }}\ncluster:\n  provider: kind\n  name: {cluster}\n  kind_binary: {}\n  load: registry\n  local_registry: {{ image: {registry_image} }}\ndeploy:\n  namespace: demo\n  manifests: [manifests/]\n",
+                engine.name,
+                crate::fake_kind::binary().display()
+            ),
+        )
+        .unwrap();
+        let cli = |args: &'static [&'static str]| {
+            let mut c = engine.kubetest(&d);
+            fake.apply(&mut c);
+            c.env("FAKE_KIND_SERVER", double.url())
+                .env("HOME", home.path())
+                .env("KIND_EXPERIMENTAL_DOCKER_NETWORK", &network)
+                .env("KIND_EXPERIMENTAL_PODMAN_NETWORK", &network)
+                .args(args)
+                .args(["--output", "json"]);
+            tokio::task::spawn_blocking(move || Run::new(&mut c))
+        };
+
+        let up = cli(&["up"]).await.unwrap();
+        assert_eq!(up.code, 0, "{}: {}\n{}", engine.name, up.stderr, up.stdout);
+        let rec = state(&d)["local_registry"].clone();
+        let port = rec["port"].as_u64().unwrap() as u16;
+        let reg_name = rec["name"].as_str().unwrap().to_owned();
+        assert_eq!(reg_name, format!("kubetest-{env}-registry"));
+        let mut made_tags = vec![format!("localhost:{port}/{repo}:1")];
+
+        // kind was given the containerd patch of kind's guide.
+        let create = fake
+            .calls()
+            .into_iter()
+            .find(|c| c["argv"][0] == "create")
+            .unwrap();
+        let config = create["config_text"].as_str().expect("kind got --config");
+        assert!(
+            config.contains("config_path = \"/etc/containerd/certs.d\""),
+            "{config}"
+        );
+
+        // The registry container runs, on kind's network, published on 127.0.0.1.
+        let info = containers::inspect(&e.docker, &reg_name, &network)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(info.running, "{}: {info:?}", engine.name);
+        assert!(info.address.is_some(), "{}: not on {network}", engine.name);
+        assert_eq!(info.ports.get("5000/tcp"), Some(&port));
+
+        // Each node has hosts.toml pointing at the container by name, then by address.
+        let addr = info.address.clone().unwrap();
+        for n in &nodes {
+            let out = containers::exec(
+                &e.docker,
+                n,
+                &[
+                    "/bin/busybox".into(),
+                    "cat".into(),
+                    format!("/etc/containerd/certs.d/localhost:{port}/hosts.toml"),
+                ],
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                out.stdout,
+                format!("[host.\"http://{reg_name}:5000\"]\n[host.\"http://{addr}:5000\"]\n"),
+                "{}: {n}",
+                engine.name
+            );
+        }
+        // From a node, the registry answers at both.
+        let from_node = containers::exec(
+            &e.docker,
+            &nodes[1],
+            &[
+                "/bin/busybox".into(),
+                "wget".into(),
+                "-q".into(),
+                "-O".into(),
+                "-".into(),
+                format!("http://{addr}:5000/v2/_catalog"),
+            ],
+        )
+        .await
+        .unwrap();
+        assert!(
+            from_node.stdout.contains(&repo),
+            "{}: {from_node:?}",
+            engine.name
+        );
+
+        let by_name = containers::exec(
+            &e.docker,
+            &nodes[1],
+            &[
+                "/bin/busybox".into(),
+                "wget".into(),
+                "-q".into(),
+                "-O".into(),
+                "-".into(),
+                format!("http://{reg_name}:5000/v2/_catalog"),
+            ],
+        )
+        .await
+        .unwrap();
+        // Docker's user-defined networks resolve container names; Podman 4.3 with CNI and no
+        // dnsname plugin (here) does not, which is why hosts.toml also names the address.
+        if engine.name == "docker" {
+            assert!(by_name.stdout.contains(&repo), "{by_name:?}");
+        }
+
+        // The registry holds what the engine pushed, and the manifests run it pinned.
+        let catalog: Value = serde_json::from_str(
+            &registry_get(port, "/v2/_catalog")
+                .await
+                .text()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            catalog["repositories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r == repo.as_str()),
+            "{catalog}"
+        );
+        let (digest1, layers1) = manifest(port, &repo, "1").await;
+        let pinned1 = format!("localhost:{port}/{repo}@{digest1}");
+        assert_eq!(state(&d)["images"][0]["pushed"], pinned1.as_str());
+        assert_eq!(applied_image(&double), pinned1, "{}", engine.name);
+        let hosting = double
+            .get(
+                "",
+                "configmaps",
+                Some("kube-public"),
+                "local-registry-hosting",
+            )
+            .expect("KEP-1755 ConfigMap");
+        assert!(hosting["data"]["localRegistryHosting.v1"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("host: \"localhost:{port}\"")));
+        let first_uploads = uploaded_blobs(&e, &reg_name).await;
+        let mut first_bytes = 0;
+        for b in &first_uploads {
+            first_bytes += blob_size(port, &repo, b).await;
+        }
+
+        // One file changes: only its layer (and the image config) move, and the pods roll.
+        std::fs::write(d.join("app/marker.txt"), "two").unwrap();
+        let again = cli(&["up"]).await.unwrap();
+        assert_eq!(again.code, 0, "{}: {}", engine.name, again.stderr);
+        let (digest2, layers2) = manifest(port, &repo, "1").await;
+        assert_ne!(digest1, digest2);
+        assert_eq!(
+            applied_image(&double),
+            format!("localhost:{port}/{repo}@{digest2}")
+        );
+        let all_uploads = uploaded_blobs(&e, &reg_name).await;
+        let second: Vec<&String> = all_uploads[first_uploads.len()..].iter().collect();
+        let mut second_bytes = 0;
+        for b in &second {
+            second_bytes += blob_size(port, &repo, b).await;
+        }
+        let shared = layers2.iter().filter(|l| layers1.contains(l)).count();
+        assert!(shared >= 1, "{}: the busybox layer stays", engine.name);
+        assert!(
+            second.iter().all(|b| !layers1.contains(b)),
+            "{}: a layer the registry had was pushed again: {second:?}",
+            engine.name
+        );
+        assert!(
+            second_bytes * 10 < first_bytes,
+            "{}: second push moved {second_bytes} bytes, first {first_bytes}",
+            engine.name
+        );
+        eprintln!(
+            "{}: first push {} blobs / {first_bytes} bytes, after a one-file change {} blobs / {second_bytes} bytes",
+            engine.name,
+            first_uploads.len(),
+            second.len()
+        );
+        made_tags.push(app.clone());
+
+        let down = cli(&["down"]).await.unwrap();
+        assert_eq!(down.code, 0, "{}: {}", engine.name, down.stderr);
+        assert!(containers::inspect(&e.docker, &reg_name, "")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(state(&d).get("local_registry").is_none());
+
+        made_tags.extend([registry_image, node_image]);
+        cleanup(&e, &nodes, &network, &made_tags).await;
+    }
+}
