@@ -169,12 +169,7 @@ async fn uploaded_blobs(e: &Engine, container: &str) -> Vec<String> {
         .filter(|l| l.contains("\"PUT /v2/") && l.contains("/blobs/uploads/"))
         .filter_map(|l| {
             let at = l.find("digest=")? + "digest=".len();
-            Some(
-                l[at..]
-                    .split(|c: char| c == ' ' || c == '&' || c == '"')
-                    .next()?
-                    .replace("%3A", ":"),
-            )
+            Some(l[at..].split([' ', '&', '"']).next()?.replace("%3A", ":"))
         })
         .collect()
 }
