@@ -58,7 +58,18 @@ async fn support_images(engine: &TestEngine, dir: &Path) -> (String, String) {
         unique(&format!("kt-lr-node-{}", engine.name))
     );
     registry_context(&dir.join("registry"));
+    // A node whose `crictl images -o json` lists nothing (kind's archive path asks it).
     busybox_context(&dir.join("node"), "node", None);
+    std::fs::write(
+        dir.join("node/crictl"),
+        "#!/bin/busybox sh\necho '{\"images\":[]}'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("node/Containerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nCOPY crictl /usr/local/bin/crictl\nRUN [\"/bin/busybox\", \"chmod\", \"755\", \"/usr/local/bin/crictl\"]\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.join("kubetest.yaml"),
         format!(
@@ -85,9 +96,16 @@ async fn kind_nodes(e: &Engine, cluster: &str, network: &str, image: &str) -> Ve
         })
         .await
         .unwrap();
+    start_nodes(e, cluster, network, image).await
+}
+
+/// (Re)create the node containers of `cluster` on `network` (`down` of a kind environment
+/// removes them, as it removes what kind leaves behind).
+async fn start_nodes(e: &Engine, cluster: &str, network: &str, image: &str) -> Vec<String> {
     let mut nodes = Vec::new();
     for role in ["control-plane", "worker"] {
         let name = format!("{cluster}-{role}");
+        let _ = containers::remove(&e.docker, &name).await;
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
             cmd: Some(vec!["/bin/busybox".into(), "sleep".into(), "3600".into()]),
@@ -438,5 +456,152 @@ async fn kind_loads_through_a_local_registry_on_both_engines() {
 
         made_tags.extend([registry_image, node_image]);
         cleanup(&e, &nodes, &network, &made_tags).await;
+    }
+}
+
+/// The one config body and the one manifest of an app, whatever the cluster: only the
+/// `cluster:` block is the cluster's.
+fn app_environment(dir: &Path, env: &str, engine: &str, app: &str, cluster_block: &str) {
+    busybox_context(&dir.join("app"), "both", None);
+    std::fs::create_dir_all(dir.join("manifests")).unwrap();
+    std::fs::write(
+        dir.join("manifests/web.yaml"),
+        MANIFEST.replace("IMAGE", app),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("kubetest.yaml"),
+        format!("name: {env}\nengine: {engine}\nimages:\n  - {{ name: {app}, context: app }}\ndeploy:\n  namespace: demo\n  manifests: [manifests/]\n{cluster_block}"),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_config_and_manifests_run_on_kind_and_on_a_shared_cluster() {
+    if !available() {
+        return;
+    }
+    let shared_registry = crate::registry_support::Registry::plain();
+    for engine in engines() {
+        let e = connect(&engine).await;
+        let support = tempfile::tempdir().unwrap();
+        let (registry_image, node_image) = support_images(&engine, support.path()).await;
+        let env = unique(&format!("kt-lr2-{}", engine.name));
+        let cluster = unique(&format!("ktlr2-{}", engine.name));
+        let network = unique(&format!("kt-lr2-kindnet-{}", engine.name));
+        let nodes = kind_nodes(&e, &cluster, &network, &node_image).await;
+        let app = format!(
+            "localhost/{}:1",
+            unique(&format!("kt-lr2-app-{}", engine.name))
+        );
+        let path = app
+            .trim_start_matches("localhost/")
+            .trim_end_matches(":1")
+            .to_owned();
+        let fake = crate::fake_kind::binary().display().to_string();
+        let blocks = [
+            (
+                "existing",
+                format!(
+                    "cluster:\n  provider: existing\n  kubeconfig: kubeconfig\n  context: kind-kt-i6\n  registry: {{ url: {}/team, tls_verify: false }}\n",
+                    shared_registry.host
+                ),
+            ),
+            (
+                "kind-registry",
+                format!("cluster:\n  provider: kind\n  name: {cluster}\n  kind_binary: {fake}\n  load: registry\n  local_registry: {{ image: {registry_image} }}\n"),
+            ),
+            (
+                "kind-auto",
+                format!("cluster:\n  provider: kind\n  name: {cluster}\n  kind_binary: {fake}\n  load: auto\n"),
+            ),
+        ];
+        let mut tags = vec![
+            app.clone(),
+            format!("{}/team/{path}:1", shared_registry.host),
+        ];
+        let mut texts = Vec::new();
+        for (way, block) in &blocks {
+            let tmp = tempfile::tempdir().unwrap();
+            let d = tmp.path().to_owned();
+            app_environment(&d, &env, engine.name, &app, block);
+            texts.push((
+                std::fs::read_to_string(d.join("kubetest.yaml"))
+                    .unwrap()
+                    .replace(block.as_str(), ""),
+                std::fs::read_to_string(d.join("manifests/web.yaml")).unwrap(),
+            ));
+            let double = ApiDouble::start().await;
+            double.put_namespace("demo");
+            double.put_namespace("kube-public");
+            double.write_kubeconfig(&d);
+            let kind = FakeKind::new();
+            let home = tempfile::tempdir().unwrap();
+            let cli = |args: &'static [&'static str]| {
+                let mut c = engine.kubetest(&d);
+                kind.apply(&mut c);
+                c.env("FAKE_KIND_SERVER", double.url())
+                    .env("HOME", home.path())
+                    .env("KIND_EXPERIMENTAL_DOCKER_NETWORK", &network)
+                    .env("KIND_EXPERIMENTAL_PODMAN_NETWORK", &network)
+                    .args(args)
+                    .args(["--output", "json"]);
+                tokio::task::spawn_blocking(move || Run::new(&mut c))
+            };
+            if way.starts_with("kind") {
+                start_nodes(&e, &cluster, &network, &node_image).await;
+            }
+            let up = cli(&["up"]).await.unwrap();
+            assert_eq!(
+                up.code, 0,
+                "{} {way}: {}\n{}",
+                engine.name, up.stderr, up.stdout
+            );
+            let image = applied_image(&double);
+            match *way {
+                "existing" => {
+                    let digest = shared_registry
+                        .manifest_digest(&format!("team/{path}"), "1")
+                        .await
+                        .unwrap();
+                    assert_eq!(
+                        image,
+                        format!("{}/team/{path}@{digest}", shared_registry.host)
+                    );
+                }
+                "kind-registry" => {
+                    let port = state(&d)["local_registry"]["port"].as_u64().unwrap() as u16;
+                    let (digest, _) = manifest(port, &path, "1").await;
+                    assert_eq!(image, format!("localhost:{port}/{path}@{digest}"));
+                    tags.push(format!("localhost:{port}/{path}:1"));
+                }
+                _ => {
+                    // A 2 MB image is below auto's threshold: one archive, loaded by name.
+                    assert!(
+                        up.stdout.contains("threshold: archive"),
+                        "{}: {}",
+                        engine.name,
+                        up.stdout
+                    );
+                    let loads: Vec<Value> = kind
+                        .calls()
+                        .into_iter()
+                        .filter(|c| c["argv"][0] == "load")
+                        .collect();
+                    assert_eq!(loads.len(), 1, "{loads:?}");
+                    assert_eq!(image, app, "containerd keeps `localhost/` names");
+                    assert!(state(&d).get("local_registry").is_none());
+                }
+            }
+            let down = cli(&["down"]).await.unwrap();
+            assert_eq!(down.code, 0, "{} {way}: {}", engine.name, down.stderr);
+        }
+        assert!(
+            texts.windows(2).all(|w| w[0] == w[1]),
+            "the same config (but its cluster block) and manifests: {texts:?}"
+        );
+        cleanup(&e, &nodes, &network, &tags).await;
+        // Removed last: built once per way, it is the same image.
+        untag(&e, &[registry_image, node_image]).await;
     }
 }
