@@ -605,3 +605,140 @@ async fn one_config_and_manifests_run_on_kind_and_on_a_shared_cluster() {
         untag(&e, &[registry_image, node_image]).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn registry_faults_are_named_and_down_still_removes_the_container() {
+    for engine in engines() {
+        let e = connect(&engine).await;
+        let support = tempfile::tempdir().unwrap();
+        // The node image stands in for a registry: these runs fail before anything is pushed.
+        let node_image = format!(
+            "localhost/{}:1",
+            unique(&format!("kt-lr3-node-{}", engine.name))
+        );
+        busybox_context(&support.path().join("node"), "node", None);
+        std::fs::write(
+            support.path().join("kubetest.yaml"),
+            format!(
+                "name: {}\nengine: {}\ncluster: {{ provider: none }}\nimages:\n  - {{ name: {node_image}, context: node }}\n",
+                unique(&format!("kt-lr3-support-{}", engine.name)),
+                engine.name
+            ),
+        )
+        .unwrap();
+        let mut b = engine.kubetest(support.path());
+        let built = tokio::task::spawn_blocking(move || Run::new(b.args(["up"])))
+            .await
+            .unwrap();
+        assert_eq!(built.code, 0, "{}", built.stderr);
+
+        let env = unique(&format!("kt-lr3-{}", engine.name));
+        let cluster = unique(&format!("ktlr3-{}", engine.name));
+        let network = unique(&format!("kt-lr3-kindnet-{}", engine.name));
+        let nodes = kind_nodes(&e, &cluster, &network, &node_image).await;
+        let app = format!(
+            "localhost/{}:1",
+            unique(&format!("kt-lr3-app-{}", engine.name))
+        );
+        let fake = FakeKind::new();
+        let double = ApiDouble::start().await;
+        let home = tempfile::tempdir().unwrap();
+        let run = |d: std::path::PathBuf, net: String, args: &'static [&'static str]| {
+            let mut c = engine.kubetest(&d);
+            fake.apply(&mut c);
+            c.env("FAKE_KIND_SERVER", double.url())
+                .env("HOME", home.path())
+                .env("KIND_EXPERIMENTAL_DOCKER_NETWORK", &net)
+                .env("KIND_EXPERIMENTAL_PODMAN_NETWORK", &net)
+                .args(args)
+                .args(["--output", "json"]);
+            tokio::task::spawn_blocking(move || Run::new(&mut c))
+        };
+        let block = |image: &str| {
+            format!(
+                "cluster:\n  provider: kind\n  name: {cluster}\n  kind_binary: {}\n  load: registry\n  local_registry: {{ image: {image} }}\n",
+                crate::fake_kind::binary().display()
+            )
+        };
+
+        // 1. kind's network is missing (here: the provider variable names one that is not
+        // there): up fails naming it, after recording the container; down removes it.
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().to_owned();
+        app_environment(&d, &env, engine.name, &app, &block(&node_image));
+        let missing = format!("{network}-missing");
+        let up = run(d.clone(), missing.clone(), &["up"]).await.unwrap();
+        assert_ne!(up.code, 0, "{}", engine.name);
+        assert!(
+            up.stderr.contains(&missing) && up.stderr.contains("KIND_EXPERIMENTAL_DOCKER_NETWORK"),
+            "{}: {}",
+            engine.name,
+            up.stderr
+        );
+        let reg_name = format!("kubetest-{env}-registry");
+        assert_eq!(state(&d)["local_registry"]["name"], reg_name.as_str());
+        assert!(containers::inspect(&e.docker, &reg_name, "")
+            .await
+            .unwrap()
+            .is_some());
+        let down = run(d.clone(), missing.clone(), &["down"]).await.unwrap();
+        assert_eq!(down.code, 0, "{}: {}", engine.name, down.stderr);
+        assert!(containers::inspect(&e.docker, &reg_name, "")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(state(&d).get("local_registry").is_none());
+
+        // 2. A registry image the engine does not have: up says to pull it or pick another.
+        start_nodes(&e, &cluster, &network, &node_image).await;
+        let tmp2 = tempfile::tempdir().unwrap();
+        let d2 = tmp2.path().to_owned();
+        let absent = format!("localhost/{}:1", unique("kt-lr3-no-such-registry"));
+        app_environment(&d2, &env, engine.name, &app, &block(&absent));
+        let up = run(d2.clone(), network.clone(), &["up"]).await.unwrap();
+        assert_ne!(up.code, 0);
+        assert!(
+            up.stderr.contains(&absent) && up.stderr.contains("cluster.local_registry.image"),
+            "{}: {}",
+            engine.name,
+            up.stderr
+        );
+        let down = run(d2.clone(), network.clone(), &["down"]).await.unwrap();
+        assert_eq!(down.code, 0, "{}", down.stderr);
+
+        // 3. `up` was killed between recording the container and the engine's answer to the
+        // create (the state has its name, no id), and the engine finished the create: down
+        // removes it by name.
+        let tmp3 = tempfile::tempdir().unwrap();
+        let d3 = tmp3.path().to_owned();
+        app_environment(&d3, &env, engine.name, &app, &block(&node_image));
+        std::fs::create_dir_all(d3.join(".kubetest")).unwrap();
+        std::fs::write(
+            d3.join(".kubetest/state.json"),
+            serde_json::json!({
+                "version": 1,
+                "environment": env,
+                "local_registry": { "name": reg_name, "id": "", "port": 1, "image": node_image }
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let body = ContainerCreateBody {
+            image: Some(node_image.clone()),
+            ..Default::default()
+        };
+        let opts = bollard::query_parameters::CreateContainerOptions {
+            name: Some(reg_name.clone()),
+            ..Default::default()
+        };
+        e.docker.create_container(Some(opts), body).await.unwrap();
+        let down = run(d3.clone(), network.clone(), &["down"]).await.unwrap();
+        assert_eq!(down.code, 0, "{}: {}", engine.name, down.stderr);
+        assert!(containers::inspect(&e.docker, &reg_name, "")
+            .await
+            .unwrap()
+            .is_none());
+
+        cleanup(&e, &nodes, &network, &[app, node_image]).await;
+    }
+}
