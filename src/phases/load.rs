@@ -141,6 +141,13 @@ async fn load_into_kind(
 ) -> anyhow::Result<Outcome> {
     let cluster = &ctx.plan.cluster.name;
     let built: Vec<&str> = ctx.plan.images.iter().map(|i| i.name.as_str()).collect();
+    // Run by their loaded names from now on, also when the nodes hold them already: no pinned
+    // push of an earlier `cluster.load: registry` is left for deploy to write.
+    ctx.state.update(|s| {
+        for i in s.images.iter_mut().filter(|i| wanted.contains(&i.name)) {
+            i.pushed = None;
+        }
+    })?;
     let mut local = Vec::new();
     for name in wanted {
         let image = images::inspect(&engine.docker, name).await?.ok_or_else(|| {
@@ -186,16 +193,6 @@ async fn load_into_kind(
     let result = export_and_load(ctx, engine, kind, &names, nodes.len()).await;
     match result {
         Ok(detail) => {
-            // Loaded by name now: no longer run from an earlier `cluster.load: registry` push.
-            ctx.state.update(|s| {
-                for i in s
-                    .images
-                    .iter_mut()
-                    .filter(|i| names.contains(&i.name.as_str()))
-                {
-                    i.pushed = None;
-                }
-            })?;
             for t in tasks {
                 t.finish(Outcome::Ok, Some("loaded".into()));
             }

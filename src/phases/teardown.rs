@@ -70,11 +70,25 @@ pub async fn run(ctx: &PhaseCtx, opts: TeardownOptions) -> anyhow::Result<Outcom
             let task = ctx
                 .events
                 .task(Phase::Teardown, format!("image {}", img.name));
+            // The tag a push to a registry left in the engine goes too (its image is ours).
+            let mut tags: Vec<String> = img
+                .pushed
+                .as_deref()
+                .and_then(|p| p.split_once('@'))
+                .map(|(repo, _)| format!("{repo}:{}", engine::push::split_tag(&img.name).1))
+                .into_iter()
+                .collect();
+            tags.push(img.name.clone());
             let removal = within_limit(
                 &engine.endpoint,
                 &format!("DELETE /images/{}", img.name),
                 patience(ctx, &on_busy),
-                || images::remove(&engine.docker, &img.name),
+                || async {
+                    for t in &tags {
+                        images::remove(&engine.docker, t).await?;
+                    }
+                    Ok(())
+                },
             )
             .await;
             match removal {

@@ -446,13 +446,23 @@ async fn kind_loads_through_a_local_registry_on_both_engines() {
         );
         made_tags.push(app.clone());
 
-        let down = cli(&["down"]).await.unwrap();
+        let down = cli(&["down", "--images"]).await.unwrap();
         assert_eq!(down.code, 0, "{}: {}", engine.name, down.stderr);
         assert!(containers::inspect(&e.docker, &reg_name, "")
             .await
             .unwrap()
             .is_none());
         assert!(state(&d).get("local_registry").is_none());
+        for tag in &made_tags {
+            assert!(
+                kubetest::engine::images::inspect(&e.docker, tag)
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{}: down --images left {tag}",
+                engine.name
+            );
+        }
 
         made_tags.extend([registry_image, node_image]);
         cleanup(&e, &nodes, &network, &made_tags).await;
