@@ -287,6 +287,20 @@ async fn kind_loads_through_a_local_registry_on_both_engines() {
         let reg_name = rec["name"].as_str().unwrap().to_owned();
         assert_eq!(reg_name, format!("kubetest-{env}-registry"));
         let mut made_tags = vec![format!("localhost:{port}/{repo}:1")];
+        let status = cli(&["status"]).await.unwrap();
+        let report: Value = serde_json::from_str(status.stdout.trim()).unwrap();
+        let item = report["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["kind"] == "local registry")
+            .cloned()
+            .unwrap_or_else(|| panic!("{report}"));
+        assert_eq!(
+            (item["name"].as_str(), item["health"].as_str()),
+            (Some(reg_name.as_str()), Some("ok")),
+            "{item}"
+        );
 
         // kind was given the containerd patch of kind's guide.
         let create = fake
