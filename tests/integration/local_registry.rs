@@ -262,10 +262,16 @@ async fn kind_loads_through_a_local_registry_on_both_engines() {
         std::fs::write(
             d.join("kubetest.yaml"),
             format!(
-                "name: {env}\nengine: {}\nimages:\n  - {{ name: {app}, context: app }}\ncluster:\n  provider: kind\n  name: {cluster}\n  kind_binary: {}\n  load: registry\n  local_registry: {{ image: {registry_image} }}\ndeploy:\n  namespace: demo\n  manifests: [manifests/]\n",
+                "name: {env}\nengine: {}\nimages:\n  - {{ name: {app}, context: app }}\ncluster:\n  provider: kind\n  name: {cluster}\n  kind_binary: {}\n  config: kind.yaml\n  load: registry\n  local_registry: {{ image: {registry_image} }}\ndeploy:\n  namespace: demo\n  manifests: [manifests/]\n",
                 engine.name,
                 crate::fake_kind::binary().display()
             ),
+        )
+        .unwrap();
+        // The user's own kind config, with a containerd patch of its own.
+        std::fs::write(
+            d.join("kind.yaml"),
+            "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n- role: worker\ncontainerdConfigPatches:\n- |-\n  [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n    snapshotter = \"overlayfs\"\n",
         )
         .unwrap();
         let cli = |args: &'static [&'static str]| {
@@ -308,10 +314,23 @@ async fn kind_loads_through_a_local_registry_on_both_engines() {
             .into_iter()
             .find(|c| c["argv"][0] == "create")
             .unwrap();
-        let config = create["config_text"].as_str().expect("kind got --config");
-        assert!(
-            config.contains("config_path = \"/etc/containerd/certs.d\""),
-            "{config}"
+        let config: serde_yaml::Value =
+            serde_yaml::from_str(create["config_text"].as_str().expect("kind got --config"))
+                .unwrap();
+        let patches = config["containerdConfigPatches"].as_sequence().unwrap();
+        assert_eq!(patches.len(), 2, "{config:?}");
+        assert!(patches[0]
+            .as_str()
+            .unwrap()
+            .contains("snapshotter = \"overlayfs\""));
+        assert!(patches[1]
+            .as_str()
+            .unwrap()
+            .contains("config_path = \"/etc/containerd/certs.d\""));
+        assert_eq!(
+            config["nodes"].as_sequence().unwrap().len(),
+            2,
+            "the user's nodes stay"
         );
 
         // The registry container runs, on kind's network, published on 127.0.0.1.
