@@ -30,12 +30,14 @@ impl LoadMode {
 
 /// `cluster.load: auto` picks the registry above this total size of the images to load.
 ///
-/// Measured here (issue 18): `kind load image-archive` of a 301 MB image took 4.1–5.0 s, i.e.
-/// 14–17 ms per MB, and it moves the whole image on every change. Through the registry a
-/// rebuild with 1 MB changed cost 0.42 s of push + 0.77 s of pull: ~1.2 s whatever the image
-/// weighs, because only the changed layer moves. The two meet at 1.2 s / (14–17 ms/MB) ≈
-/// 70–85 MB; the first push of a registry run moves everything (and the registry container
-/// must start once), so the threshold sits above that, at 100 MB.
+/// Measured here (issue 18): the archive path costs 14–17 ms per MB on every change — a 301 MB
+/// image by hand 4.1–5.0 s, and `benches/load_registry.rs` (a 317.6 MB image, export + load)
+/// 5.25–5.49 s. Through a registry a rebuild with 1 MB changed cost 0.42 s push + 0.77 s pull
+/// by hand and 0.44–0.81 s push + pull in the bench, whatever the image weighs, because only
+/// the changed layer moves. The two meet at 0.44–1.2 s / 14–17 ms/MB ≈ 25–85 MB. The first
+/// registry push moves everything and costs more than an archive (317 MB: 6.1 s Podman,
+/// 15.0 s Docker, against ~5.3 s), and the registry container must start once; so the
+/// threshold sits above the break-even, at 100 MB, where the first change already repays it.
 pub const AUTO_REGISTRY_BYTES: u64 = 100_000_000;
 
 /// The registry image kind's guide runs.
