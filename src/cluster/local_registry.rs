@@ -136,6 +136,44 @@ pub async fn write_hosts(
         })
 }
 
+/// containerd's config in a kind node.
+pub const CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
+
+/// Whether `config.toml` text makes containerd read per-registry hosts from [`CERTS_DIR`].
+///
+/// [`CERTS_DIR`]: super::kind_config::CERTS_DIR
+pub fn reads_certs_dir(config_toml: &str) -> bool {
+    config_toml.lines().any(|l| {
+        let l = l.trim();
+        l.starts_with("config_path")
+            && l.split_once('=').is_some_and(|(_, v)| {
+                v.trim().trim_matches(['"', '\'']) == super::kind_config::CERTS_DIR
+            })
+    })
+}
+
+/// [`CONTAINERD_CONFIG`] of `node`, read through the engine's archive download; `None` when
+/// the engine cannot give it (no such file: not a kind node image).
+pub async fn containerd_config(docker: &Docker, node: &str) -> Option<String> {
+    use futures::StreamExt;
+    let opts = bollard::query_parameters::DownloadFromContainerOptions {
+        path: CONTAINERD_CONFIG.to_owned(),
+    };
+    let mut stream = Box::pin(docker.download_from_container(node, Some(opts)));
+    let mut tar = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        tar.extend_from_slice(&chunk.ok()?);
+        if tar.len() > 1 << 20 {
+            return None;
+        }
+    }
+    let mut archive = tar::Archive::new(&tar[..]);
+    let mut entry = archive.entries().ok()?.next()?.ok()?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut entry, &mut text).ok()?;
+    Some(text)
+}
+
 /// The KEP-1755 ConfigMap, as kind's guide applies it.
 pub fn hosting_configmap(port: u16) -> serde_json::Value {
     serde_json::json!({
@@ -288,6 +326,19 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with("host: \"localhost:5001\"\n"));
+    }
+
+    #[test]
+    fn containerd_configs_that_read_certs_d() {
+        assert!(reads_certs_dir(
+            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"\n"
+        ));
+        assert!(!reads_certs_dir(
+            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors]\n"
+        ));
+        assert!(!reads_certs_dir(
+            "  config_path = \"/etc/containerd/hosts\"\n"
+        ));
     }
 
     #[test]

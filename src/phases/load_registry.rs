@@ -116,6 +116,19 @@ pub async fn prepare(ctx: &PhaseCtx, engine: &Engine) -> anyhow::Result<LocalReg
             );
         }
         for (_, node) in &nodes {
+            // A cluster made before `cluster.load: registry` (reused) may run a containerd
+            // that never reads certs.d: its pulls of localhost:<port> would fail in the pods.
+            if let Some(config) = reg::containerd_config(&engine.docker, node).await {
+                if !reg::reads_certs_dir(&config) {
+                    task.warn(format!(
+                        "containerd in {node} does not read {} ({} has no `config_path` there): \
+                         the cluster was created without kind's registry patch, so pods cannot pull \
+                         from the local registry; `kubetest up --recreate` creates it with the patch",
+                        crate::cluster::kind_config::CERTS_DIR,
+                        reg::CONTAINERD_CONFIG
+                    ));
+                }
+            }
             task.progress(format!("{} in {node}", reg::hosts_path(rec.port)));
             reg::write_hosts(&engine.docker, node, rec.port, &rec.name, address.as_deref())
                 .await?;

@@ -443,10 +443,50 @@ async fn kind_loads_through_a_local_registry_on_both_engines() {
             first_bytes += blob_size(port, &repo, b).await;
         }
 
+        // The control-plane node now runs a containerd that does not read certs.d (a cluster
+        // made before the registry, reused): up says so for that node only.
+        let mut tar = tar::Builder::new(Vec::new());
+        let body = b"version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors]\n";
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        tar.append_data(&mut h, "etc/containerd/config.toml", &body[..])
+            .unwrap();
+        e.docker
+            .upload_to_container(
+                &nodes[0],
+                Some(
+                    bollard::query_parameters::UploadToContainerOptionsBuilder::default()
+                        .path("/")
+                        .build(),
+                ),
+                bollard::body_full(tar.into_inner().unwrap().into()),
+            )
+            .await
+            .unwrap();
+
         // One file changes: only its layer (and the image config) move, and the pods roll.
         std::fs::write(d.join("app/marker.txt"), "two").unwrap();
         let again = cli(&["up"]).await.unwrap();
         assert_eq!(again.code, 0, "{}: {}", engine.name, again.stderr);
+        let warnings: Vec<&str> = again
+            .events
+            .iter()
+            .filter(|e| e["event"] == "warning")
+            .filter_map(|e| e["message"].as_str())
+            .filter(|m| m.contains("does not read /etc/containerd/certs.d"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{}: {warnings:?}", engine.name);
+        assert!(
+            warnings[0].contains(&nodes[0]) && warnings[0].contains("--recreate"),
+            "{}",
+            warnings[0]
+        );
+        assert!(
+            !up.events.iter().any(|e| e["event"] == "warning"
+                && e["message"].as_str().unwrap_or("").contains("certs.d")),
+            "no containerd config, nothing to say"
+        );
         let (digest2, layers2) = manifest(port, &repo, "1").await;
         assert_ne!(digest1, digest2);
         assert_eq!(
