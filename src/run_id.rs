@@ -5,9 +5,11 @@
 //! order: the one given; the one `up` recorded in the state file (so `run`/`down` find it);
 //! the CI job's (`GITHUB_RUN_ID`+`GITHUB_JOB`, GitLab's `CI_JOB_ID`, Jenkins' `BUILD_ID`); a
 //! random one. Every namespace the manifests use becomes `<namespace>-<id>` (system
-//! namespaces excepted) and carries [`RUN_LABEL`]; cluster-scoped objects are applied with a
-//! field manager of the run and a label of their own per run ([`cluster_label`]), and left in
-//! place by `down` because another run may be using them.
+//! namespaces excepted) and carries [`RUN_LABEL`]; references to those namespaces inside
+//! objects follow (src/k8s/run_refs.rs). Cluster-scoped objects that refer to the run become
+//! its own (renamed, deleted by its `down`); the others are applied with a field manager of the
+//! run and a label of their own per run ([`cluster_label`]), and deleted with the last run's
+//! label (src/k8s/run_cluster.rs).
 
 use std::hash::{BuildHasher, Hasher};
 

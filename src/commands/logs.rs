@@ -140,7 +140,11 @@ pub async fn logs(
         loop {
             tokio::select! {
                 next = all.next() => match next {
-                    Some((label, line)) => printer.line(&label, line)?,
+                    Some((label, line)) => {
+                        if printer.line(&label, line)? == Written::ReaderGone {
+                            break;
+                        }
+                    }
                     None => break,
                 },
                 () = session.cancel.cancelled() => break,
@@ -152,7 +156,11 @@ pub async fn logs(
             loop {
                 tokio::select! {
                     next = s.next() => match next {
-                        Some((label, line)) => printer.line(&label, line)?,
+                        Some((label, line)) => {
+                            if printer.line(&label, line)? == Written::ReaderGone {
+                                return Ok(());
+                            }
+                        }
                         None => break,
                     },
                     () = session.cancel.cancelled() => return Err(Stop::Interrupted.into()),
@@ -425,6 +433,15 @@ fn lines_of(
     .boxed()
 }
 
+/// What became of a line written to stdout.
+#[derive(Debug, PartialEq, Eq)]
+enum Written {
+    Yes,
+    /// The reader closed the pipe (`kubetest logs -F web | head`): it has what it wanted, so
+    /// `logs` stops and exits 0, as `tail -f | head` ends.
+    ReaderGone,
+}
+
 /// Writes `label | line` (or JSON lines) to stdout.
 struct Printer {
     width: usize,
@@ -432,7 +449,7 @@ struct Printer {
 }
 
 impl Printer {
-    fn line(&mut self, label: &str, line: anyhow::Result<String>) -> anyhow::Result<()> {
+    fn line(&mut self, label: &str, line: anyhow::Result<String>) -> anyhow::Result<Written> {
         let text = match (&line, self.output) {
             (Ok(l), OutputMode::Json) => {
                 serde_json::json!({"source": label, "line": l}).to_string() + "\n"
@@ -446,9 +463,11 @@ impl Printer {
         // A dependency's log may print its own password: masked like everything kubetest prints.
         let text = crate::secrets::mask(&text);
         let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes())
-            .and_then(|()| out.flush())
-            .context("cannot write to standard output")
+        match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Ok(()) => Ok(Written::Yes),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Written::ReaderGone),
+            Err(e) => Err(e).context("cannot write to standard output"),
+        }
     }
 }
 

@@ -290,8 +290,38 @@ pub fn classify(text: &str) -> Classification {
     classify_with_rule(text).0
 }
 
+/// `text` with the quotes that log formats escape (`msg="… \"x\" …"` of logrus/logfmt, JSON
+/// log lines, and those nested once more) unescaped, so one pattern reads a message the same
+/// whether it was printed or logged. `None` when there is nothing to unescape.
+fn unescape_log_quotes(text: &str) -> Option<String> {
+    if !text.contains("\\\"") {
+        return None;
+    }
+    // A quote nested in a quoted log field is escaped once per level (\", \\\", …); other
+    // backslashes (Windows paths, named pipes) stay as they are.
+    Some(text.replace("\\\\\\\"", "\\\"").replace("\\\"", "\""))
+}
+
 /// [`classify`], also naming the winning rule (for tests and debugging).
 pub fn classify_with_rule(text: &str) -> (Classification, Option<&'static str>) {
+    let Some(unescaped) = unescape_log_quotes(text) else {
+        return classify_plain(text);
+    };
+    let (mut c, rule) = classify_plain(&unescaped);
+    // Report the matched text as it stands in the input where it can be found there.
+    if let Some(m) = &c.matched {
+        if !text.contains(m.as_str()) {
+            let escaped = m.replace('"', "\\\"");
+            if text.contains(escaped.as_str()) {
+                c.matched = Some(escaped);
+            }
+        }
+    }
+    (c, rule)
+}
+
+/// [`classify_with_rule`] on `text` as it is.
+fn classify_plain(text: &str) -> (Classification, Option<&'static str>) {
     let mut hits: Vec<Hit> = COMPILED
         .iter()
         .enumerate()
@@ -777,6 +807,27 @@ mod tests {
         assert_eq!(classify(&both).category, Category::Other);
         let only_disk = "write /var/tmp/x: no space left on device";
         assert_eq!(classify(only_disk).category, Category::StorageExhausted);
+    }
+
+    #[test]
+    fn logged_quotes_read_like_printed_ones() {
+        // dockerd/logrus (and JSON log lines) escape the quotes of the message they log; the
+        // message means the same as printed.
+        let printed =
+            r#"Error response from daemon: unable to find "systemd" in controller set: unknown"#;
+        let logged = r#"level=error msg="Handler for POST /v1.36/containers/x/start returned error: unable to find \"systemd\" in controller set: unknown""#;
+        assert_eq!(classify(printed).category, Category::CgroupUnsupported);
+        let c = classify(logged);
+        assert_eq!(c.category, Category::CgroupUnsupported, "{}", c.cause);
+        // `matched` is still text of the input, with its escapes.
+        let m = c.matched.unwrap();
+        assert!(logged.contains(&m), "{m}");
+        // Windows pipes keep their backslashes when a text also has escaped quotes.
+        let pipe =
+            r#"msg="open \\.\pipe\docker_engine: The system cannot find the file specified.""#;
+        assert_eq!(unescape_log_quotes(pipe), None);
+        let both = r#"msg="\"x\"" open \\.\pipe\docker_engine: The system cannot find the file specified."#;
+        assert_eq!(classify(both).category, Category::DaemonNotRunning);
     }
 
     #[test]

@@ -133,9 +133,11 @@ const REAL: &[(&str, Category)] = &[
         MachineNotRunning,
     ),
     // https://github.com/podman-desktop/podman-desktop/issues/9345
+    // No machine of that name exists (FORMAT.md: machine-not-running is a machine that
+    // exists but is stopped); the corpus files such texts under other (train.yaml pm-051).
     (
         "H:\\>podman machine start\nError: podman-machine-default: VM does not exist",
-        MachineNotRunning,
+        Other,
     ),
     // https://github.com/mikefarah/yq/pull/2125
     (
@@ -718,12 +720,14 @@ const LOOKALIKES: &[(&str, Category, Category)] = &[
         RlimitDenied,
         Unknown,
     ),
-    // A shell's ulimit inside an enclave runtime.
+    // A shell's ulimit inside an enclave runtime: not the OCI runtime setting a limit, but
+    // a process that may not raise its own open-files limit — host-limits, as the corpus
+    // files memcached's `failed to set rlimit for open files` (train.yaml n3-021).
     // https://github.com/occlum/occlum/issues/1026
     (
         "ulimit: open files: cannot modify limit: Operation not permitted",
         RlimitDenied,
-        Unknown,
+        HostLimits,
     ),
     // An OCI runtime denial that is not about rlimits.
     // https://github.com/podman-container-tools/podman/issues/20453

@@ -43,6 +43,8 @@ pub struct Applied {
     pub object: String,
     /// The object's resourceVersion after the apply.
     pub resource_version: String,
+    /// Applied as a run on a shared cluster, cluster-scoped: what `down` must remove or release.
+    pub run_cluster_object: Option<crate::state::RunClusterObject>,
 }
 
 /// Applies manifests to one cluster; remembers discovered kinds.
@@ -110,6 +112,7 @@ impl Applier {
     pub async fn apply_one(&mut self, m: &Manifest) -> Result<Applied, ApplyError> {
         let (ar, caps) = self.resolve(m).await?;
         let mut obj = m.object.clone();
+        let mut run_cluster_object = None;
         let api: Api<DynamicObject> = match caps.scope {
             Scope::Namespaced => {
                 let ns = obj
@@ -121,10 +124,16 @@ impl Applier {
             }
             Scope::Cluster => {
                 obj.metadata.namespace = None;
-                if let Some(id) = &self.run_id {
-                    crate::k8s::run_scope::label_cluster_scoped(&mut obj, id);
+                let api = Api::all_with(self.client.clone(), &ar);
+                match &self.run_id {
+                    // The run's namespaces go by their label (src/k8s/run_scope.rs).
+                    Some(_) if m.api_version() == "v1" && m.kind() == "Namespace" => {}
+                    Some(id) => {
+                        run_cluster_object = Some(self.label_for_run(&api, m, &mut obj, id).await?)
+                    }
+                    None => {}
                 }
-                Api::all_with(self.client.clone(), &ar)
+                api
             }
         };
         let object = describe(m.kind(), obj.metadata.namespace.as_deref(), m.name());
@@ -144,6 +153,43 @@ impl Applier {
         Ok(Applied {
             object,
             resource_version: out.metadata.resource_version.unwrap_or_default(),
+            run_cluster_object,
+        })
+    }
+
+    /// A cluster-scoped object applied by run `id`: its own (labelled with the run by
+    /// src/k8s/run_scope.rs) stays as it is; a shared one gets the run's labels
+    /// (src/k8s/run_cluster.rs), which depend on whether it exists already.
+    async fn label_for_run(
+        &self,
+        api: &Api<DynamicObject>,
+        m: &Manifest,
+        obj: &mut DynamicObject,
+        id: &str,
+    ) -> Result<crate::state::RunClusterObject, ApplyError> {
+        let own = obj
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(crate::run_id::RUN_LABEL))
+            .is_some_and(|v| v == id);
+        if !own {
+            let existing = api.get_opt(m.name()).await.map_err(|e| ApplyError {
+                origin: m.origin(),
+                object: describe(m.kind(), None, m.name()),
+                message: format!("reading it before applying: {}", server_message(&e)),
+            })?;
+            let labels = existing.map(|o| o.metadata.labels.unwrap_or_default());
+            let set = obj.metadata.labels.get_or_insert_with(Default::default);
+            for (k, v) in crate::k8s::run_cluster::shared_labels(id, labels.as_ref()) {
+                set.insert(k, v);
+            }
+        }
+        Ok(crate::state::RunClusterObject {
+            api_version: m.api_version().to_owned(),
+            kind: m.kind().to_owned(),
+            name: m.name().to_owned(),
+            shared: !own,
         })
     }
 

@@ -15,6 +15,8 @@ pub mod namespace_report;
 pub mod namespaces;
 pub mod outage;
 pub mod ready;
+pub mod run_cluster;
+pub mod run_refs;
 pub mod run_scope;
 pub mod wait;
 pub mod workload_status;

@@ -64,11 +64,14 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
     }
     let run_id = plan.cluster.run_id.as_deref();
     if let Some(id) = run_id {
-        let made = run_scope::isolate(&mut objects, id, &plan.deploy.namespace);
-        objects.splice(0..0, made);
+        let iso = run_scope::isolate(&mut objects, id, &plan.deploy.namespace);
+        objects.splice(0..0, iso.made);
         // Recorded before anything is applied, so `down` finds this run's namespaces even
-        // after a failed apply.
-        ctx.state.update(|s| s.run_id = Some(id.to_owned()))?;
+        // after a failed apply, and `run` maps scenarios' namespaces.
+        ctx.state.update(|s| {
+            s.run_id = Some(id.to_owned());
+            s.run_namespaces = iso.namespaces.names().map(str::to_owned).collect();
+        })?;
         ctx.events.note(
             Some(Phase::Deploy),
             format!(
@@ -76,6 +79,33 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
                 crate::run_id::RUN_LABEL
             ),
         );
+        if !iso.mapped.is_empty() {
+            ctx.events.note(
+                Some(Phase::Deploy),
+                format!(
+                    "references to this run's namespaces follow them: {}",
+                    iso.mapped.join("; ")
+                ),
+            );
+        }
+        if !iso.owned.is_empty() {
+            let names: Vec<String> = iso
+                .owned
+                .iter()
+                .map(|(_, k, n)| format!("{k} {n}"))
+                .collect();
+            ctx.events.note(
+                Some(Phase::Deploy),
+                format!(
+                    "cluster-scoped objects that refer to this run's namespaces are its own (renamed with -{id}, deleted by `down`): {}",
+                    names.join(", ")
+                ),
+            );
+        }
+        for w in &iso.warnings {
+            ctx.events
+                .warn(Some(Phase::Deploy), format!("left as written: {w}"));
+        }
     }
     let access = ClusterAccess::from_state_or_plan(&state, &plan.cluster);
     let client = connect(&access).await?;
@@ -92,12 +122,28 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
     );
     let task = ctx.events.task(Phase::Deploy, "manifests");
     let mut applier = Applier::new(client, &plan.deploy.namespace).for_run(run_id);
+    let mut unrecorded = None;
     let result = applier
         .apply_all(&objects, |a| {
             task.progress(&a.object);
             task.log(format!("applied {}", a.object));
+            // Recorded as soon as applied, so `down` removes or releases it even when this
+            // `up` fails or is killed later.
+            if let Some(o) = &a.run_cluster_object {
+                let recorded = ctx.state.update(|s| {
+                    if !s.run_cluster_objects.contains(o) {
+                        s.run_cluster_objects.push(o.clone());
+                    }
+                });
+                if let Err(e) = recorded {
+                    unrecorded.get_or_insert(e);
+                }
+            }
         })
         .await;
+    if let Some(e) = unrecorded {
+        return Err(e.context("cannot record the run's cluster-scoped objects in the state file"));
+    }
     match result {
         Ok(()) => {
             task.finish(

@@ -366,8 +366,9 @@ async fn remove_cluster_objects(ctx: &PhaseCtx) -> anyhow::Result<()> {
 }
 
 /// On a shared cluster, delete the namespaces of this run (label `kubetest.io/run=<id>`) —
-/// and with them everything deployed into them — and nothing of other runs. Cluster-scoped
-/// objects are left: another run may be using them (src/run_id.rs).
+/// and with them everything deployed into them — and nothing of other runs; then the
+/// cluster-scoped objects it applied: its own are deleted, shared ones released (deleted with
+/// the last run's label, src/k8s/run_cluster.rs).
 async fn remove_run_namespaces(ctx: &PhaseCtx) -> anyhow::Result<()> {
     let Some(id) = ctx.state.snapshot().run_id else {
         return Ok(());
@@ -381,9 +382,18 @@ async fn remove_run_namespaces(ctx: &PhaseCtx) -> anyhow::Result<()> {
         crate::k8s::run_scope::delete_namespaces(&client, &id).await
     }
     .await;
+    let result = match result {
+        Ok(names) => remove_run_cluster_objects(ctx, &access, &id, &task)
+            .await
+            .map(|()| names),
+        Err(e) => Err(e),
+    };
     match result {
         Ok(names) => {
-            ctx.state.update(|s| s.run_id = None)?;
+            ctx.state.update(|s| {
+                s.run_id = None;
+                s.run_namespaces.clear();
+            })?;
             let detail = if names.is_empty() {
                 "none left".to_owned()
             } else {
@@ -397,6 +407,31 @@ async fn remove_run_namespaces(ctx: &PhaseCtx) -> anyhow::Result<()> {
             anyhow::bail!("{e}; run `kubetest down` again once the cluster answers")
         }
     }
+}
+
+/// The cluster-scoped objects of run `id`, newest first; each one is dropped from the state
+/// file once removed or released.
+async fn remove_run_cluster_objects(
+    ctx: &PhaseCtx,
+    access: &ClusterAccess,
+    id: &str,
+    task: &crate::events::TaskEvents,
+) -> Result<(), String> {
+    let mut recorded = ctx.state.snapshot().run_cluster_objects;
+    if recorded.is_empty() {
+        return Ok(());
+    }
+    recorded.reverse();
+    let client = connect(access).await.map_err(|e| format!("{e:#}"))?;
+    let kinds = crate::k8s::kinds::Kinds::new();
+    for o in recorded {
+        let done = crate::k8s::run_cluster::remove(&client, &kinds, id, &o).await?;
+        task.log(format!("{} {}: {}", o.kind, o.name, done.describe()));
+        ctx.state
+            .update(|s| s.run_cluster_objects.retain(|r| *r != o))
+            .map_err(|e| format!("{e:#}"))?;
+    }
+    Ok(())
 }
 
 const NAMESPACE_LOOKUP_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -19,6 +19,9 @@ pub struct Cluster {
     /// The run identity on a shared cluster: scenario namespaces also carry
     /// [`crate::run_id::RUN_LABEL`], and `down` removes only its own run's.
     pub run_id: Option<String>,
+    /// That run's namespaces as the manifests write them: a step naming one of them means the
+    /// run's `<namespace>-<id>` (src/k8s/run_refs.rs).
+    pub run_namespaces: Option<crate::k8s::run_refs::RunNamespaces>,
 }
 
 impl Cluster {
@@ -28,6 +31,7 @@ impl Cluster {
             kinds: Kinds::new(),
             environment: environment.to_owned(),
             run_id: None,
+            run_namespaces: None,
         }
     }
 
@@ -35,6 +39,33 @@ impl Cluster {
     pub fn for_run(mut self, id: Option<&str>) -> Self {
         self.run_id = id.map(str::to_owned);
         self
+    }
+
+    /// The same, mapping the run's namespaces (as written in the manifests) in steps.
+    pub fn with_run_namespaces(mut self, names: &[String]) -> Self {
+        self.run_namespaces = self
+            .run_id
+            .as_deref()
+            .map(|id| crate::k8s::run_refs::RunNamespaces::new(id, names.iter().cloned()));
+        self
+    }
+
+    /// `text` with Service DNS names `<svc>.<namespace>.svc…` of the run's namespaces as the
+    /// run has them (a command run in a pod of a shared cluster's run).
+    pub fn run_hosts(&self, text: &str) -> String {
+        match &self.run_namespaces {
+            Some(run) => crate::k8s::run_refs::rewrite_hosts(text, run).0,
+            None => text.to_owned(),
+        }
+    }
+
+    /// `namespace` as this run has it: `<namespace>-<id>` for a namespace of the run on a
+    /// shared cluster, else unchanged (a scenario's own `kt-…` namespace, a system one).
+    pub fn run_namespace(&self, namespace: &str) -> String {
+        match &self.run_namespaces {
+            Some(run) => run.apply(namespace),
+            None => namespace.to_owned(),
+        }
     }
 }
 

@@ -24,7 +24,8 @@ pub async fn for_scenarios(
         let access = ClusterAccess::from_state_or_plan(state, &plan.cluster);
         Some(
             Cluster::new(connect(&access).await?, &plan.environment)
-                .for_run(plan.cluster.run_id.as_deref()),
+                .for_run(plan.cluster.run_id.as_deref())
+                .with_run_namespaces(&state.run_namespaces),
         )
     } else {
         None

@@ -267,7 +267,7 @@ async fn run_steps(
                 None,
             )
         }
-        (true, Some(_), Some(given)) => (given, false),
+        (true, Some(c), Some(given)) => (c.run_namespace(&given), false),
         (true, Some(c), None) => {
             let slug = crate::scenario::slug::slug(&s.name);
             let name = cluster::namespace_name(&slug);

@@ -30,10 +30,29 @@ pub struct State {
     /// The run identity of `up` on a shared cluster (src/run_id.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
+    /// The namespaces of that run as the manifests write them (scenarios' `namespace:`
+    /// fields naming one of them are mapped to `<namespace>-<id>`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_namespaces: Vec<String>,
+    /// Cluster-scoped objects that run applied: its own (deleted by `down`) and shared ones
+    /// (its label removed by `down`, deleted with the last run's label), in apply order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_cluster_objects: Vec<RunClusterObject>,
     /// The registry container of `cluster.load: registry` (src/cluster/local_registry.rs),
     /// recorded before it is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_registry: Option<LocalRegistryRecord>,
+}
+
+/// A cluster-scoped object a run on a shared cluster applied (src/k8s/run_cluster.rs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunClusterObject {
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    /// Shared with other runs (reference-counted by labels) rather than this run's own.
+    pub shared: bool,
 }
 
 impl State {
@@ -54,6 +73,7 @@ impl State {
             && self.attachments.is_empty()
             && self.cluster_objects.is_empty()
             && self.run_id.is_none()
+            && self.run_cluster_objects.is_empty()
             && self.local_registry.is_none()
     }
 }

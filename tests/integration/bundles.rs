@@ -536,6 +536,55 @@ async fn logs_of_pods_through_the_api() {
     );
 }
 
+/// `kubetest logs … | head -1`: once the reader has closed the pipe, `logs` stops reading and
+/// exits 0 (the reader has what it wanted), with no error; it does not read the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_stop_quietly_when_the_reader_closes_the_pipe() {
+    let double = ApiDouble::start().await;
+    double.put_namespace("demo");
+    double.set_pod(pods::ready(pods::deployment_pod(
+        "demo", "web", "a1", IMAGE,
+    )));
+    // 4 MiB of log: far more than a pipe holds (64 KiB on Linux), so writes must hit the
+    // closed pipe.
+    let log: String = (0..100_000).map(|i| format!("line {i:036}\n")).collect();
+    double.set_logs("demo", "web-7d4b9c6f5-a1", "app", false, &log);
+    let tmp = double_environment(&double);
+    let dir = tmp.path().to_owned();
+    let (first, code, stderr) = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, BufReader, Read};
+        let mut child = kubetest()
+            .current_dir(dir)
+            .args(["logs", "pod/web-7d4b9c6f5-a1"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        // The reader (stdout) is dropped here: the pipe is closed.
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (first, child.wait().unwrap().code(), stderr)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        first,
+        format!("web-7d4b9c6f5-a1 | line {:036}\n", 0),
+        "{stderr}"
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("cannot write"), "{stderr}");
+}
+
 /// `status` asks the cluster: the API server answers and the deploy namespace exists (0);
 /// once the namespace is gone, it is named missing (3).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,7 @@
 use super::{StepFailure, StepOutput};
 use crate::k8s::apply::Applier;
 use crate::k8s::manifests::{self, Manifest};
+use crate::k8s::run_refs::{self, RunNamespaces};
 use crate::scenario::cluster::Cluster;
 use crate::scenario::model::ApplyStep;
 use crate::scenario::template::{render, render_value, Vars};
@@ -50,6 +51,21 @@ pub fn manifests(
     Ok(manifests::in_apply_order(list))
 }
 
+/// On a shared cluster: an object the step puts into (or a Namespace object naming) a
+/// namespace of the run goes to the run's `<namespace>-<id>`, and references inside it follow
+/// (src/k8s/run_refs.rs).
+pub fn in_run(m: &mut Manifest, run: &RunNamespaces) {
+    if m.api_version() == "v1" && m.kind() == "Namespace" {
+        if let Some(to) = run.map(m.name()) {
+            m.object.metadata.name = Some(to);
+        }
+    } else if let Some(ns) = m.object.metadata.namespace.as_mut() {
+        *ns = run.apply(ns);
+    }
+    run_refs::map_references(m, run);
+    run_refs::map_service_hosts(m, run);
+}
+
 pub async fn run_apply(
     cluster: &Cluster,
     step: &ApplyStep,
@@ -57,7 +73,12 @@ pub async fn run_apply(
     namespace: &str,
     vars: &Vars,
 ) -> Result<StepOutput, StepFailure> {
-    let list = manifests(step, scenario_file, vars)?;
+    let mut list = manifests(step, scenario_file, vars)?;
+    if let Some(run) = &cluster.run_namespaces {
+        for m in &mut list {
+            in_run(m, run);
+        }
+    }
     let mut applier = Applier::with_kinds(cluster.client.clone(), namespace, cluster.kinds.clone());
     let mut applied = Vec::new();
     applier
@@ -84,6 +105,35 @@ pub async fn run_apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn objects_of_a_shared_cluster_run_go_to_its_namespaces() {
+        let step: ApplyStep = serde_yaml::from_str(
+            "objects:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a, namespace: shop}, data: {url: 'http://db.shop.svc:80'}}\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: b, namespace: \"{{ namespace }}\"}}\n- {apiVersion: v1, kind: Namespace, metadata: {name: shop}}\n- {apiVersion: rbac.authorization.k8s.io/v1, kind: RoleBinding, metadata: {name: rb}, roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: r}, subjects: [{kind: ServiceAccount, name: app, namespace: shop}]}\n",
+        )
+        .unwrap();
+        let vars: Vars = [("namespace".to_owned(), "kt-a-1b2c3".to_owned())].into();
+        let run = RunNamespaces::new("r1", ["shop".to_owned()]);
+        let mut list = manifests(&step, Path::new("s.yaml"), &vars).unwrap();
+        for m in &mut list {
+            in_run(m, &run);
+        }
+        assert_eq!(list[0].name(), "shop-r1", "a Namespace object of the run");
+        assert_eq!(
+            list[1].object.metadata.namespace.as_deref(),
+            Some("shop-r1")
+        );
+        assert_eq!(
+            list[1].object.data["data"]["url"],
+            "http://db.shop-r1.svc:80"
+        );
+        assert_eq!(
+            list[2].object.metadata.namespace.as_deref(),
+            Some("kt-a-1b2c3"),
+            "the scenario's own namespace stays"
+        );
+        assert_eq!(list[3].object.data["subjects"][0]["namespace"], "shop-r1");
+    }
 
     #[test]
     fn inline_objects_are_rendered_and_ordered() {

@@ -46,7 +46,7 @@ async fn look_up(
     namespace: &str,
     vars: &Vars,
 ) -> Result<Found, StepFailure> {
-    let sel = selection(step, namespace, vars)?;
+    let sel = selection(step, namespace, vars)?.in_run(cluster);
     let want = expected(step, vars)?;
     let k = kind_api(cluster, &sel).await?;
     let found = fetch(&k, &sel).await?;

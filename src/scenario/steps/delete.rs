@@ -28,7 +28,8 @@ pub async fn run_delete(
         &step.namespace,
         namespace,
         vars,
-    )?;
+    )?
+    .in_run(cluster);
     let k = kind_api(cluster, &sel).await?;
     let found = fetch(&k, &sel).await?;
     let mut uids = BTreeSet::new();

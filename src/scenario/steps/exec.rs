@@ -44,11 +44,11 @@ pub async fn run_exec(
     vars: &Vars,
 ) -> Result<StepOutput, StepFailure> {
     let r = |t: &str| render(t, vars).map_err(|e| StepFailure::new(e.to_string()));
-    let ns = step_namespace(step.namespace.as_deref(), namespace, vars)?;
+    let ns = cluster.run_namespace(&step_namespace(step.namespace.as_deref(), namespace, vars)?);
     let argv: Vec<String> = step
         .command
         .iter()
-        .map(|a| r(a))
+        .map(|a| r(a).map(|a| cluster.run_hosts(&a)))
         .collect::<Result<_, _>>()?;
     let api: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
     let pod = match (&step.pod, &step.selector) {

@@ -150,7 +150,11 @@ async fn open_forward(
     vars: &Vars,
 ) -> Result<PortForward, StepFailure> {
     let r = |t: &str| render(t, vars).map_err(|e| StepFailure::new(e.to_string()));
-    let ns = step_namespace(target.namespace.as_deref(), namespace, vars)?;
+    let ns = cluster.run_namespace(&step_namespace(
+        target.namespace.as_deref(),
+        namespace,
+        vars,
+    )?);
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
     let (pod, port) = if let Some(name) = &target.service {
         let name = r(name)?;

@@ -42,6 +42,13 @@ impl Selection {
         })
     }
 
+    /// The step's own `namespace:`, when it names a namespace of the run on a shared cluster,
+    /// as the run has it (`shop` → `shop-<id>`).
+    pub fn in_run(mut self, cluster: &Cluster) -> Self {
+        self.namespace = cluster.run_namespace(&self.namespace);
+        self
+    }
+
     /// `Pod demo/web-1`, `Pods matching app=web in demo`, `ConfigMaps in demo`.
     pub fn describe(&self, ns: Option<&str>) -> String {
         match (&self.name, &self.selector) {

@@ -284,7 +284,8 @@ pub async fn run_wait(
         &step.namespace,
         namespace,
         vars,
-    )?;
+    )?
+    .in_run(cluster);
     let is_pod = sel.api_version == "v1" && sel.kind == "Pod";
     let workload = workload_kind(&sel.api_version, &sel.kind);
     if step.until == "ready"

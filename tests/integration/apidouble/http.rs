@@ -263,9 +263,28 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             apply(&shared, &def, &t, name, &content_type, &body, &q)
         }
         (Method::DELETE, Some(name), None) => {
-            match shared.delete(&def.group, &def.plural, t.namespace.as_deref(), name) {
-                Some(obj) => json_resp(200, &obj),
-                None => not_found(&def, name),
+            let name = name.clone();
+            let body = match req.into_body().collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => return failure(400, "BadRequest", &e.to_string()),
+            };
+            // DeleteOptions.preconditions.resourceVersion: a mismatch is 409 Conflict
+            // "Precondition failed: ResourceVersion in precondition: …" (k8s.io/apiserver
+            // pkg/storage/interfaces.go Preconditions.Check, turned into a Conflict by the
+            // registry's storeerr.InterpretDeleteError; apiextensions' CRD registry Delete
+            // returns NewConflict itself).
+            let wanted = serde_json::from_slice::<Value>(&body).ok().and_then(|o| {
+                o.pointer("/preconditions/resourceVersion")?
+                    .as_str()
+                    .map(str::to_owned)
+            });
+            match shared.delete_if(&def.group, &def.plural, t.namespace.as_deref(), &name, wanted.as_deref()) {
+                Ok(Some(obj)) => json_resp(200, &obj),
+                Ok(None) => not_found(&def, &name),
+                Err(actual) => conflict(&def, &name, &format!(
+                    "Precondition failed: ResourceVersion in precondition: {}, ResourceVersion in object meta: {actual}",
+                    wanted.unwrap_or_default()
+                )),
             }
         }
         _ => failure(
@@ -290,12 +309,29 @@ fn merge_patch(
         Ok(v) => v,
         Err(e) => return failure(400, "BadRequest", &format!("error decoding patch: {e}")),
     };
-    let Some(mut obj) = shared
-        .lock()
-        .get(&def.group, &def.plural, t.namespace.as_deref(), name)
-    else {
+    // Read, check and write under one lock, as etcd's compare-and-swap makes an update atomic.
+    let mut s = shared.lock();
+    let Some(mut obj) = s.get(&def.group, &def.plural, t.namespace.as_deref(), name) else {
         return not_found(def, name);
     };
+    // A resourceVersion in the patch is a precondition: the patched object carries it, and
+    // the update fails with 409 Conflict when it is not the stored one (k8s.io/apiserver
+    // registry/generic/registry/store.go Update: resourceVersion mismatch →
+    // NewConflict(…, OptimisticLockErrorMsg), "the object has been modified; please apply your
+    // changes to the latest version and try again"; API conventions, "Concurrency Control and
+    // Consistency").
+    if let Some(want) = patch
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+    {
+        if obj["metadata"]["resourceVersion"].as_str() != Some(want) {
+            return conflict(
+                def,
+                name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            );
+        }
+    }
     fn merge(target: &mut Value, patch: &Value) {
         match (target.as_object_mut(), patch.as_object()) {
             (Some(t), Some(p)) => {
@@ -316,7 +352,29 @@ fn merge_patch(
         let g = obj["metadata"]["generation"].as_i64().unwrap_or(1);
         obj["metadata"]["generation"] = json!(g + 1);
     }
-    json_resp(200, &shared.upsert(&def.group, &def.plural, obj))
+    let out = s.write(&def.group, &def.plural, obj);
+    let change = s.history.last().cloned();
+    drop(s);
+    if let Some(c) = change {
+        let _ = shared.tx.send(Msg::Change(Box::new(c)));
+    }
+    json_resp(200, &out)
+}
+
+/// 409 Conflict as kube-apiserver words it: `Operation cannot be fulfilled on <resource> "<name>": …`.
+fn conflict(def: &ResourceDef, name: &str, why: &str) -> Response<Body> {
+    let gr = if def.group.is_empty() {
+        def.plural.clone()
+    } else {
+        format!("{}.{}", def.plural, def.group)
+    };
+    let mut st = resources::status(
+        409,
+        "Conflict",
+        &format!("Operation cannot be fulfilled on {gr} \"{name}\": {why}"),
+    );
+    st["details"] = json!({"name": name, "group": def.group, "kind": def.plural});
+    json_resp(409, &st)
 }
 
 fn not_found(def: &ResourceDef, name: &str) -> Response<Body> {

@@ -161,6 +161,11 @@ impl ApiDouble {
         self.shared.lock().get(group, plural, namespace, name)
     }
 
+    /// Every stored object, of every resource.
+    pub fn objects(&self) -> Vec<Value> {
+        self.shared.lock().objects.values().cloned().collect()
+    }
+
     /// An event about `pod`, as the kubelet or scheduler records it.
     pub fn add_pod_event(&self, pod: &Value, kind: &str, reason: &str, message: &str, count: u32) {
         let ev = pods::event_for(pod, kind, reason, message, count);

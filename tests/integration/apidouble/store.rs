@@ -162,6 +162,60 @@ impl Shared {
         self.remove(group, plural, ns, name)
     }
 
+    /// [`Shared::delete`] with a resourceVersion precondition, checked and carried out without
+    /// another write in between; `Err(actual)` when the stored resourceVersion differs.
+    pub fn delete_if(
+        &self,
+        group: &str,
+        plural: &str,
+        ns: Option<&str>,
+        name: &str,
+        resource_version: Option<&str>,
+    ) -> Result<Option<Value>, String> {
+        let Some(want) = resource_version else {
+            return Ok(self.delete(group, plural, ns, name));
+        };
+        let mut s = self.lock();
+        let Some(existing) = s.get(group, plural, ns, name) else {
+            return Ok(None);
+        };
+        let actual = existing["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        if actual != want {
+            return Err(actual);
+        }
+        if has_finalizers(&existing) || (group.is_empty() && plural == "namespaces") {
+            // Finalizers and namespace contents take the ordinary path (checked just above).
+            drop(s);
+            return Ok(self.delete(group, plural, ns, name));
+        }
+        let key = (
+            group.to_owned(),
+            plural.to_owned(),
+            ns.map(str::to_owned),
+            name.to_owned(),
+        );
+        let Some(mut obj) = s.objects.remove(&key) else {
+            return Ok(None);
+        };
+        s.rv += 1;
+        obj["metadata"]["resourceVersion"] = json!(s.rv.to_string());
+        let c = Change {
+            rv: s.rv,
+            group: group.into(),
+            plural: plural.into(),
+            kind: "DELETED",
+            object: obj.clone(),
+            previous: None,
+        };
+        s.history.push(c.clone());
+        drop(s);
+        let _ = self.tx.send(Msg::Change(Box::new(c)));
+        Ok(Some(obj))
+    }
+
     /// Remove an object now (DELETED).
     pub fn remove(&self, group: &str, plural: &str, ns: Option<&str>, name: &str) -> Option<Value> {
         let mut s = self.lock();
