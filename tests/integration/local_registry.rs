@@ -47,15 +47,16 @@ fn registry_context(dir: &Path) {
     std::fs::write(dir.join("Containerfile"), file).unwrap();
 }
 
-/// The registry image and a busybox "node" image, built with kubetest (`provider: none`).
-async fn support_images(engine: &TestEngine, dir: &Path) -> (String, String) {
+/// The registry image and a busybox "node" image, built with kubetest (`provider: none`),
+/// named per test (`test`) and test process: each test removes its own at the end.
+async fn support_images(engine: &TestEngine, dir: &Path, test: &str) -> (String, String) {
     let registry = format!(
         "localhost/{}:1",
-        unique(&format!("kt-lr-registry-{}", engine.name))
+        unique(&format!("kt-{test}-registry-{}", engine.name))
     );
     let node = format!(
         "localhost/{}:1",
-        unique(&format!("kt-lr-node-{}", engine.name))
+        unique(&format!("kt-{test}-node-{}", engine.name))
     );
     registry_context(&dir.join("registry"));
     // A node whose `crictl images -o json` lists nothing (kind's archive path asks it).
@@ -74,7 +75,7 @@ async fn support_images(engine: &TestEngine, dir: &Path) -> (String, String) {
         dir.join("kubetest.yaml"),
         format!(
             "name: {}\nengine: {}\ncluster: {{ provider: none }}\nimages:\n  - {{ name: {registry}, context: registry }}\n  - {{ name: {node}, context: node }}\n",
-            unique(&format!("kt-lr-support-{}", engine.name)),
+            unique(&format!("kt-{test}-support-{}", engine.name)),
             engine.name
         ),
     )
@@ -105,7 +106,19 @@ async fn start_nodes(e: &Engine, cluster: &str, network: &str, image: &str) -> V
     let mut nodes = Vec::new();
     for role in ["control-plane", "worker"] {
         let name = format!("{cluster}-{role}");
+        // `down` of the previous run removed the nodes; an engine still finishing a removal
+        // (Podman under load) refuses the name for a moment.
         let _ = containers::remove(&e.docker, &name).await;
+        for _ in 0..100 {
+            if containers::inspect(&e.docker, &name, "")
+                .await
+                .unwrap()
+                .is_none()
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
             cmd: Some(vec!["/bin/busybox".into(), "sleep".into(), "3600".into()]),
@@ -130,7 +143,7 @@ async fn start_nodes(e: &Engine, cluster: &str, network: &str, image: &str) -> V
             .docker
             .create_container(Some(opts), body)
             .await
-            .unwrap()
+            .unwrap_or_else(|err| panic!("create node {name}: {err}"))
             .id;
         containers::start(&e.docker, &id).await.unwrap();
         nodes.push(name);
@@ -231,7 +244,7 @@ async fn kind_loads_through_a_local_registry_on_both_engines() {
     for engine in engines() {
         let e = connect(&engine).await;
         let support = tempfile::tempdir().unwrap();
-        let (registry_image, node_image) = support_images(&engine, support.path()).await;
+        let (registry_image, node_image) = support_images(&engine, support.path(), "lr1").await;
         let env = unique(&format!("kt-lr-{}", engine.name));
         let cluster = unique(&format!("ktlr-{}", engine.name));
         let network = unique(&format!("kt-lr-kindnet-{}", engine.name));
@@ -568,7 +581,7 @@ async fn one_config_and_manifests_run_on_kind_and_on_a_shared_cluster() {
     for engine in engines() {
         let e = connect(&engine).await;
         let support = tempfile::tempdir().unwrap();
-        let (registry_image, node_image) = support_images(&engine, support.path()).await;
+        let (registry_image, node_image) = support_images(&engine, support.path(), "lr2").await;
         let env = unique(&format!("kt-lr2-{}", engine.name));
         let cluster = unique(&format!("ktlr2-{}", engine.name));
         let network = unique(&format!("kt-lr2-kindnet-{}", engine.name));
