@@ -151,12 +151,66 @@ async fn start_nodes(e: &Engine, cluster: &str, network: &str, image: &str) -> V
     nodes
 }
 
-async fn cleanup(e: &Engine, nodes: &[String], network: &str, images: &[String]) {
-    for n in nodes {
-        let _ = containers::remove(&e.docker, n).await;
+/// What a test made on an engine, removed when dropped — also when the test panics — in the
+/// order the engines require: containers, then networks, then image tags.
+struct Leftovers {
+    engine: TestEngine,
+    containers: Vec<String>,
+    networks: Vec<String>,
+    images: Vec<String>,
+}
+
+impl Leftovers {
+    /// The kind nodes of `cluster`, the registry container of `env`, `network` and `images`.
+    fn new(engine: &TestEngine, cluster: &str, env: &str, network: &str, images: &[&str]) -> Self {
+        Self {
+            engine: TestEngine {
+                name: engine.name,
+                url: engine.url.clone(),
+            },
+            containers: vec![
+                format!("{cluster}-control-plane"),
+                format!("{cluster}-worker"),
+                format!("kubetest-{env}-registry"),
+            ],
+            networks: vec![network.to_owned()],
+            images: images.iter().map(|i| (*i).to_owned()).collect(),
+        }
     }
-    let _ = containers::remove_network(&e.docker, network).await;
-    untag(e, images).await;
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        let engine = TestEngine {
+            name: self.engine.name,
+            url: self.engine.url.clone(),
+        };
+        let (containers, networks, images) = (
+            std::mem::take(&mut self.containers),
+            std::mem::take(&mut self.networks),
+            std::mem::take(&mut self.images),
+        );
+        // A runtime of its own on a thread of its own: drop may run inside the test's runtime.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                let e = connect(&engine).await;
+                for c in &containers {
+                    let _ = containers::remove(&e.docker, c).await;
+                }
+                for n in &networks {
+                    let _ = containers::remove_network(&e.docker, n).await;
+                }
+                untag(&e, &images).await;
+            });
+        })
+        .join();
+    }
 }
 
 /// `GET http://127.0.0.1:PORT{path}`.
@@ -248,11 +302,19 @@ async fn kind_loads_through_a_local_registry_on_both_engines() {
         let env = unique(&format!("kt-lr-{}", engine.name));
         let cluster = unique(&format!("ktlr-{}", engine.name));
         let network = unique(&format!("kt-lr-kindnet-{}", engine.name));
+        let mut left = Leftovers::new(
+            &engine,
+            &cluster,
+            &env,
+            &network,
+            &[&registry_image, &node_image],
+        );
         let nodes = kind_nodes(&e, &cluster, &network, &node_image).await;
         let app = format!(
             "localhost/{}:1",
             unique(&format!("kt-lr-app-{}", engine.name))
         );
+        left.images.push(app.clone());
         let repo = app
             .trim_start_matches("localhost/")
             .trim_end_matches(":1")
@@ -306,6 +368,7 @@ async fn kind_loads_through_a_local_registry_on_both_engines() {
         let reg_name = rec["name"].as_str().unwrap().to_owned();
         assert_eq!(reg_name, format!("kubetest-{env}-registry"));
         let mut made_tags = vec![format!("localhost:{port}/{repo}:1")];
+        left.images.insert(0, made_tags[0].clone());
         let status = cli(&["status"]).await.unwrap();
         let report: Value = serde_json::from_str(status.stdout.trim()).unwrap();
         let item = report["items"]
@@ -549,9 +612,6 @@ async fn kind_loads_through_a_local_registry_on_both_engines() {
                 engine.name
             );
         }
-
-        made_tags.extend([registry_image, node_image]);
-        cleanup(&e, &nodes, &network, &made_tags).await;
     }
 }
 
@@ -585,11 +645,19 @@ async fn one_config_and_manifests_run_on_kind_and_on_a_shared_cluster() {
         let env = unique(&format!("kt-lr2-{}", engine.name));
         let cluster = unique(&format!("ktlr2-{}", engine.name));
         let network = unique(&format!("kt-lr2-kindnet-{}", engine.name));
-        let nodes = kind_nodes(&e, &cluster, &network, &node_image).await;
+        let mut left = Leftovers::new(
+            &engine,
+            &cluster,
+            &env,
+            &network,
+            &[&registry_image, &node_image],
+        );
+        kind_nodes(&e, &cluster, &network, &node_image).await;
         let app = format!(
             "localhost/{}:1",
             unique(&format!("kt-lr2-app-{}", engine.name))
         );
+        left.images.push(app.clone());
         let path = app
             .trim_start_matches("localhost/")
             .trim_end_matches(":1")
@@ -612,10 +680,8 @@ async fn one_config_and_manifests_run_on_kind_and_on_a_shared_cluster() {
                 format!("cluster:\n  provider: kind\n  name: {cluster}\n  kind_binary: {fake}\n  load: auto\n"),
             ),
         ];
-        let mut tags = vec![
-            app.clone(),
-            format!("{}/team/{path}:1", shared_registry.host),
-        ];
+        left.images
+            .insert(0, format!("{}/team/{path}:1", shared_registry.host));
         let mut texts = Vec::new();
         for (way, block) in &blocks {
             let tmp = tempfile::tempdir().unwrap();
@@ -669,7 +735,7 @@ async fn one_config_and_manifests_run_on_kind_and_on_a_shared_cluster() {
                     let port = state(&d)["local_registry"]["port"].as_u64().unwrap() as u16;
                     let (digest, _) = manifest(port, &path, "1").await;
                     assert_eq!(image, format!("localhost:{port}/{path}@{digest}"));
-                    tags.push(format!("localhost:{port}/{path}:1"));
+                    left.images.insert(0, format!("localhost:{port}/{path}:1"));
                 }
                 _ => {
                     // A 2 MB image is below auto's threshold: one archive, loaded by name.
@@ -696,9 +762,6 @@ async fn one_config_and_manifests_run_on_kind_and_on_a_shared_cluster() {
             texts.windows(2).all(|w| w[0] == w[1]),
             "the same config (but its cluster block) and manifests: {texts:?}"
         );
-        cleanup(&e, &nodes, &network, &tags).await;
-        // Removed last: built once per way, it is the same image.
-        untag(&e, &[registry_image, node_image]).await;
     }
 }
 
@@ -731,11 +794,13 @@ async fn registry_faults_are_named_and_down_still_removes_the_container() {
         let env = unique(&format!("kt-lr3-{}", engine.name));
         let cluster = unique(&format!("ktlr3-{}", engine.name));
         let network = unique(&format!("kt-lr3-kindnet-{}", engine.name));
-        let nodes = kind_nodes(&e, &cluster, &network, &node_image).await;
+        let mut left = Leftovers::new(&engine, &cluster, &env, &network, &[&node_image]);
+        kind_nodes(&e, &cluster, &network, &node_image).await;
         let app = format!(
             "localhost/{}:1",
             unique(&format!("kt-lr3-app-{}", engine.name))
         );
+        left.images.push(app.clone());
         let fake = FakeKind::new();
         let double = ApiDouble::start().await;
         let home = tempfile::tempdir().unwrap();
@@ -834,7 +899,5 @@ async fn registry_faults_are_named_and_down_still_removes_the_container() {
             .await
             .unwrap()
             .is_none());
-
-        cleanup(&e, &nodes, &network, &[app, node_image]).await;
     }
 }
