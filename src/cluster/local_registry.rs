@@ -24,6 +24,9 @@ pub const REGISTRY_LABEL: &str = "dev.kubetest.local-registry";
 /// Label on the registry container: the image it was created from (a changed
 /// `cluster.local_registry.image` replaces the container).
 pub const IMAGE_LABEL: &str = "dev.kubetest.local-registry.image";
+/// Label on the registry container: its host port (a stopped container's inspect lists no
+/// published ports, so the port it would come back on is read from here).
+pub const PORT_LABEL: &str = "dev.kubetest.local-registry.port";
 /// The port the registry listens on inside its container (`registry:2`'s default).
 pub const CONTAINER_PORT: u16 = 5000;
 /// The ConfigMap of KEP-1755, in `kube-public`.
@@ -207,7 +210,8 @@ pub enum Ensured {
 }
 
 /// The registry container of `rec` exists, runs, publishes `rec.port` on 127.0.0.1 and is
-/// from `rec.image`; one that differs is replaced. Returns its id.
+/// from `rec.image`; one that differs (another image or port in the config) is replaced.
+/// Returns its id.
 pub async fn ensure(
     docker: &Docker,
     rec: &LocalRegistryRecord,
@@ -217,6 +221,7 @@ pub async fn ensure(
     if let Some(info) = containers::inspect(docker, &rec.name, "").await? {
         let same = info.labels.get(IMAGE_LABEL) == Some(&rec.image)
             && info.labels.get(REGISTRY_LABEL).map(String::as_str) == Some(environment)
+            && info.labels.get(PORT_LABEL) == Some(&rec.port.to_string())
             && (!info.running || info.ports.get(&key) == Some(&rec.port));
         if same && info.running {
             return Ok((info.id, Ensured::Running));
@@ -234,6 +239,7 @@ pub async fn ensure(
         labels: Some(HashMap::from([
             (REGISTRY_LABEL.to_owned(), environment.to_owned()),
             (IMAGE_LABEL.to_owned(), rec.image.clone()),
+            (PORT_LABEL.to_owned(), rec.port.to_string()),
         ])),
         exposed_ports: Some(vec![key.clone()]),
         host_config: Some(HostConfig {

@@ -178,6 +178,7 @@ async fn advertise(ctx: &PhaseCtx, port: u16) -> anyhow::Result<()> {
 
 /// Push `built` to the local registry and record each pinned reference.
 pub async fn load(ctx: &PhaseCtx, engine: &Engine, built: &[&str]) -> anyhow::Result<Outcome> {
+    let old_port = ctx.state.snapshot().local_registry.map(|r| r.port);
     let rec = prepare(ctx, engine).await?;
     let host = reg::registry_host(rec.port);
     for name in built {
@@ -189,6 +190,14 @@ pub async fn load(ctx: &PhaseCtx, engine: &Engine, built: &[&str]) -> anyhow::Re
         match push::push(&engine.docker, engine.kind, name, &target, None, false).await {
             Ok(p) => {
                 let pinned = p.pinned();
+                // The port changed: the tag of the push to the old one is kubetest's, and
+                // `down --images` would know only the new one.
+                if let Some(old) = old_port.filter(|p| *p != rec.port) {
+                    let old_tag = registry_ref(&reg::registry_host(old), name);
+                    if let Err(e) = crate::engine::images::remove(&engine.docker, &old_tag).await {
+                        task.warn(format!("could not untag the earlier push {old_tag}: {e:#}"));
+                    }
+                }
                 ctx.state.update(|s| {
                     if let Some(i) = s.images.iter_mut().find(|i| i.name == *name) {
                         i.pushed = Some(pinned.clone());

@@ -595,6 +595,38 @@ async fn kind_loads_through_a_local_registry_on_both_engines() {
         );
         made_tags.push(app.clone());
 
+        // Another port in the config: the container is replaced and the references follow.
+        let new_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let text = std::fs::read_to_string(d.join("kubetest.yaml")).unwrap();
+        std::fs::write(
+            d.join("kubetest.yaml"),
+            text.replace(
+                &format!("local_registry: {{ image: {registry_image} }}"),
+                &format!("local_registry: {{ image: {registry_image}, port: {new_port} }}"),
+            ),
+        )
+        .unwrap();
+        let moved = cli(&["up"]).await.unwrap();
+        assert_eq!(moved.code, 0, "{}: {}", engine.name, moved.stderr);
+        let info = containers::inspect(&e.docker, &reg_name, &network)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(info.ports.get("5000/tcp"), Some(&new_port), "{info:?}");
+        let (digest3, _) = manifest(new_port, &repo, "1").await;
+        assert_eq!(digest3, digest2, "the same image, pushed again");
+        assert_eq!(
+            applied_image(&double),
+            format!("localhost:{new_port}/{repo}@{digest3}")
+        );
+        made_tags.push(format!("localhost:{new_port}/{repo}:1"));
+        left.images
+            .insert(0, format!("localhost:{new_port}/{repo}:1"));
+
         let down = cli(&["down", "--images"]).await.unwrap();
         assert_eq!(down.code, 0, "{}: {}", engine.name, down.stderr);
         assert!(containers::inspect(&e.docker, &reg_name, "")
