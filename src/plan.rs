@@ -91,6 +91,9 @@ pub struct ClusterPlan {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
     pub registry: Option<crate::config::RegistrySpec>,
+    /// kind: how images get into the nodes (`cluster.load`).
+    pub load: crate::config::LoadMode,
+    pub local_registry: crate::config::LocalRegistrySpec,
     /// This run's identity on a shared cluster (src/run_id.rs); `None`: not isolated.
     pub run_id: Option<String>,
     pub recreate: bool,
@@ -187,6 +190,8 @@ impl Plan {
                 kubeconfig: c.cluster.kubeconfig.as_ref().map(abs),
                 context: c.cluster.context.clone(),
                 registry: c.cluster.registry.clone(),
+                load: c.cluster.load,
+                local_registry: c.cluster.local_registry.clone(),
                 run_id: run_id.clone(),
                 recreate: up.recreate,
                 reuse_foreign: up.reuse,

@@ -4,6 +4,8 @@
 pub mod archive;
 pub mod image_ref;
 pub mod kind;
+pub mod kind_config;
 pub mod kubeconfig;
+pub mod local_registry;
 pub mod nodes;
 pub mod pull_policy;

@@ -39,7 +39,8 @@ pub enum Health {
 /// One recorded thing and how it is now.
 #[derive(Debug, Clone, Serialize)]
 pub struct Item {
-    /// `engine`, `image`, `network`, `container`, `cluster`, `kubeconfig`, `namespace`.
+    /// `engine`, `image`, `network`, `container`, `local registry`, `cluster`, `kubeconfig`,
+    /// `namespace`.
     pub kind: &'static str,
     pub name: String,
     pub health: Health,
@@ -104,7 +105,42 @@ pub async fn check_all(plan: &Plan, state: &State, items: &mut Vec<Item>) {
     check_networks(state, engine.as_ref(), items).await;
     check_containers(plan, state, engine.as_ref(), items).await;
     check_attachments(state, engine.as_ref(), items).await;
+    check_local_registry(state, engine.as_ref(), items).await;
     check_cluster(plan, state, items).await;
+}
+
+/// The registry container of `cluster.load: registry`: still running on its port?
+async fn check_local_registry(state: &State, engine: Option<&Engine>, items: &mut Vec<Item>) {
+    let Some(r) = &state.local_registry else {
+        return;
+    };
+    let Some(live) = engine else {
+        unchecked("local registry", &r.name, items);
+        return;
+    };
+    let (h, d) = match limited(containers::inspect(&live.docker, &r.name, "")).await {
+        Some(Ok(Some(info))) if info.running => (
+            Health::Ok,
+            format!(
+                "running, localhost:{} (127.0.0.1:{}) for the kind nodes",
+                r.port, r.port
+            ),
+        ),
+        Some(Ok(Some(info))) => (
+            Health::Broken,
+            format!("{}; `kubetest up` starts it again", info.status),
+        ),
+        Some(Ok(None)) => (
+            Health::Missing,
+            "no longer exists; `kubetest up` recreates it (pods pull from it)".to_owned(),
+        ),
+        Some(Err(e)) => (Health::Broken, format!("{e:#}")),
+        None => (
+            Health::Broken,
+            "the engine did not answer within 15s".to_owned(),
+        ),
+    };
+    items.push(item("local registry", r.name.clone(), h, d));
 }
 
 /// kind's nodes `up` attached to the environment's network: still attached?

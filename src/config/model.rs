@@ -246,6 +246,12 @@ pub struct ClusterSpec {
     /// `--id` / `KUBETEST_RUN_ID`; not a config key.
     #[serde(skip)]
     pub run_id: Option<String>,
+    /// kind: `archive` (default), `registry` or `auto` (src/config/local_registry.rs).
+    #[serde(default)]
+    pub load: super::LoadMode,
+    /// kind with `load: registry | auto`: the registry container.
+    #[serde(default)]
+    pub local_registry: super::LocalRegistrySpec,
 }
 
 impl Default for ClusterSpec {
@@ -265,6 +271,8 @@ impl Default for ClusterSpec {
             registry: None,
             shared: false,
             run_id: None,
+            load: super::LoadMode::Archive,
+            local_registry: super::LocalRegistrySpec::default(),
         }
     }
 }

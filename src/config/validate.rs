@@ -255,6 +255,7 @@ impl Validator<'_> {
                 }
             }
         }
+        self.load_mode(cl);
         if cl.provider == Provider::None {
             if !c.deploy.manifests.is_empty() || !c.deploy.wait.is_empty() {
                 self.at(
@@ -270,6 +271,46 @@ impl Validator<'_> {
                     "`cluster.provider: kind`",
                 );
             }
+        }
+    }
+
+    /// `cluster.load` and `cluster.local_registry` (src/config/local_registry.rs).
+    fn load_mode(&mut self, cl: &crate::config::ClusterSpec) {
+        use crate::config::{LoadMode, LocalRegistrySpec};
+        if cl.load != LoadMode::Archive && cl.provider != Provider::Kind {
+            self.at(
+                "cluster.load",
+                format!(
+                    "cluster.load: `{}` loads into kind nodes; `provider: {}` does not have them",
+                    cl.load.as_str(),
+                    match cl.provider {
+                        Provider::Existing => "existing",
+                        _ => "none",
+                    }
+                ),
+                "`provider: kind`, or no `cluster.load` (`provider: existing` pushes to `cluster.registry`)",
+            );
+        }
+        if cl.local_registry != LocalRegistrySpec::default() && cl.load == LoadMode::Archive {
+            self.at(
+                "cluster.local_registry",
+                "cluster.local_registry: only used with `cluster.load: registry` or `auto`".into(),
+                "`cluster.load: registry` (or `auto`), or no `cluster.local_registry`",
+            );
+        }
+        if cl.local_registry.port == Some(0) {
+            self.at(
+                "cluster.local_registry.port",
+                "cluster.local_registry.port: 0 is not a port".into(),
+                "a port 1–65535 on 127.0.0.1, or no `port` (a free one is picked)",
+            );
+        }
+        if cl.local_registry.image.trim().is_empty() {
+            self.at(
+                "cluster.local_registry.image",
+                "cluster.local_registry.image: empty".into(),
+                "an image serving the registry API on port 5000, e.g. `registry:2`",
+            );
         }
     }
 

@@ -7,6 +7,9 @@
 //! - kind: the name the image was loaded under, as containerd in the node lists it
 //!   (`app:dev` → `docker.io/library/app:dev`); the tag does not change between builds, so the
 //!   image-ID annotation (src/k8s/image_ids.rs) still rolls the pods.
+//! - kind with `cluster.load: registry`: the push to the local registry pinned by digest,
+//!   `localhost:<port>/app@sha256:…`, which the nodes pull through their hosts.toml
+//!   (src/cluster/local_registry.rs); like a shared cluster's, it rolls out by itself.
 //!
 //! The same manifests, naming the images as `images[].name` does, thus serve both clusters.
 
@@ -48,6 +51,17 @@ impl ImageMap {
                 .iter()
                 .map(|i| (i.name.as_str(), normalize(&i.name))),
         )
+    }
+
+    /// kind: each built image to the pinned push of `cluster.load: registry`
+    /// (`localhost:<port>/app@sha256:…`) where the last load pushed it, else to its loaded name.
+    pub fn kind(state: &State) -> Self {
+        Self::new(state.images.iter().map(|i| {
+            (
+                i.name.as_str(),
+                i.pushed.clone().unwrap_or_else(|| normalize(&i.name)),
+            )
+        }))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -184,5 +198,32 @@ mod tests {
         let mut d = manifest("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: app:dev}]\n");
         let r = rewrite(&mut d, &ImageMap::loaded(&state));
         assert_eq!(r[0].to, "docker.io/library/app:dev");
+        assert_eq!(ImageMap::kind(&state), ImageMap::loaded(&state));
+    }
+
+    #[test]
+    fn kind_with_the_local_registry_names_the_pinned_push() {
+        let mut state = State::new("e");
+        for (name, pushed) in [
+            (
+                "localhost/app:dev",
+                Some(format!("localhost:5001/app@{DIGEST}")),
+            ),
+            ("worker:1", None),
+        ] {
+            state.images.push(crate::state::ImageRecord {
+                name: name.into(),
+                id: "sha256:1".into(),
+                input_hash: "0".into(),
+                pushed,
+            });
+        }
+        let mut d = manifest("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - {name: app, image: localhost/app:dev}\n      - {name: w, image: worker:1}\n");
+        let r = rewrite(&mut d, &ImageMap::kind(&state));
+        assert_eq!(r[0].to, format!("localhost:5001/app@{DIGEST}"));
+        assert_eq!(
+            r[1].to, "docker.io/library/worker:1",
+            "archive-loaded: by name"
+        );
     }
 }

@@ -115,9 +115,10 @@ async fn kind_cluster(
     record(ctx, true)?;
     let started = Instant::now();
     let attempts = c.retries + 1;
+    let merged_config = registry_kind_config(ctx)?;
     let req = CreateRequest {
         name: &c.name,
-        config: c.kind_config.as_deref(),
+        config: merged_config.as_deref().or(c.kind_config.as_deref()),
         image: c.node_image.as_deref(),
         wait: c.wait.get(),
         kubeconfig: &path,
@@ -185,6 +186,32 @@ async fn kind_cluster(
             started.elapsed().as_secs_f64()
         ),
     ))
+}
+
+/// `cluster.load: registry | auto`: the kind config with containerd's `config_path` patch
+/// (src/cluster/kind_config.rs), written beside the state; `None` for `archive`.
+fn registry_kind_config(ctx: &PhaseCtx) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let c = &ctx.plan.cluster;
+    if c.load == crate::config::LoadMode::Archive {
+        return Ok(None);
+    }
+    let out = ctx.plan.state_dir.join("kind-config.yaml");
+    let merged = crate::cluster::kind_config::write_merged(c.kind_config.as_deref(), &out)?;
+    ctx.events.note(
+        Some(Phase::Cluster),
+        format!(
+            "cluster.load: {}: kind gets {} ({}, containerd reads registry hosts from {})",
+            c.load.as_str(),
+            out.display(),
+            match (&c.kind_config, merged.patched) {
+                (Some(f), true) => format!("{} with the config_path patch appended", f.display()),
+                (Some(f), false) => format!("{} as is: it sets config_path already", f.display()),
+                (None, _) => "kind's minimal config with the config_path patch".to_owned(),
+            },
+            crate::cluster::kind_config::CERTS_DIR
+        ),
+    );
+    Ok(Some(out))
 }
 
 fn record(ctx: &PhaseCtx, created: bool) -> anyhow::Result<()> {

@@ -21,7 +21,7 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
     // Built images become what the cluster runs: pushed digests, or kind's loaded names.
     let map = match plan.cluster.provider {
         Provider::Existing => image_rewrite::ImageMap::pushed(&state),
-        Provider::Kind => image_rewrite::ImageMap::loaded(&state),
+        Provider::Kind => image_rewrite::ImageMap::kind(&state),
         Provider::None => image_rewrite::ImageMap::default(),
     };
     let mut rewritten = Vec::new();

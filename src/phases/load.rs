@@ -3,13 +3,14 @@
 //! `provider: existing`: push to `cluster.registry`, or say which images the cluster cannot see.
 
 use super::built::BuiltImages;
+use super::load_registry;
 use super::PhaseCtx;
 use crate::cluster::archive;
 use crate::cluster::image_ref::ImageRef;
 use crate::cluster::kind::Kind;
 use crate::cluster::nodes::{present_everywhere, EngineNodes, NodeImageSource};
 use crate::cluster::pull_policy;
-use crate::config::Provider;
+use crate::config::{LoadMode, Provider};
 use crate::engine::{images, push, registry_auth, Engine};
 use crate::events::{Outcome, Phase, TaskEvents};
 use anyhow::Context;
@@ -45,8 +46,31 @@ pub async fn run(
     match plan.cluster.provider {
         Provider::Kind => {
             let kind = kind.context("internal: `provider: kind` but preflight found no kind")?;
-            let outcome = load_into_kind(ctx, engine, kind, &wanted).await?;
-            for w in pull_policy::check(&plan.deploy.manifests, &wanted) {
+            // Built images may go through the local registry (`cluster.load`); images of
+            // `cluster.preload` are not rebuilt, so the archive (skipped once the nodes hold
+            // them) stays their way in.
+            let (built, preload): (Vec<&String>, Vec<&String>) = wanted
+                .iter()
+                .partition(|w| plan.images.iter().any(|i| &i.name == *w));
+            let built: Vec<&str> = built.into_iter().map(String::as_str).collect();
+            let via_registry = !built.is_empty()
+                && load_registry::choose(ctx, engine, &built).await? == LoadMode::Registry;
+            let archived: Vec<String> = if via_registry {
+                preload.into_iter().cloned().collect()
+            } else {
+                wanted.clone()
+            };
+            let mut outcome = Outcome::Skipped;
+            if via_registry {
+                outcome = load_registry::load(ctx, engine, &built).await?;
+            }
+            if !archived.is_empty() {
+                let o = load_into_kind(ctx, engine, kind, &archived).await?;
+                if !via_registry || o == Outcome::Ok {
+                    outcome = o;
+                }
+            }
+            for w in pull_policy::check(&plan.deploy.manifests, &archived) {
                 ctx.events.warn(Some(Phase::Load), w.to_string());
             }
             Ok(outcome)
@@ -68,11 +92,13 @@ pub async fn run_as_built(
 ) -> anyhow::Result<Outcome> {
     let plan = &ctx.plan;
     let wanted = wanted_images(plan);
-    if plan.cluster.provider == Provider::Existing && !wanted.is_empty() {
+    let pushing = plan.cluster.provider == Provider::Existing
+        || (plan.cluster.provider == Provider::Kind && plan.cluster.load != LoadMode::Archive);
+    if pushing && !wanted.is_empty() {
         // Pushes go to a registry one by one after every build.
         built.wait_all().await?;
     }
-    if plan.cluster.provider != Provider::Kind || wanted.is_empty() {
+    if plan.cluster.provider != Provider::Kind || pushing || wanted.is_empty() {
         return run(ctx, engine, kind).await;
     }
     let engine = engine.context("internal: images to load but no engine from preflight")?;
@@ -115,6 +141,13 @@ async fn load_into_kind(
 ) -> anyhow::Result<Outcome> {
     let cluster = &ctx.plan.cluster.name;
     let built: Vec<&str> = ctx.plan.images.iter().map(|i| i.name.as_str()).collect();
+    // Run by their loaded names from now on, also when the nodes hold them already: no pinned
+    // push of an earlier `cluster.load: registry` is left for deploy to write.
+    ctx.state.update(|s| {
+        for i in s.images.iter_mut().filter(|i| wanted.contains(&i.name)) {
+            i.pushed = None;
+        }
+    })?;
     let mut local = Vec::new();
     for name in wanted {
         let image = images::inspect(&engine.docker, name).await?.ok_or_else(|| {

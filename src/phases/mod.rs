@@ -8,6 +8,7 @@ pub mod connect;
 pub mod deploy;
 pub mod deps;
 pub mod load;
+pub mod load_registry;
 pub mod preflight;
 pub mod ready;
 pub mod setup;

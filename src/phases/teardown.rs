@@ -50,6 +50,10 @@ pub async fn run(ctx: &PhaseCtx, opts: TeardownOptions) -> anyhow::Result<Outcom
             ),
         }
     }
+    if let Some(reg) = ctx.state.snapshot().local_registry {
+        remove_local_registry(ctx, &reg).await?;
+        removed += 1;
+    }
     let state = ctx.state.snapshot();
     if let Some(rec) = &state.cluster {
         delete_cluster(ctx, rec, opts).await?;
@@ -66,11 +70,25 @@ pub async fn run(ctx: &PhaseCtx, opts: TeardownOptions) -> anyhow::Result<Outcom
             let task = ctx
                 .events
                 .task(Phase::Teardown, format!("image {}", img.name));
+            // The tag a push to a registry left in the engine goes too (its image is ours).
+            let mut tags: Vec<String> = img
+                .pushed
+                .as_deref()
+                .and_then(|p| p.split_once('@'))
+                .map(|(repo, _)| format!("{repo}:{}", engine::push::split_tag(&img.name).1))
+                .into_iter()
+                .collect();
+            tags.push(img.name.clone());
             let removal = within_limit(
                 &engine.endpoint,
                 &format!("DELETE /images/{}", img.name),
                 patience(ctx, &on_busy),
-                || images::remove(&engine.docker, &img.name),
+                || async {
+                    for t in &tags {
+                        images::remove(&engine.docker, t).await?;
+                    }
+                    Ok(())
+                },
             )
             .await;
             match removal {
@@ -146,6 +164,42 @@ async fn recorded_engine(ctx: &PhaseCtx) -> anyhow::Result<Engine> {
         .await
         .map_err(engine::ConnectError::into_anyhow)
         .context("removing images and dependency containers needs the engine")
+}
+
+/// Remove the registry container of `cluster.load: registry` (by id, or by name when `up`
+/// stopped between recording and creating it); gone already is success.
+async fn remove_local_registry(
+    ctx: &PhaseCtx,
+    reg: &crate::state::LocalRegistryRecord,
+) -> anyhow::Result<()> {
+    let engine = recorded_engine(ctx).await?;
+    let on_busy = super::busy_reporter(&ctx.events, Phase::Teardown);
+    let task = ctx
+        .events
+        .task(Phase::Teardown, format!("local registry {}", reg.name));
+    let target = if reg.id.is_empty() {
+        &reg.name
+    } else {
+        &reg.id
+    };
+    let removal = within_limit(
+        &engine.endpoint,
+        &format!("DELETE /containers/{target}"),
+        patience(ctx, &on_busy),
+        || containers::remove(&engine.docker, target),
+    )
+    .await;
+    match removal {
+        Ok(()) => {
+            ctx.state.update(|s| s.local_registry = None)?;
+            task.finish(Outcome::Ok, Some("removed".into()));
+            Ok(())
+        }
+        Err(e) => {
+            task.finish(Outcome::Failed, Some(format!("{e:#}")));
+            Err(e)
+        }
+    }
 }
 
 /// Remove the dependency containers, then their networks; each removal is recorded at once.

@@ -9,8 +9,8 @@ mod store;
 pub use lock::{EnvLock, LockBusy};
 pub use model::{
     AttachmentRecord, ClusterObjectRecord, ClusterRecord, ContainerRecord, EngineRecord,
-    HealthCheckRecord, ImageRecord, NetworkRecord, RunClusterObject, SetupRecord, State,
-    HEALTH_HISTORY, STATE_VERSION,
+    HealthCheckRecord, ImageRecord, LocalRegistryRecord, NetworkRecord, RunClusterObject,
+    SetupRecord, State, HEALTH_HISTORY, STATE_VERSION,
 };
 pub use recorder::Recorder;
 pub use store::StateStore;

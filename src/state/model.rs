@@ -38,6 +38,10 @@ pub struct State {
     /// (its label removed by `down`, deleted with the last run's label), in apply order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub run_cluster_objects: Vec<RunClusterObject>,
+    /// The registry container of `cluster.load: registry` (src/cluster/local_registry.rs),
+    /// recorded before it is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_registry: Option<LocalRegistryRecord>,
 }
 
 /// A cluster-scoped object a run on a shared cluster applied (src/k8s/run_cluster.rs).
@@ -70,6 +74,7 @@ impl State {
             && self.cluster_objects.is_empty()
             && self.run_id.is_none()
             && self.run_cluster_objects.is_empty()
+            && self.local_registry.is_none()
     }
 }
 
@@ -100,6 +105,18 @@ pub struct ImageRecord {
     /// `repo@sha256:…` of the last push of this build to `cluster.registry` (no credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pushed: Option<String>,
+}
+
+/// The local registry container kind's nodes pull from (`cluster.load: registry`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalRegistryRecord {
+    pub name: String,
+    /// Empty until the engine answered the create.
+    #[serde(default)]
+    pub id: String,
+    /// Host port on 127.0.0.1; images are pushed as and pulled by `localhost:<port>/…`.
+    pub port: u16,
+    pub image: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -124,6 +124,11 @@ fn full_fixture_sets_every_key() {
     assert_eq!(cl.wait.get(), std::time::Duration::from_secs(120));
     assert_eq!((cl.retries, cl.export_kubeconfig), (4, true));
     assert_eq!(cl.preload, vec!["docker.io/library/busybox:1.36"]);
+    assert_eq!(cl.load, config::LoadMode::Registry);
+    assert_eq!(
+        (cl.local_registry.image.as_str(), cl.local_registry.port),
+        ("registry:2", Some(5001))
+    );
     let pg = &c.dependencies["postgres"];
     assert_eq!(pg.ports[0].to_string(), "15432:5432/tcp");
     assert_eq!(pg.ports[1].host, None, "0 means pick a free port");

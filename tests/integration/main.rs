@@ -26,6 +26,7 @@ mod k8s_ready;
 mod k8s_support;
 mod kind;
 mod load;
+mod local_registry;
 mod registry;
 mod registry_support;
 mod report_html;
