@@ -265,10 +265,12 @@ Error: Get "http://localhost:50395/vm/state": dial tcp: lookup localhost: no suc
         r#"permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock: Post "http://%2Fvar%2Frun%2Fdocker.sock/v1.24/images/create?fromImage=postgres&tag=latest": dial unix /var/run/docker.sock: connect: permission denied"#,
         SocketPermission,
     ),
-    // https://github.com/docker/for-mac/issues/47
+    // https://github.com/docker/for-mac/issues/47 — the text says the socket is missing AND
+    // that opening it was denied; this file labelled it socket-permission, the corpus
+    // (train.yaml n4-004, same thread) socket-missing: the family, its check decides.
     (
         "[ERROR]  docker-cli\n         /var/run/docker.sock does not exist\n         Permission denied (EACCES) connecting to /var/run/docker.sock: check permissions\n         docker ps failed",
-        SocketPermission,
+        EngineUnreachable,
     ),
     // ------------------------------------------------------------ daemon-not-running
     // https://github.com/docker/for-linux/issues/535
