@@ -40,10 +40,12 @@ const REAL: &[(&str, Category)] = &[
         "Waiting for VM ...\nERRO[0010] ssh: handshake failed: EOF\nWARN[0010] API socket failed ping test",
         MachineSshUnreachable,
     ),
-    // https://github.com/podman-container-tools/podman/issues/15209
+    // https://github.com/podman-container-tools/podman/issues/15209 — refused at the TCP level on
+    // the forwarded SSH port: this thread found sshd unreachable, train.yaml pm-099 a wrong
+    // port; a stopped or booting machine prints the same. The machine family, its check decides.
     (
         "Connecting to vm podman-machine-default. To close connection, use ~. or exit\nssh: connect to host localhost port 51057: Connection refused\nError: exit status 255",
-        MachineSshUnreachable,
+        MachineUnavailable,
     ),
     // https://github.com/podman-desktop/podman-desktop/issues/10565
     (
