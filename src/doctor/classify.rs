@@ -735,20 +735,20 @@ mod tests {
 
     #[test]
     fn close_generic_signals_within_one_family_give_the_family() {
-        // A refused socket alone is a stopped engine (a generic combination, priority 45)...
-        let refused = "error dialing /var/run/docker.sock: connection refused";
-        assert_eq!(classify(refused).category, Category::DaemonNotRunning);
-        // ...but next to a timed-out call on the same socket (engine-busy, 40) the
-        // signals conflict. Both are members of one family, so the verdict is the family,
-        // naming both and the check that tells them apart — not a guess, not a bare unknown.
-        let both = format!("request to unix:///var/run/docker.sock timed out after 30s\n{refused}");
+        // A missing socket alone is socket-missing (a generic combination, priority 45)...
+        let missing = "error: the docker socket /Users/me/.rd/docker.sock does not exist";
+        assert_eq!(classify(missing).category, Category::SocketMissing);
+        // ...but next to a timed-out call on a socket (engine-busy, 40) the signals
+        // conflict. Both are members of one family, so the verdict is the family, naming
+        // both and the check that tells them apart — not a guess, not a bare unknown.
+        let both = format!("request to unix:///var/run/docker.sock timed out after 30s\n{missing}");
         let c = classify(&both);
         assert_eq!(c.category, Category::EngineUnreachable, "{}", c.cause);
         assert_eq!(c.candidates.len(), 2, "{}", c.cause);
         assert!(c.candidates.contains(&Category::EngineBusy));
-        assert!(c.candidates.contains(&Category::DaemonNotRunning));
+        assert!(c.candidates.contains(&Category::SocketMissing));
         assert!(c.cause.contains("engine-busy"), "{}", c.cause);
-        assert!(c.cause.contains("daemon-not-running"), "{}", c.cause);
+        assert!(c.cause.contains("socket-missing"), "{}", c.cause);
         assert_eq!(c.decided_by, Some("engine-endpoints"));
         let v = serde_json::to_value(&c).unwrap();
         assert_eq!(v["candidates"].as_array().map(Vec::len), Some(2));

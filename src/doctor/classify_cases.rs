@@ -40,10 +40,12 @@ const REAL: &[(&str, Category)] = &[
         "Waiting for VM ...\nERRO[0010] ssh: handshake failed: EOF\nWARN[0010] API socket failed ping test",
         MachineSshUnreachable,
     ),
-    // https://github.com/podman-container-tools/podman/issues/15209
+    // https://github.com/podman-container-tools/podman/issues/15209 — refused at the TCP level on
+    // the forwarded SSH port: this thread found sshd unreachable, train.yaml pm-099 a wrong
+    // port; a stopped or booting machine prints the same. The machine family, its check decides.
     (
         "Connecting to vm podman-machine-default. To close connection, use ~. or exit\nssh: connect to host localhost port 51057: Connection refused\nError: exit status 255",
-        MachineSshUnreachable,
+        MachineUnavailable,
     ),
     // https://github.com/podman-desktop/podman-desktop/issues/10565
     (
@@ -265,10 +267,12 @@ Error: Get "http://localhost:50395/vm/state": dial tcp: lookup localhost: no suc
         r#"permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock: Post "http://%2Fvar%2Frun%2Fdocker.sock/v1.24/images/create?fromImage=postgres&tag=latest": dial unix /var/run/docker.sock: connect: permission denied"#,
         SocketPermission,
     ),
-    // https://github.com/docker/for-mac/issues/47
+    // https://github.com/docker/for-mac/issues/47 — the text says the socket is missing AND
+    // that opening it was denied; this file labelled it socket-permission, the corpus
+    // (train.yaml n4-004, same thread) socket-missing: the family, its check decides.
     (
         "[ERROR]  docker-cli\n         /var/run/docker.sock does not exist\n         Permission denied (EACCES) connecting to /var/run/docker.sock: check permissions\n         docker ps failed",
-        SocketPermission,
+        EngineUnreachable,
     ),
     // ------------------------------------------------------------ daemon-not-running
     // https://github.com/docker/for-linux/issues/535
