@@ -8,7 +8,7 @@
 use crate::apidouble::ApiDouble;
 use crate::engines::{busybox_context, engines, TestEngine};
 use crate::fake_kind::FakeKind;
-use crate::registry::{connect, untag};
+use crate::registry::{build_images, connect, untag};
 use crate::registry_support::available;
 use crate::support::{unique, Run};
 use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest};
@@ -47,45 +47,111 @@ fn registry_context(dir: &Path) {
     std::fs::write(dir.join("Containerfile"), file).unwrap();
 }
 
-/// The registry image and a busybox "node" image, built with kubetest (`provider: none`),
-/// named per test (`test`) and test process: each test removes its own at the end.
-async fn support_images(engine: &TestEngine, dir: &Path, test: &str) -> (String, String) {
-    let registry = format!(
-        "localhost/{}:1",
-        unique(&format!("kt-{test}-registry-{}", engine.name))
-    );
-    let node = format!(
-        "localhost/{}:1",
-        unique(&format!("kt-{test}-node-{}", engine.name))
-    );
-    registry_context(&dir.join("registry"));
-    // A node whose `crictl images -o json` lists nothing (kind's archive path asks it).
-    busybox_context(&dir.join("node"), "node", None);
+/// The node image of the kind "nodes": busybox whose `crictl images -o json` lists nothing
+/// (kind's archive path asks it).
+fn node_context(dir: &Path) {
+    busybox_context(dir, "node", None);
     std::fs::write(
-        dir.join("node/crictl"),
+        dir.join("crictl"),
         "#!/bin/busybox sh\necho '{\"images\":[]}'\n",
     )
     .unwrap();
     std::fs::write(
-        dir.join("node/Containerfile"),
+        dir.join("Containerfile"),
         "FROM scratch\nCOPY busybox /bin/busybox\nCOPY crictl /usr/local/bin/crictl\nRUN [\"/bin/busybox\", \"chmod\", \"755\", \"/usr/local/bin/crictl\"]\n",
     )
     .unwrap();
-    std::fs::write(
-        dir.join("kubetest.yaml"),
-        format!(
-            "name: {}\nengine: {}\ncluster: {{ provider: none }}\nimages:\n  - {{ name: {registry}, context: registry }}\n  - {{ name: {node}, context: node }}\n",
-            unique(&format!("kt-{test}-support-{}", engine.name)),
-            engine.name
-        ),
-    )
-    .unwrap();
-    let mut cmd = engine.kubetest(dir);
-    let run = tokio::task::spawn_blocking(move || Run::new(cmd.args(["up", "--output", "json"])))
-        .await
-        .unwrap();
-    assert_eq!(run.code, 0, "{}: {}", engine.name, run.stderr);
-    (registry, node)
+}
+
+/// What every test here starts from on one engine, named per test (`test`) and test process:
+/// the support images built with kubetest (`provider: none`), kind's network and nodes, and
+/// the name of the app image; `left` removes all of it at the end.
+struct KindSetup {
+    e: Engine,
+    env: String,
+    cluster: String,
+    network: String,
+    /// The registry image (`None`: the node image, plain busybox then, stands in for one).
+    registry_image: Option<String>,
+    node_image: String,
+    nodes: Vec<String>,
+    app: String,
+    left: Leftovers,
+    _support: tempfile::TempDir,
+}
+
+impl KindSetup {
+    async fn new(engine: &TestEngine, test: &str, with_registry: bool) -> Self {
+        let e = connect(engine).await;
+        let support = tempfile::tempdir().unwrap();
+        let dir = support.path();
+        let name = |what: &str| unique(&format!("kt-{test}-{what}-{}", engine.name));
+        let node_image = format!("localhost/{}:1", name("node"));
+        if with_registry {
+            node_context(&dir.join("node"));
+        } else {
+            // Plain busybox, with a command: the node image then stands in for a registry.
+            busybox_context(&dir.join("node"), "node", None);
+        }
+        let mut images = vec![(node_image.clone(), "node")];
+        let registry_image = with_registry.then(|| {
+            let image = format!("localhost/{}:1", name("registry"));
+            registry_context(&dir.join("registry"));
+            images.insert(0, (image.clone(), "registry"));
+            image
+        });
+        let list: Vec<(&str, &str)> = images.iter().map(|(i, c)| (i.as_str(), *c)).collect();
+        build_images(engine, dir, &format!("kt-{test}-support"), &list).await;
+        let env = unique(&format!("kt-{test}-{}", engine.name));
+        let cluster = unique(&format!("kt{test}-{}", engine.name));
+        let network = name("kindnet");
+        let built: Vec<&str> = images.iter().map(|(i, _)| i.as_str()).collect();
+        let mut left = Leftovers::new(engine, &cluster, &env, &network, &built);
+        let nodes = kind_nodes(&e, &cluster, &network, &node_image).await;
+        let app = format!("localhost/{}:1", name("app"));
+        left.images.push(app.clone());
+        Self {
+            e,
+            env,
+            cluster,
+            network,
+            registry_image,
+            node_image,
+            nodes,
+            app,
+            left,
+            _support: support,
+        }
+    }
+}
+
+/// The repository of `localhost/<repo>:1`.
+fn repo_of(app: &str) -> String {
+    app.trim_start_matches("localhost/")
+        .trim_end_matches(":1")
+        .to_owned()
+}
+
+/// `kubetest <args> --output json` in `dir`, kind being the fake kind serving `double`, kind's
+/// network `network` (its provider variables), and HOME `home`.
+fn kind_cli(
+    engine: &TestEngine,
+    dir: &Path,
+    fake: &FakeKind,
+    double: &ApiDouble,
+    home: &Path,
+    network: &str,
+    args: &[&str],
+) -> tokio::task::JoinHandle<Run> {
+    let mut c = engine.kubetest(dir);
+    fake.apply(&mut c);
+    c.env("FAKE_KIND_SERVER", double.url())
+        .env("HOME", home)
+        .env("KIND_EXPERIMENTAL_DOCKER_NETWORK", network)
+        .env("KIND_EXPERIMENTAL_PODMAN_NETWORK", network)
+        .args(args)
+        .args(["--output", "json"]);
+    tokio::task::spawn_blocking(move || Run::new(&mut c))
 }
 
 /// What kind would have made: a network and node containers labelled for `cluster`, running.
@@ -296,30 +362,21 @@ async fn kind_loads_through_a_local_registry_on_both_engines() {
         return;
     }
     for engine in engines() {
-        let e = connect(&engine).await;
-        let support = tempfile::tempdir().unwrap();
-        let (registry_image, node_image) = support_images(&engine, support.path(), "lr1").await;
-        let env = unique(&format!("kt-lr-{}", engine.name));
-        let cluster = unique(&format!("ktlr-{}", engine.name));
-        let network = unique(&format!("kt-lr-kindnet-{}", engine.name));
-        let mut left = Leftovers::new(
-            &engine,
-            &cluster,
-            &env,
-            &network,
-            &[&registry_image, &node_image],
-        );
-        let nodes = kind_nodes(&e, &cluster, &network, &node_image).await;
-        let app = format!(
-            "localhost/{}:1",
-            unique(&format!("kt-lr-app-{}", engine.name))
-        );
-        left.images.push(app.clone());
-        let repo = app
-            .trim_start_matches("localhost/")
-            .trim_end_matches(":1")
-            .to_owned();
-
+        // Every field bound: what is not bound would be dropped (and removed) at once.
+        let KindSetup {
+            e,
+            env,
+            cluster,
+            network,
+            registry_image,
+            node_image: _,
+            nodes,
+            app,
+            mut left,
+            _support,
+        } = KindSetup::new(&engine, "lr", true).await;
+        let registry_image = registry_image.unwrap();
+        let repo = repo_of(&app);
         let double = ApiDouble::start().await;
         double.put_namespace("demo");
         double.put_namespace("kube-public");
@@ -349,17 +406,8 @@ async fn kind_loads_through_a_local_registry_on_both_engines() {
             "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n- role: worker\ncontainerdConfigPatches:\n- |-\n  [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n    snapshotter = \"overlayfs\"\n",
         )
         .unwrap();
-        let cli = |args: &'static [&'static str]| {
-            let mut c = engine.kubetest(&d);
-            fake.apply(&mut c);
-            c.env("FAKE_KIND_SERVER", double.url())
-                .env("HOME", home.path())
-                .env("KIND_EXPERIMENTAL_DOCKER_NETWORK", &network)
-                .env("KIND_EXPERIMENTAL_PODMAN_NETWORK", &network)
-                .args(args)
-                .args(["--output", "json"]);
-            tokio::task::spawn_blocking(move || Run::new(&mut c))
-        };
+        let cli =
+            |args: &[&str]| kind_cli(&engine, &d, &fake, &double, home.path(), &network, args);
 
         let up = cli(&["up"]).await.unwrap();
         assert_eq!(up.code, 0, "{}: {}\n{}", engine.name, up.stderr, up.stdout);
@@ -671,29 +719,20 @@ async fn one_config_and_manifests_run_on_kind_and_on_a_shared_cluster() {
     }
     let shared_registry = crate::registry_support::Registry::plain();
     for engine in engines() {
-        let e = connect(&engine).await;
-        let support = tempfile::tempdir().unwrap();
-        let (registry_image, node_image) = support_images(&engine, support.path(), "lr2").await;
-        let env = unique(&format!("kt-lr2-{}", engine.name));
-        let cluster = unique(&format!("ktlr2-{}", engine.name));
-        let network = unique(&format!("kt-lr2-kindnet-{}", engine.name));
-        let mut left = Leftovers::new(
-            &engine,
-            &cluster,
-            &env,
-            &network,
-            &[&registry_image, &node_image],
-        );
-        kind_nodes(&e, &cluster, &network, &node_image).await;
-        let app = format!(
-            "localhost/{}:1",
-            unique(&format!("kt-lr2-app-{}", engine.name))
-        );
-        left.images.push(app.clone());
-        let path = app
-            .trim_start_matches("localhost/")
-            .trim_end_matches(":1")
-            .to_owned();
+        let KindSetup {
+            e,
+            env,
+            cluster,
+            network,
+            registry_image,
+            node_image,
+            nodes: _,
+            app,
+            mut left,
+            _support,
+        } = KindSetup::new(&engine, "lr2", true).await;
+        let registry_image = registry_image.unwrap();
+        let path = repo_of(&app);
         let fake = crate::fake_kind::binary().display().to_string();
         let blocks = [
             (
@@ -731,17 +770,8 @@ async fn one_config_and_manifests_run_on_kind_and_on_a_shared_cluster() {
             double.write_kubeconfig(&d);
             let kind = FakeKind::new();
             let home = tempfile::tempdir().unwrap();
-            let cli = |args: &'static [&'static str]| {
-                let mut c = engine.kubetest(&d);
-                kind.apply(&mut c);
-                c.env("FAKE_KIND_SERVER", double.url())
-                    .env("HOME", home.path())
-                    .env("KIND_EXPERIMENTAL_DOCKER_NETWORK", &network)
-                    .env("KIND_EXPERIMENTAL_PODMAN_NETWORK", &network)
-                    .args(args)
-                    .args(["--output", "json"]);
-                tokio::task::spawn_blocking(move || Run::new(&mut c))
-            };
+            let cli =
+                |args: &[&str]| kind_cli(&engine, &d, &kind, &double, home.path(), &network, args);
             if way.starts_with("kind") {
                 start_nodes(&e, &cluster, &network, &node_image).await;
             }
@@ -800,52 +830,24 @@ async fn one_config_and_manifests_run_on_kind_and_on_a_shared_cluster() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn registry_faults_are_named_and_down_still_removes_the_container() {
     for engine in engines() {
-        let e = connect(&engine).await;
-        let support = tempfile::tempdir().unwrap();
         // The node image stands in for a registry: these runs fail before anything is pushed.
-        let node_image = format!(
-            "localhost/{}:1",
-            unique(&format!("kt-lr3-node-{}", engine.name))
-        );
-        busybox_context(&support.path().join("node"), "node", None);
-        std::fs::write(
-            support.path().join("kubetest.yaml"),
-            format!(
-                "name: {}\nengine: {}\ncluster: {{ provider: none }}\nimages:\n  - {{ name: {node_image}, context: node }}\n",
-                unique(&format!("kt-lr3-support-{}", engine.name)),
-                engine.name
-            ),
-        )
-        .unwrap();
-        let mut b = engine.kubetest(support.path());
-        let built = tokio::task::spawn_blocking(move || Run::new(b.args(["up"])))
-            .await
-            .unwrap();
-        assert_eq!(built.code, 0, "{}", built.stderr);
-
-        let env = unique(&format!("kt-lr3-{}", engine.name));
-        let cluster = unique(&format!("ktlr3-{}", engine.name));
-        let network = unique(&format!("kt-lr3-kindnet-{}", engine.name));
-        let mut left = Leftovers::new(&engine, &cluster, &env, &network, &[&node_image]);
-        kind_nodes(&e, &cluster, &network, &node_image).await;
-        let app = format!(
-            "localhost/{}:1",
-            unique(&format!("kt-lr3-app-{}", engine.name))
-        );
-        left.images.push(app.clone());
+        let KindSetup {
+            e,
+            env,
+            cluster,
+            network,
+            registry_image: _,
+            node_image,
+            nodes: _,
+            app,
+            left: _left,
+            _support,
+        } = KindSetup::new(&engine, "lr3", false).await;
         let fake = FakeKind::new();
         let double = ApiDouble::start().await;
         let home = tempfile::tempdir().unwrap();
-        let run = |d: std::path::PathBuf, net: String, args: &'static [&'static str]| {
-            let mut c = engine.kubetest(&d);
-            fake.apply(&mut c);
-            c.env("FAKE_KIND_SERVER", double.url())
-                .env("HOME", home.path())
-                .env("KIND_EXPERIMENTAL_DOCKER_NETWORK", &net)
-                .env("KIND_EXPERIMENTAL_PODMAN_NETWORK", &net)
-                .args(args)
-                .args(["--output", "json"]);
-            tokio::task::spawn_blocking(move || Run::new(&mut c))
+        let run = |d: std::path::PathBuf, net: String, args: &[&str]| {
+            kind_cli(&engine, &d, &fake, &double, home.path(), &net, args)
         };
         let block = |image: &str| {
             format!(

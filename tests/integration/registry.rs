@@ -14,11 +14,21 @@ use std::path::Path;
 /// Build one busybox image with kubetest (`provider: none`) in `dir`.
 pub async fn build_image(engine: &TestEngine, dir: &Path, image: &str) {
     busybox_context(&dir.join("app"), image, None);
+    build_images(engine, dir, "kt-reg", &[(image, "app")]).await;
+}
+
+/// Build `images` — (name, context folder under `dir`) — with kubetest (`provider: none`) in
+/// `dir`, as environment `env`-<engine> named per test process.
+pub async fn build_images(engine: &TestEngine, dir: &Path, env: &str, images: &[(&str, &str)]) {
+    let list: String = images
+        .iter()
+        .map(|(name, context)| format!("  - {{ name: {name}, context: {context} }}\n"))
+        .collect();
     std::fs::write(
         dir.join("kubetest.yaml"),
         format!(
-            "name: {}\nengine: {}\ncluster: {{ provider: none }}\nimages:\n  - {{ name: {image}, context: app }}\n",
-            unique(&format!("kt-reg-{}", engine.name)),
+            "name: {}\nengine: {}\ncluster: {{ provider: none }}\nimages:\n{list}",
+            unique(&format!("{env}-{}", engine.name)),
             engine.name
         ),
     )
