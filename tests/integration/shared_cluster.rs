@@ -382,18 +382,7 @@ async fn four_runs_share_one_cluster_without_seeing_each_other() {
         );
     }
     assert_eq!(run_namespaces(&double), Vec::<String>::new());
-    let left: Vec<String> = double
-        .objects()
-        .into_iter()
-        .map(|mut o| {
-            // Field managers stay on fields they co-own, as in the API server; not an object.
-            o["metadata"]
-                .as_object_mut()
-                .map(|m| m.remove("managedFields"));
-            o.to_string()
-        })
-        .filter(|o| o.contains("job-"))
-        .collect();
+    let left = objects_naming(&double, "job-");
     assert!(left.is_empty(), "objects of the runs left: {left:#?}");
     assert!(double
         .get(CRDS.0, CRDS.1, None, "widgets.shop.example.com")
@@ -406,6 +395,22 @@ async fn four_runs_share_one_cluster_without_seeing_each_other() {
         .expect("what someone else installed stays");
     assert!(run_labels(&foreign).is_empty(), "{foreign}");
     assert_eq!(foreign["metadata"]["labels"]["team"], "platform");
+}
+
+/// The objects in the double whose text (but their managedFields) holds `needle`: field
+/// managers stay on fields they co-own, as in the API server, and name no object.
+fn objects_naming(double: &ApiDouble, needle: &str) -> Vec<String> {
+    double
+        .objects()
+        .into_iter()
+        .map(|mut o| {
+            o["metadata"]
+                .as_object_mut()
+                .map(|m| m.remove("managedFields"));
+            o.to_string()
+        })
+        .filter(|o| o.contains(needle))
+        .collect()
 }
 
 fn state_file(dir: &Path) -> PathBuf {
@@ -671,17 +676,7 @@ async fn down_after_a_failed_up_removes_what_it_applied() {
 
     let down = kt(bad.path().to_owned(), vec![arg("down")], None).await;
     assert_eq!(down.code, 0, "{}\n{}", down.stdout, down.stderr);
-    let left: Vec<String> = double
-        .objects()
-        .into_iter()
-        .map(|mut o| {
-            o["metadata"]
-                .as_object_mut()
-                .map(|m| m.remove("managedFields"));
-            o.to_string()
-        })
-        .filter(|o| o.contains("bad-1"))
-        .collect();
+    let left = objects_naming(&double, "bad-1");
     assert!(left.is_empty(), "objects of the failed run left: {left:#?}");
     check_up(&double, "ok-1");
     let crd = double
