@@ -11,11 +11,13 @@ use kubetest::engine::build::{build, BuildRequest};
 use kubetest::engine::context::scan;
 use kubetest::engine::{connect_endpoint, images, Endpoint};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
+#[path = "support/measure.rs"]
+mod measure;
 #[path = "../tests/common/test_engines.rs"]
 mod test_engines;
+use measure::{random_file, reset_peak, vm_hwm_kib};
 use std::time::Instant;
 
 const IMAGES: usize = 3;
@@ -106,34 +108,5 @@ async fn bench(label: &str, engine: &kubetest::engine::Engine) {
 fn random_context(dir: &Path, seed: u64) {
     std::fs::create_dir_all(dir).expect("context dir");
     std::fs::write(dir.join("Containerfile"), "FROM scratch\nCOPY blob /blob\n").expect("write");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("blob")).expect("blob"));
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut buf = vec![0u8; 1 << 20];
-    for _ in 0..BYTES_PER_IMAGE / buf.len() {
-        for chunk in buf.chunks_exact_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            chunk.copy_from_slice(&x.to_le_bytes());
-        }
-        f.write_all(&buf).expect("write blob");
-    }
-    f.flush().expect("flush blob");
-}
-
-/// Peak resident set size of this process (KiB), from /proc/self/status.
-fn vm_hwm_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// Reset VmHWM to the current RSS (Linux: write 5 to /proc/self/clear_refs).
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    random_file(&dir.join("blob"), BYTES_PER_IMAGE, seed).expect("write blob");
 }

@@ -15,8 +15,11 @@
 //! default true: podman pkg/api/handlers/libpod/images_pull.go). Everything it makes is named
 //! `kt-bench-lreg-<pid>-…` and removed at the end.
 
+#[path = "support/measure.rs"]
+mod measure;
 #[path = "../tests/common/test_engines.rs"]
 mod test_engines;
+use measure::{random_file, reset_peak, vm_hwm_kib};
 
 #[allow(dead_code)]
 #[path = "../tests/integration/registry_support.rs"]
@@ -29,7 +32,6 @@ use kubetest::engine::context::scan;
 use kubetest::engine::{connect_endpoint, images, push, raw_api, Endpoint, Engine};
 use registry_support::Registry;
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -602,23 +604,6 @@ async fn pump(
     let _ = to.shutdown().await;
 }
 
-/// `len` bytes of xorshift noise (incompressible, as a real binary layer mostly is).
-fn random_file(path: &Path, len: usize, seed: u64) -> std::io::Result<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut buf = vec![0u8; 1 << 20];
-    for _ in 0..len / buf.len() {
-        for chunk in buf.chunks_exact_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            chunk.copy_from_slice(&x.to_le_bytes());
-        }
-        f.write_all(&buf)?;
-    }
-    f.flush()
-}
-
 fn kb(bytes: u64) -> String {
     format!("{:.1} kB", bytes as f64 / 1e3)
 }
@@ -647,21 +632,4 @@ fn median_pair(v: &[(u64, Duration)]) -> (u64, Duration) {
     let mut b: Vec<u64> = v.iter().map(|p| p.0).collect();
     let mut s: Vec<Duration> = v.iter().map(|p| p.1).collect();
     (median(&mut b), median(&mut s))
-}
-
-/// Peak resident set size of this process (KiB), from /proc/self/status.
-fn vm_hwm_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// Reset VmHWM to the current RSS (Linux: write 5 to /proc/self/clear_refs).
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
