@@ -175,7 +175,7 @@ impl Shared {
         let Some(want) = resource_version else {
             return Ok(self.delete(group, plural, ns, name));
         };
-        let mut s = self.lock();
+        let s = self.lock();
         let Some(existing) = s.get(group, plural, ns, name) else {
             return Ok(None);
         };
@@ -191,34 +191,24 @@ impl Shared {
             drop(s);
             return Ok(self.delete(group, plural, ns, name));
         }
-        let key = (
-            group.to_owned(),
-            plural.to_owned(),
-            ns.map(str::to_owned),
-            name.to_owned(),
-        );
-        let Some(mut obj) = s.objects.remove(&key) else {
-            return Ok(None);
-        };
-        s.rv += 1;
-        obj["metadata"]["resourceVersion"] = json!(s.rv.to_string());
-        let c = Change {
-            rv: s.rv,
-            group: group.into(),
-            plural: plural.into(),
-            kind: "DELETED",
-            object: obj.clone(),
-            previous: None,
-        };
-        s.history.push(c.clone());
-        drop(s);
-        let _ = self.tx.send(Msg::Change(Box::new(c)));
-        Ok(Some(obj))
+        Ok(self.remove_locked(s, group, plural, ns, name))
     }
 
     /// Remove an object now (DELETED).
     pub fn remove(&self, group: &str, plural: &str, ns: Option<&str>, name: &str) -> Option<Value> {
-        let mut s = self.lock();
+        self.remove_locked(self.lock(), group, plural, ns, name)
+    }
+
+    /// Remove an object now (DELETED) under the lock `s` the caller holds (checks made under
+    /// it stay true), and release the lock before telling the watchers.
+    fn remove_locked(
+        &self,
+        mut s: MutexGuard<'_, Store>,
+        group: &str,
+        plural: &str,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
         let key = (
             group.to_owned(),
             plural.to_owned(),
