@@ -124,6 +124,36 @@ mod tests {
     }
 
     #[test]
+    fn the_plan_is_made_from_the_chosen_target() {
+        let plan = |target: Option<&str>| {
+            let mut config = config(ONE_FILE);
+            select(&mut config, target).unwrap();
+            crate::plan::Plan::from_config(&crate::config::LoadedConfig {
+                path: "kubetest.yaml".into(),
+                dir: "/p".into(),
+                config,
+            })
+        };
+        let kind = plan(None);
+        assert_eq!(kind.cluster.provider, Provider::Kind);
+        assert_eq!(kind.cluster.load, crate::config::LoadMode::Registry);
+        assert_eq!(kind.cluster.run_id, None);
+        let ci = plan(Some("ci"));
+        assert_eq!(ci.cluster.provider, Provider::Existing);
+        assert_eq!(ci.cluster.context.as_deref(), Some("ci"));
+        assert_eq!(ci.cluster.load, crate::config::LoadMode::Archive);
+        assert!(ci.cluster.registry.is_some());
+        assert!(
+            ci.cluster.run_id.is_some(),
+            "shared: the run gets an identity"
+        );
+        assert_eq!(
+            ci.state_dir, kind.state_dir,
+            "one environment, one state file"
+        );
+    }
+
+    #[test]
     fn an_unknown_target_lists_the_names() {
         let mut c = config(ONE_FILE);
         let e = select(&mut c, Some("prod")).unwrap_err();
