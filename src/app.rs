@@ -183,6 +183,7 @@ async fn dispatch(
         loaded.config.engine.host = Some(url.clone());
         loaded.config.engine.host_source = Some("--engine".to_owned());
     }
+    choose_cluster_target(&mut loaded, cli.cluster_target.as_deref())?;
     loaded.config.cluster.run_id = cli.run_id.clone();
     register_secrets(&loaded.config);
     match &cli.command {
@@ -251,6 +252,31 @@ async fn dispatch(
         | Command::Validate => Err(Stop::Usage("internal: command dispatched twice".into()).into()),
     }
     .map(|()| None)
+}
+
+/// `--cluster NAME`, else the target the state file records (src/config/targets.rs).
+fn choose_cluster_target(
+    loaded: &mut config::LoadedConfig,
+    requested: Option<&str>,
+) -> anyhow::Result<()> {
+    let state_dir = crate::plan::Plan::from_config(loaded).state_dir;
+    // An unreadable state file is reported by the command that needs it, not here.
+    let state = crate::state::StateStore::new(state_dir)
+        .load()
+        .ok()
+        .flatten();
+    // Built images stay after `down` (build cache) and belong to no cluster: only what is
+    // recorded on a cluster ties the environment to the target that made it.
+    let recorded = state.as_ref().filter(|s| {
+        s.cluster.is_some()
+            || !s.cluster_objects.is_empty()
+            || !s.run_cluster_objects.is_empty()
+            || s.run_id.is_some()
+            || s.local_registry.is_some()
+    });
+    config::targets::resolve(requested, recorded.map(|s| s.cluster_target.as_deref()))
+        .and_then(|t| config::targets::select(&mut loaded.config, t.as_deref()))
+        .map_err(|e| Stop::Usage(e.to_string()).into())
 }
 
 /// Values of secret-looking env keys of the dependencies and the setup steps: masked in every

@@ -66,6 +66,16 @@ pub struct Cli {
     /// `down` removes only this run's (default with `cluster.shared`: the CI job id, else random).
     #[arg(long = "id", global = true, value_name = "ID", env = "KUBETEST_RUN_ID")]
     pub run_id: Option<String>,
+    /// The cluster target: a name under `clusters:` (default: the one `up` recorded, else the
+    /// `cluster:` block). `down` spells it `--target`, as its `--cluster` deletes the cluster.
+    #[arg(
+        long = "cluster",
+        visible_alias = "target",
+        global = true,
+        value_name = "NAME",
+        env = "KUBETEST_CLUSTER"
+    )]
+    pub cluster_target: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -312,9 +322,20 @@ pub fn command() -> clap::Command {
     };
     let all: Vec<&str> = globals.iter().map(|a| a.get_id().as_str()).collect();
     let cmd = hide(cmd, "completions", &all);
-    let cmd = hide(cmd, "validate", &["engine"]);
-    let cmd = hide(cmd, "init", &["engine"]);
-    hide(cmd, "report", &["engine"])
+    let cmd = hide(cmd, "validate", &["engine", "cluster_target"]);
+    let cmd = hide(cmd, "init", &["engine", "cluster_target"]);
+    let cmd = hide(cmd, "doctor", &["cluster_target"]);
+    // `down --cluster` (delete a reused cluster) came first: there the target is `--target`.
+    let cmd = cmd.mut_subcommand("down", |c| {
+        c.arg(
+            clap::Arg::new("cluster_target")
+                .long("target")
+                .value_name("NAME")
+                .env("KUBETEST_CLUSTER")
+                .help("The cluster target `up` used (default: the one the state file records)"),
+        )
+    });
+    hide(cmd, "report", &["engine", "cluster_target"])
 }
 
 /// Parse the process arguments (exits with clap's message and code 2 on a usage error).

@@ -29,7 +29,8 @@ pub async fn up(session: &Session, loaded: &LoadedConfig, args: &UpArgs) -> anyh
 
     // The state file exists from the first moment: `run` and `down` find the environment
     // even when `up` creates nothing else (or is interrupted at once).
-    ctx.state.update(|_| {})?;
+    let target = loaded.config.cluster_target.clone();
+    ctx.state.update(|s| s.cluster_target = target)?;
     let result = pipeline(&ctx).await;
     if let Err(e) = &result {
         let interrupted = e

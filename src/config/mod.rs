@@ -11,6 +11,7 @@ mod locate;
 mod model;
 pub mod mounts;
 mod registry;
+pub mod targets;
 mod tree;
 mod validate;
 mod validate_collect;

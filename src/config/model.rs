@@ -21,6 +21,13 @@ pub struct Config {
     pub build: BuildSettings,
     #[serde(default)]
     pub cluster: ClusterSpec,
+    /// Named cluster targets besides `cluster:`, chosen with `--cluster NAME`
+    /// (src/config/targets.rs). Left out of the serialised form while empty.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub clusters: IndexMap<String, ClusterSpec>,
+    /// The `clusters:` name chosen (`--cluster`); `None` is the `cluster:` block. Not a key.
+    #[serde(skip)]
+    pub cluster_target: Option<String>,
     #[serde(default)]
     pub dependencies: IndexMap<String, DependencySpec>,
     #[serde(default)]

@@ -206,23 +206,38 @@ impl Validator<'_> {
         }
     }
 
+    /// `cluster:` and every `clusters.NAME` target, with the same rules (src/config/targets.rs).
     fn cluster(&mut self, c: &Config) {
-        let cl = &c.cluster;
+        self.cluster_spec(c, "cluster", &c.cluster);
+        for (name, spec) in &c.clusters {
+            let p = format!("clusters.{name}");
+            if !is_label(name, 40) {
+                let loc = self.idx.key(&p);
+                self.push(
+                    Problem::new(Some(loc), format!("invalid cluster target name `{name}`"))
+                        .expected(format!("{LABEL_SHAPE} (it is given as `--cluster NAME`)")),
+                );
+            }
+            self.cluster_spec(c, &p, spec);
+        }
+    }
+
+    fn cluster_spec(&mut self, c: &Config, at: &str, cl: &crate::config::ClusterSpec) {
         if let Some(n) = &cl.name {
             if !is_label(n, 40) {
                 self.at(
-                    "cluster.name",
-                    format!("cluster.name: invalid cluster name `{n}`"),
+                    &format!("{at}.name"),
+                    format!("{at}.name: invalid cluster name `{n}`"),
                     LABEL_SHAPE,
                 );
             }
         }
-        self.duration("cluster.wait", cl.wait, limits::WAIT_OR_SLEEP);
+        self.duration(&format!("{at}.wait"), cl.wait, limits::WAIT_OR_SLEEP);
         if let Some(f) = &cl.config {
-            self.path_exists("cluster.config", f, "a kind config file", false);
+            self.path_exists(&format!("{at}.config"), f, "a kind config file", false);
         }
         if let Some(k) = &cl.kubeconfig {
-            self.path_exists("cluster.kubeconfig", k, "a kubeconfig file", false);
+            self.path_exists(&format!("{at}.kubeconfig"), k, "a kubeconfig file", false);
         }
         let kind_only = [
             ("config", cl.config.is_some()),
@@ -233,8 +248,8 @@ impl Validator<'_> {
             for (key, set) in kind_only {
                 if set {
                     self.at(
-                        &format!("cluster.{key}"),
-                        format!("cluster.{key}: only used with `provider: kind`"),
+                        &format!("{at}.{key}"),
+                        format!("{at}.{key}: only used with `provider: kind`"),
                         "this key removed, or `provider: kind`",
                     );
                 }
@@ -248,26 +263,26 @@ impl Validator<'_> {
             ] {
                 if set {
                     self.at(
-                        &format!("cluster.{key}"),
-                        format!("cluster.{key}: only used with `provider: existing`"),
+                        &format!("{at}.{key}"),
+                        format!("{at}.{key}: only used with `provider: existing`"),
                         "this key removed, or `provider: existing`",
                     );
                 }
             }
         }
-        self.load_mode(cl);
+        self.load_mode(at, cl);
         if cl.provider == Provider::None {
             if !c.deploy.manifests.is_empty() || !c.deploy.wait.is_empty() {
                 self.at(
                     "deploy",
-                    "deploy: needs a cluster, but `cluster.provider` is `none`".into(),
+                    format!("deploy: needs a cluster, but `{at}.provider` is `none`"),
                     "`cluster.provider: kind` or `existing`, or no `deploy:` section",
                 );
             }
             if !cl.preload.is_empty() {
                 self.at(
-                    "cluster.preload",
-                    "cluster.preload: needs a cluster, but `cluster.provider` is `none`".into(),
+                    &format!("{at}.preload"),
+                    format!("{at}.preload: needs a cluster, but `{at}.provider` is `none`"),
                     "`cluster.provider: kind`",
                 );
             }
@@ -275,13 +290,13 @@ impl Validator<'_> {
     }
 
     /// `cluster.load` and `cluster.local_registry` (src/config/local_registry.rs).
-    fn load_mode(&mut self, cl: &crate::config::ClusterSpec) {
+    fn load_mode(&mut self, at: &str, cl: &crate::config::ClusterSpec) {
         use crate::config::{LoadMode, LocalRegistrySpec};
         if cl.load != LoadMode::Archive && cl.provider != Provider::Kind {
             self.at(
-                "cluster.load",
+                &format!("{at}.load"),
                 format!(
-                    "cluster.load: `{}` loads into kind nodes; `provider: {}` does not have them",
+                    "{at}.load: `{}` loads into kind nodes; `provider: {}` does not have them",
                     cl.load.as_str(),
                     match cl.provider {
                         Provider::Existing => "existing",
@@ -293,22 +308,22 @@ impl Validator<'_> {
         }
         if cl.local_registry != LocalRegistrySpec::default() && cl.load == LoadMode::Archive {
             self.at(
-                "cluster.local_registry",
-                "cluster.local_registry: only used with `cluster.load: registry` or `auto`".into(),
+                &format!("{at}.local_registry"),
+                format!("{at}.local_registry: only used with `{at}.load: registry` or `auto`"),
                 "`cluster.load: registry` (or `auto`), or no `cluster.local_registry`",
             );
         }
         if cl.local_registry.port == Some(0) {
             self.at(
-                "cluster.local_registry.port",
-                "cluster.local_registry.port: 0 is not a port".into(),
+                &format!("{at}.local_registry.port"),
+                format!("{at}.local_registry.port: 0 is not a port"),
                 "a port 1–65535 on 127.0.0.1, or no `port` (a free one is picked)",
             );
         }
         if cl.local_registry.image.trim().is_empty() {
             self.at(
-                "cluster.local_registry.image",
-                "cluster.local_registry.image: empty".into(),
+                &format!("{at}.local_registry.image"),
+                format!("{at}.local_registry.image: empty"),
                 "an image serving the registry API on port 5000, e.g. `registry:2`",
             );
         }

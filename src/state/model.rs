@@ -42,6 +42,9 @@ pub struct State {
     /// recorded before it is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_registry: Option<LocalRegistryRecord>,
+    /// The `clusters:` target `up` used (`--cluster NAME`); absent for the `cluster:` block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_target: Option<String>,
 }
 
 /// A cluster-scoped object a run on a shared cluster applied (src/k8s/run_cluster.rs).

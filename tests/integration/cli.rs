@@ -105,3 +105,56 @@ fn doctor_explain_json_and_stdin() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("category: unknown\n"));
 }
+
+/// `--cluster NAME` (or `KUBETEST_CLUSTER`) naming no `clusters:` entry is a usage error that
+/// lists the names; `validate` checks every target; `down` takes the name as `--target`.
+#[test]
+fn an_unknown_cluster_target_is_a_usage_error_listing_the_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("kubetest.yaml"),
+        "name: targets\ncluster: { provider: none }\nclusters:\n  ci: { provider: none }\n  nightly: { provider: none }\n",
+    )
+    .unwrap();
+    let run = |args: &[&str], env: Option<&str>| {
+        let mut c = kubetest();
+        c.current_dir(tmp.path()).env_remove("KUBETEST_CLUSTER");
+        if let Some(v) = env {
+            c.env("KUBETEST_CLUSTER", v);
+        }
+        let out = c.args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for (args, env) in [
+        (&["status", "--cluster", "prod"][..], None),
+        (&["status"][..], Some("prod")),
+        (&["down", "--target", "prod"][..], None),
+        (&["run", "--cluster", "prod"][..], None),
+    ] {
+        let (code, err) = run(args, env);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("--cluster prod: no such cluster target")
+                && err.contains("`ci`, `nightly`"),
+            "{args:?}: {err}"
+        );
+    }
+    // A known target is taken (status of an environment never brought up: exit 0).
+    let (code, err) = run(&["status", "--cluster", "ci"], None);
+    assert_eq!(code, Some(0), "{err}");
+
+    std::fs::write(
+        tmp.path().join("kubetest.yaml"),
+        "name: targets\nclusters:\n  ci:\n    provider: none\n    context: x\n",
+    )
+    .unwrap();
+    let (code, err) = run(&["validate"], None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("kubetest.yaml:5:14") && err.contains("clusters.ci.context"),
+        "{err}"
+    );
+}

@@ -6,6 +6,7 @@ mod bundles;
 mod busy_engine;
 mod cli;
 mod cli_conventions;
+mod cluster_targets;
 mod collect_engines;
 mod collect_pods;
 mod config_fixtures;
