@@ -4,7 +4,7 @@
 use crate::support::root;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -93,47 +93,31 @@ impl FakeKind {
 }
 
 /// A Kubernetes API double that only answers `GET /version` (and counts the requests).
+///
+/// Like kube-apiserver it serves every connection at once: each accepted connection gets its
+/// own thread, so a client that connects and is slow to send (or never sends) its request
+/// cannot hold up the others, and nothing a connection does can end the accept loop (the
+/// listener lives as long as the test process, so its port never starts refusing).
 pub struct ApiServer {
     port: u16,
     pub hits: Arc<AtomicUsize>,
 }
 
+const VERSION_BODY: &str = r#"{"major":"1","minor":"30","gitVersion":"v1.30.0","gitCommit":"7c48c2bd72b9bf5c44d21d7338cc7bea77d0ad2a","gitTreeState":"clean","buildDate":"2024-04-17T17:27:03Z","goVersion":"go1.22.2","compiler":"gc","platform":"linux/amd64"}"#;
+const NOT_FOUND_BODY: &str =
+    r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#;
+
 impl ApiServer {
     fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = crate::apidouble::loopback::listener();
         let port = listener.local_addr().unwrap().port();
         let hits = Arc::new(AtomicUsize::new(0));
         let counter = hits.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
-                    continue;
-                }
-                // Skip the headers.
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    line.clear();
-                }
-                let (status, body) = if request_line.starts_with("GET /version ") {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    (
-                        "200 OK",
-                        r#"{"major":"1","minor":"30","gitVersion":"v1.30.0","gitCommit":"7c48c2bd72b9bf5c44d21d7338cc7bea77d0ad2a","gitTreeState":"clean","buildDate":"2024-04-17T17:27:03Z","goVersion":"go1.22.2","compiler":"gc","platform":"linux/amd64"}"#,
-                    )
-                } else {
-                    (
-                        "404 Not Found",
-                        r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#,
-                    )
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                let Ok(stream) = stream else { continue };
+                let counter = counter.clone();
+                std::thread::spawn(move || serve_connection(stream, &counter));
             }
         });
         Self { port, hits }
@@ -142,6 +126,38 @@ impl ApiServer {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+}
+
+/// One connection: read the request line and headers, answer, close (`Connection: close`,
+/// which HTTP/1.1 lets a server send; the client opens a new connection for its next request).
+fn serve_connection(stream: TcpStream, counter: &AtomicUsize) {
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    // Skip the headers, up to the empty line that ends them.
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+        line.clear();
+    }
+    let (status, body) = if request_line.starts_with("GET /version ") {
+        counter.fetch_add(1, Ordering::SeqCst);
+        ("200 OK", VERSION_BODY)
+    } else {
+        ("404 Not Found", NOT_FOUND_BODY)
+    };
+    let mut stream = stream;
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.flush();
+    let _ = stream.shutdown(std::net::Shutdown::Write);
 }
 
 /// The mode bits of a file.

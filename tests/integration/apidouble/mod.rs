@@ -8,6 +8,7 @@
 
 pub mod exec;
 mod http;
+pub mod loopback;
 pub mod pods;
 pub mod portforward;
 mod resources;
@@ -45,7 +46,14 @@ pub struct ApiDouble {
 impl ApiDouble {
     pub async fn start() -> Self {
         let shared = Arc::new(store::Shared::new());
-        let listener = listen("127.0.0.1:0".parse().unwrap()).expect("bind the API double");
+        // A port this process really receives on (loopback.rs): one the
+        // host's NAT forwards elsewhere would refuse kubetest's connections.
+        let listener = loopback::listener();
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let listener =
+            tokio::net::TcpListener::from_std(listener).expect("the API double's listener");
         let addr = listener.local_addr().unwrap();
         let stop = tokio_util::sync::CancellationToken::new();
         tokio::spawn(http::serve(listener, shared.clone(), stop.clone()));
