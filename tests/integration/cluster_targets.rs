@@ -6,7 +6,7 @@
 //! refused with both names.
 
 use crate::apidouble::ApiDouble;
-use crate::engines::{busybox_context, engines, TestEngine};
+use crate::engines::{engines, TestEngine};
 use crate::fake_kind::{binary, FakeKind};
 use crate::load::{node_image_context, Node};
 use crate::registry_support::{available, Registry};
@@ -14,29 +14,21 @@ use crate::support::{unique, Run};
 use serde_json::Value;
 use std::path::Path;
 
-const MANIFEST: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web, namespace: demo }\nspec:\n  selector: { matchLabels: { app: web } }\n  template:\n    metadata: { labels: { app: web } }\n    spec:\n      containers:\n        - { name: app, image: \"IMAGE\" }\n";
-
-/// The one config: kind by default, the shared cluster by name.
+/// The one config: kind by default, the shared cluster by name (the app's body and manifest
+/// are those of local_registry.rs's one-config test).
 fn write_environment(dir: &Path, env: &str, engine: &str, app: &str, cluster: &str, reg: &str) {
-    busybox_context(&dir.join("app"), &format!("targets-{engine}"), None);
-    std::fs::create_dir_all(dir.join("manifests")).unwrap();
-    std::fs::write(
-        dir.join("manifests/web.yaml"),
-        MANIFEST.replace("IMAGE", app),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("kubetest.yaml"),
-        format!(
-            "name: {env}\nengine: {engine}\nimages:\n  - {{ name: \"{app}\", context: app }}\n\
-             cluster: {{ provider: kind, name: {cluster}, kind_binary: {}, load: archive }}\n\
+    crate::local_registry::app_environment(
+        dir,
+        env,
+        engine,
+        app,
+        &format!(
+            "cluster: {{ provider: kind, name: {cluster}, kind_binary: {}, load: archive }}\n\
              clusters:\n  shared:\n    provider: existing\n    kubeconfig: kubeconfig\n    context: kind-kt-i6\n    \
-             registry: {{ url: {reg}/team, tls_verify: false }}\n    shared: true\n\
-             deploy:\n  namespace: demo\n  manifests: [manifests/]\n",
+             registry: {{ url: {reg}/team, tls_verify: false }}\n    shared: true\n",
             binary().display()
         ),
-    )
-    .unwrap();
+    );
 }
 
 fn state(dir: &Path) -> Option<Value> {

@@ -697,7 +697,7 @@ async fn kind_loads_through_a_local_registry_on_both_engines() {
 
 /// The one config body and the one manifest of an app, whatever the cluster: only the
 /// `cluster:` block is the cluster's.
-fn app_environment(dir: &Path, env: &str, engine: &str, app: &str, cluster_block: &str) {
+pub(crate) fn app_environment(dir: &Path, env: &str, engine: &str, app: &str, cluster_block: &str) {
     busybox_context(&dir.join("app"), "both", None);
     std::fs::create_dir_all(dir.join("manifests")).unwrap();
     std::fs::write(
