@@ -23,6 +23,7 @@ pub mod report;
 pub mod run_id;
 pub mod scenario;
 pub mod secrets;
+pub mod sizes;
 pub mod state;
 pub mod timeline;
 

@@ -9,6 +9,7 @@ pub mod unpack;
 use crate::config::{CollectSpec, CollectWhen, NodeChoice};
 use crate::events::{Event, Outcome, Phase};
 use crate::phases::{run_phase, PhaseCtx, PhaseOutput};
+use crate::sizes::bytes as size;
 use crate::state::State;
 use anyhow::{anyhow, Context};
 use std::path::{Path, PathBuf};
@@ -82,22 +83,6 @@ pub struct CollectFailed {
     pub failed: usize,
     pub total: usize,
     pub index: String,
-}
-
-/// `1.5 MiB` style sizes.
-pub fn size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 /// The entries that apply to this trigger.

@@ -43,7 +43,7 @@ const HOME_SECRETS: &[&str] = &[
 ];
 
 /// `path` without `.` and with `..` applied lexically.
-fn normalise(path: &Path) -> PathBuf {
+pub(crate) fn normalise(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {

@@ -223,7 +223,7 @@ impl Reporter for InteractiveReporter {
                     None => format!(
                         "  {} {source}: {path} → {to} ({files} file(s), {})",
                         self.p.dim.apply_to("collect"),
-                        crate::collect::size(*bytes)
+                        crate::sizes::bytes(*bytes)
                     ),
                     Some(e) => {
                         format!("  {} {source}: {path}: {e}", self.p.dim.apply_to("collect"))

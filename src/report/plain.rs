@@ -175,7 +175,7 @@ impl PlainReporter {
                 } => Some(match error {
                     None => format!(
                         "collect: {source}: {path} → {to} ({files} file(s), {})",
-                        crate::collect::size(*bytes)
+                        crate::sizes::bytes(*bytes)
                     ),
                     Some(e) => format!("collect: {source}: {path}: {e}"),
                 }),

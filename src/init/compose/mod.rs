@@ -14,7 +14,7 @@ use super::{DepDraft, ImageDraft, InitError};
 use interpolate::{Resolution, Use};
 use serde_yaml::Value;
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// What a compose file became.
 #[derive(Debug, Default)]
@@ -45,7 +45,7 @@ impl Ctx<'_> {
     /// A compose path (relative to the compose file) as the kubetest config writes it:
     /// relative to the config's directory when inside it, else absolute.
     pub fn config_path(&self, compose_relative: &str) -> (PathBuf, String) {
-        let abs = normalise(&self.compose_dir.join(compose_relative));
+        let abs = crate::config::mounts::normalise(&self.compose_dir.join(compose_relative));
         let shown = match abs.strip_prefix(self.root) {
             Ok(rel) if rel.as_os_str().is_empty() => ".".to_owned(),
             Ok(rel) => rel.display().to_string(),
@@ -53,21 +53,6 @@ impl Ctx<'_> {
         };
         (abs, shown)
     }
-}
-
-/// `path` without `.` and with `..` applied lexically.
-fn normalise(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 /// One `depends_on` entry of a service.
