@@ -55,14 +55,7 @@ pub fn check(text: &str) -> Checked {
         if value.is_null() {
             continue;
         }
-        let items = match value.get("kind").and_then(|k| k.as_str()) {
-            Some(k) if k.ends_with("List") && value.get("items").is_some() => value
-                .get("items")
-                .and_then(|i| i.as_array())
-                .cloned()
-                .unwrap_or_default(),
-            _ => vec![value],
-        };
+        let items = crate::k8s::manifests::list_items(value);
         for item in items {
             match to_object(item) {
                 Ok(_) => out.objects += 1,

@@ -14,6 +14,19 @@ pub struct Manifest {
     pub object: DynamicObject,
 }
 
+/// The objects of one YAML document: the `items` of a `*List` (`v1/List`, `PodList`…, as
+/// `kubectl apply` unwraps them), else the document itself.
+pub(crate) fn list_items(value: serde_json::Value) -> Vec<serde_json::Value> {
+    match value.get("kind").and_then(|k| k.as_str()) {
+        Some(k) if k.ends_with("List") && value.get("items").is_some() => value
+            .get("items")
+            .and_then(|i| i.as_array())
+            .cloned()
+            .unwrap_or_default(),
+        _ => vec![value],
+    }
+}
+
 #[cfg(test)]
 impl Manifest {
     /// A manifest from YAML text, as document 1 of `app.yaml` (unit tests).
@@ -153,14 +166,7 @@ pub fn parse_with(
             continue;
         }
         let value = transform(value).map_err(err)?;
-        let items = match value.get("kind").and_then(|k| k.as_str()) {
-            Some(k) if k.ends_with("List") && value.get("items").is_some() => value
-                .get("items")
-                .and_then(|i| i.as_array())
-                .cloned()
-                .unwrap_or_default(),
-            _ => vec![value],
-        };
+        let items = list_items(value);
         for item in items {
             out.push(Manifest {
                 file: file.to_owned(),
