@@ -3,6 +3,7 @@
 
 pub mod attach;
 pub mod build;
+pub mod claim;
 pub mod containers;
 pub mod context;
 pub mod discover;

@@ -9,12 +9,15 @@ use crate::deps::hash::config_hash;
 use crate::deps::health;
 use crate::deps::outputs;
 use crate::deps::schedule::Schedule;
+use crate::engine::claim;
 use crate::engine::containers::{self, ContainerInfo, ContainerSpec};
 use crate::engine::{images, Engine};
 use crate::events::{Milestone, Outcome, Phase, TaskEvents};
 use crate::exit::Stop;
 use crate::plan::DependencyPlan;
-use crate::state::{ContainerRecord, HealthCheckRecord, NetworkRecord, HEALTH_HISTORY};
+use crate::state::{
+    ContainerRecord, CreateIntent, HealthCheckRecord, NetworkRecord, HEALTH_HISTORY,
+};
 use anyhow::Context;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
@@ -227,15 +230,35 @@ async fn start_one(
     check_host_ports(docker, dep).await?;
     let cspec = container_spec(ctx, dep, network, &hash, &mounts);
     task.progress("creating the container");
-    let id = match containers::create(docker, &cspec).await {
-        Ok(id) => id,
-        // A leftover that inspect did not see (removed concurrently): remove and retry once.
-        Err(e) if containers::is_conflict(&e) => {
-            containers::remove(docker, &dep.container_name).await?;
-            containers::create(docker, &cspec)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot create container {}: {e}", cspec.name))?
+    // Recorded before it is sent: the engine finishes a create whose client died, so a kill
+    // from here on leaves the name for `down` to settle (src/engine/claim.rs).
+    let intent = CreateIntent {
+        name: cspec.name.clone(),
+        image: cspec.image.clone(),
+    };
+    ctx.state.update(|s| {
+        if !s.creating.contains(&intent) {
+            s.creating.push(intent.clone());
         }
+    })?;
+    let created = match containers::create(docker, &cspec).await {
+        // A leftover that inspect did not see: one removed concurrently, or one a killed
+        // `up` still had being created. Settle the name, then create once more.
+        Err(e) if containers::is_conflict(&e) => {
+            let env = &ctx.plan.environment;
+            let limit = ctx.plan.engine_timeout;
+            claim::settle_name(docker, &cspec.name, &cspec.image, env, limit).await?;
+            containers::create(docker, &cspec).await
+        }
+        other => other,
+    };
+    if created.is_err() {
+        // The engine answered: no create of it is left running.
+        ctx.state
+            .update(|s| s.creating.retain(|i| i.name != cspec.name))?;
+    }
+    let id = match created {
+        Ok(id) => id,
         Err(e) if images::is_not_found(&e) => {
             return Err(DepFailure::ImageMissing {
                 dep: dep.name.clone(),
@@ -576,8 +599,9 @@ fn record(
         address: info.address.clone(),
         health: Vec::new(),
     };
-    ctx.state.update(
-        |s| match s.containers.iter_mut().find(|c| c.name == rec.name) {
+    ctx.state.update(|s| {
+        s.creating.retain(|i| i.name != rec.name);
+        match s.containers.iter_mut().find(|c| c.name == rec.name) {
             // The same container keeps the checks of the `up` that started it.
             Some(c) if c.id == rec.id => {
                 let health = std::mem::take(&mut c.health);
@@ -585,8 +609,8 @@ fn record(
             }
             Some(c) => *c = rec,
             None => s.containers.push(rec),
-        },
-    )
+        }
+    })
 }
 
 /// `5432/tcp → 127.0.0.1:15432, 10.89.0.2`

@@ -2,6 +2,7 @@
 
 use super::PhaseCtx;
 use crate::cluster::kind::{self, Kind};
+use crate::engine::claim;
 use crate::engine::patience::within_limit;
 use crate::engine::{
     self, attach, containers, images, Endpoint, Engine, EngineBusy, EngineKind, NoEngine, Patience,
@@ -27,7 +28,8 @@ pub async fn run(ctx: &PhaseCtx, opts: TeardownOptions) -> anyhow::Result<Outcom
     let state = ctx.state.snapshot();
     // Containers and networks the state names, plus any the environment's labels find
     // (leftovers of a run that crashed before recording them).
-    let recorded = !state.containers.is_empty() || !state.networks.is_empty();
+    let recorded =
+        !state.containers.is_empty() || !state.creating.is_empty() || !state.networks.is_empty();
     let mut removed = 0;
     if recorded {
         let engine = recorded_engine(ctx).await?;
@@ -182,13 +184,29 @@ async fn remove_local_registry(
     } else {
         &reg.id
     };
-    let removal = within_limit(
-        &engine.endpoint,
-        &format!("DELETE /containers/{target}"),
-        patience(ctx, &on_busy),
-        || containers::remove(&engine.docker, target),
-    )
-    .await;
+    let removal = if reg.id.is_empty() {
+        // Recorded, never answered: its create may still be running (src/engine/claim.rs).
+        within_limit(
+            &engine.endpoint,
+            &format!("POST /containers/create?name={target} (claim)"),
+            patience(ctx, &on_busy),
+            || {
+                let limit = ctx.plan.engine_timeout;
+                let env = &ctx.plan.environment;
+                claim::settle_name(&engine.docker, target, &reg.image, env, limit)
+            },
+        )
+        .await
+        .map(|_| ())
+    } else {
+        within_limit(
+            &engine.endpoint,
+            &format!("DELETE /containers/{target}"),
+            patience(ctx, &on_busy),
+            || containers::remove(&engine.docker, target),
+        )
+        .await
+    };
     match removal {
         Ok(()) => {
             ctx.state.update(|s| s.local_registry = None)?;
@@ -227,6 +245,39 @@ async fn remove_dependencies(ctx: &PhaseCtx, engine: &Engine) -> anyhow::Result<
         if !targets.iter().any(|(i, n)| *i == id || *n == name) {
             targets.push((id, name));
         }
+    }
+    // A create a killed `up` sent may still be running: settle each such name first (it is
+    // in no list until the engine finished it).
+    for intent in ctx.state.snapshot().creating {
+        let task = ctx
+            .events
+            .task(Phase::Teardown, format!("container {}", intent.name));
+        let call = format!("POST /containers/create?name={} (claim)", intent.name);
+        let settled = within_limit(ep, &call, limit(), || {
+            claim::settle_name(docker, &intent.name, &intent.image, env, limit().limit)
+        })
+        .await;
+        let settled = match settled {
+            Ok(s) => s,
+            Err(e) => {
+                task.finish(Outcome::Failed, Some(format!("{e:#}")));
+                return Err(e);
+            }
+        };
+        ctx.state.update(|s| {
+            s.creating.retain(|i| i.name != intent.name);
+            s.containers.retain(|c| c.name != intent.name);
+        })?;
+        targets.retain(|(_, n)| *n != intent.name);
+        removed += 1;
+        let detail = if !settled.removed.is_empty() {
+            "removed (created while down ran)"
+        } else if settled.image_missing {
+            "nothing to remove (its image is gone, so no create of it can finish)"
+        } else {
+            "nothing to remove (no create of it was still running)"
+        };
+        task.finish(Outcome::Ok, Some(detail.into()));
     }
     // Settle: a killed `up` can leave a create in flight that the engine finishes after the
     // first listing (seen: 1 of 22 kills left a `Created` container). Each round removes what

@@ -8,9 +8,9 @@ mod store;
 
 pub use lock::{EnvLock, LockBusy};
 pub use model::{
-    AttachmentRecord, ClusterObjectRecord, ClusterRecord, ContainerRecord, EngineRecord,
-    HealthCheckRecord, ImageRecord, LocalRegistryRecord, NetworkRecord, RunClusterObject,
-    SetupRecord, State, HEALTH_HISTORY, STATE_VERSION,
+    AttachmentRecord, ClusterObjectRecord, ClusterRecord, ContainerRecord, CreateIntent,
+    EngineRecord, HealthCheckRecord, ImageRecord, LocalRegistryRecord, NetworkRecord,
+    RunClusterObject, SetupRecord, State, HEALTH_HISTORY, STATE_VERSION,
 };
 pub use recorder::Recorder;
 pub use store::StateStore;

@@ -18,6 +18,10 @@ pub struct State {
     pub images: Vec<ImageRecord>,
     pub cluster: Option<ClusterRecord>,
     pub containers: Vec<ContainerRecord>,
+    /// Container creates `up` sent and has no answer to yet (src/engine/claim.rs): the
+    /// engine may finish one after `up` died, so `down` settles each name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub creating: Vec<CreateIntent>,
     pub networks: Vec<NetworkRecord>,
     /// The last `setup:` run that passed; absent when it never ran or failed.
     pub setup: Option<SetupRecord>,
@@ -47,6 +51,14 @@ pub struct State {
     pub cluster_target: Option<String>,
 }
 
+/// A container create sent to the engine, recorded before it is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateIntent {
+    pub name: String,
+    /// The image it is created from (local: the create would fail otherwise).
+    pub image: String,
+}
+
 /// A cluster-scoped object a run on a shared cluster applied (src/k8s/run_cluster.rs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunClusterObject {
@@ -72,6 +84,7 @@ impl State {
         self.images.is_empty()
             && self.cluster.is_none()
             && self.containers.is_empty()
+            && self.creating.is_empty()
             && self.networks.is_empty()
             && self.attachments.is_empty()
             && self.cluster_objects.is_empty()
