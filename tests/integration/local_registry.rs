@@ -935,3 +935,116 @@ async fn registry_faults_are_named_and_down_still_removes_the_container() {
             .is_none());
     }
 }
+
+/// `cluster.load: auto` weighs the built images against the documented 100 MB threshold
+/// (src/config/local_registry.rs, measured in benches/load_registry.rs): a ~1 MB app goes by
+/// archive and no registry container is made; the same app with a 101 MB layer goes through
+/// the local registry, pinned by digest; `down` removes the registry container.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn auto_load_picks_archive_for_a_small_app_and_the_registry_for_a_large_one() {
+    if !available() {
+        return;
+    }
+    for engine in engines() {
+        let KindSetup {
+            e,
+            env,
+            cluster,
+            network,
+            registry_image,
+            node_image: _,
+            nodes: _,
+            app,
+            mut left,
+            _support,
+        } = KindSetup::new(&engine, "lra", true).await;
+        let registry_image = registry_image.unwrap();
+        let double = ApiDouble::start().await;
+        double.put_namespace("demo");
+        double.put_namespace("kube-public");
+        let fake = FakeKind::new();
+        let home = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().to_owned();
+        let block = format!(
+            "cluster:\n  provider: kind\n  name: {cluster}\n  kind_binary: {}\n  load: auto\n  local_registry: {{ image: {registry_image} }}\n",
+            crate::fake_kind::binary().display()
+        );
+        app_environment(&d, &env, engine.name, &app, &block);
+        let cli =
+            |args: &[&str]| kind_cli(&engine, &d, &fake, &double, home.path(), &network, args);
+        let auto_note = |run: &Run| -> String {
+            run.events
+                .iter()
+                .filter_map(|ev| ev["message"].as_str())
+                .find(|m| m.starts_with("cluster.load: auto") && m.contains("threshold"))
+                .unwrap_or_else(|| panic!("no auto note: {:?}", run.events))
+                .to_owned()
+        };
+        let reg_name = format!("kubetest-{env}-registry");
+
+        // Small: by archive, through kind's `load image-archive`; no registry container.
+        let up = cli(&["up"]).await.unwrap();
+        assert_eq!(up.code, 0, "{}: {}", engine.name, up.stderr);
+        let note = auto_note(&up);
+        assert!(
+            note.contains("within the 100 MB threshold: archive"),
+            "{note}"
+        );
+        assert!(
+            fake.calls()
+                .iter()
+                .any(|c| c["argv"][0] == "load" && c["argv"][1] == "image-archive"),
+            "{:?}",
+            fake.calls()
+        );
+        assert!(state(&d).get("local_registry").is_none());
+        assert!(containers::inspect(&e.docker, &reg_name, "")
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(applied_image(&double), app, "kind runs the loaded name");
+
+        // Large: a 101 MB layer (zeros: the push compresses them, so the test stays quick).
+        busybox_context(&d.join("app"), "large", Some("COPY pad.bin /pad.bin"));
+        std::fs::write(d.join("app/pad.bin"), vec![0u8; 101_000_000]).unwrap();
+        let loads_before = fake
+            .calls()
+            .iter()
+            .filter(|c| c["argv"][0] == "load")
+            .count();
+        let up = cli(&["up"]).await.unwrap();
+        assert_eq!(up.code, 0, "{}: {}", engine.name, up.stderr);
+        let note = auto_note(&up);
+        assert!(
+            note.contains("above the 100 MB threshold: registry"),
+            "{note}"
+        );
+        let rec = state(&d)["local_registry"].clone();
+        assert_eq!(rec["name"], reg_name.as_str(), "{rec}");
+        let port = rec["port"].as_u64().unwrap();
+        let repo = repo_of(&app);
+        left.images.insert(0, format!("localhost:{port}/{repo}:1"));
+        let pinned = applied_image(&double);
+        assert!(
+            pinned.starts_with(&format!("localhost:{port}/{repo}@sha256:")),
+            "{}: {pinned}",
+            engine.name
+        );
+        assert_eq!(
+            fake.calls()
+                .iter()
+                .filter(|c| c["argv"][0] == "load")
+                .count(),
+            loads_before,
+            "no archive load beside the registry"
+        );
+
+        let down = cli(&["down", "--images"]).await.unwrap();
+        assert_eq!(down.code, 0, "{}: {}", engine.name, down.stderr);
+        assert!(containers::inspect(&e.docker, &reg_name, "")
+            .await
+            .unwrap()
+            .is_none());
+    }
+}
