@@ -211,6 +211,44 @@ fn a_create_that_outlives_a_killed_up_is_removed_by_down() {
     }
 }
 
+/// The next `up` after a killed one whose create the engine is still finishing. Here the
+/// engine has mostly finished it by the time `up` looks (so `up` replaces it: no config hash);
+/// when it has not, `up`'s own create is refused while the other holds the name and `up`
+/// settles the name as `down` does (src/engine/claim.rs, exercised by the test above).
+/// Either way `up` succeeds and one `web` runs, the one `up` made.
+#[test]
+fn up_after_a_killed_up_settles_the_create_it_left_running() {
+    const ROUNDS: usize = 4;
+    for engine in engines() {
+        let env = unique(&format!("inflight-up-{}", engine.name));
+        let tmp = chain_environment(&engine, &env);
+        let dir = tmp.path();
+        let full = Run::new(engine.kubetest(dir).args(["up", "--output", "json"]));
+        assert_eq!(full.code, 0, "{}: {}", engine.name, full.stderr);
+        let name = format!("kubetest-{env}-web");
+        let image = format!("localhost/kt-kill-bb-{}:1", engine.name);
+        for round in 0..ROUNDS {
+            assert_eq!(down(&engine, dir, &[]).code, 0);
+            abandoned_create(&engine, &name, &image, &env);
+            let up = Run::new(engine.kubetest(dir).args(["up", "--output", "json"]));
+            assert_eq!(up.code, 0, "{} round {round}: {}", engine.name, up.stderr);
+            // The container that runs is the one this `up` made (it carries the config hash
+            // the abandoned create did not), and it is the only `web`.
+            let web = crate::deps::engine_get(&engine.url, &format!("/containers/{name}/json"));
+            assert!(
+                web["Config"]["Labels"]["dev.kubetest.config-hash"].is_string(),
+                "{} round {round}: {web}",
+                engine.name
+            );
+            assert_eq!(web["State"]["Running"], true, "{web}");
+            assert_eq!(labelled(&engine, &env).0.len(), 3, "{}", engine.name);
+        }
+        assert_eq!(down(&engine, dir, &[]).code, 0);
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(labelled(&engine, &env), (vec![], vec![]), "{}", engine.name);
+    }
+}
+
 #[test]
 fn down_on_a_corrupt_state_file_cleans_up_by_label() {
     for engine in engines() {
