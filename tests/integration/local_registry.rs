@@ -347,6 +347,15 @@ fn state(dir: &Path) -> Value {
 
 const MANIFEST: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web, namespace: demo }\nspec:\n  selector: { matchLabels: { app: web } }\n  template:\n    metadata: { labels: { app: web } }\n    spec:\n      containers:\n        - { name: app, image: \"IMAGE\" }\n";
 
+/// The API double as kind's cluster is here: the deploy namespace, and kube-public for the
+/// KEP-1755 ConfigMap.
+async fn cluster_double() -> ApiDouble {
+    let double = ApiDouble::start().await;
+    double.put_namespace("demo");
+    double.put_namespace("kube-public");
+    double
+}
+
 fn applied_image(double: &ApiDouble) -> String {
     double
         .get("apps", "deployments", Some("demo"), "web")
@@ -377,9 +386,7 @@ async fn kind_loads_through_a_local_registry_on_both_engines() {
         } = KindSetup::new(&engine, "lr", true).await;
         let registry_image = registry_image.unwrap();
         let repo = repo_of(&app);
-        let double = ApiDouble::start().await;
-        double.put_namespace("demo");
-        double.put_namespace("kube-public");
+        let double = cluster_double().await;
         let fake = FakeKind::new();
         let home = tempfile::tempdir().unwrap();
         let tmp = tempfile::tempdir().unwrap();
@@ -764,9 +771,7 @@ async fn one_config_and_manifests_run_on_kind_and_on_a_shared_cluster() {
                     .replace(block.as_str(), ""),
                 std::fs::read_to_string(d.join("manifests/web.yaml")).unwrap(),
             ));
-            let double = ApiDouble::start().await;
-            double.put_namespace("demo");
-            double.put_namespace("kube-public");
+            let double = cluster_double().await;
             double.write_kubeconfig(&d);
             let kind = FakeKind::new();
             let home = tempfile::tempdir().unwrap();
@@ -959,9 +964,7 @@ async fn auto_load_picks_archive_for_a_small_app_and_the_registry_for_a_large_on
             _support,
         } = KindSetup::new(&engine, "lra", true).await;
         let registry_image = registry_image.unwrap();
-        let double = ApiDouble::start().await;
-        double.put_namespace("demo");
-        double.put_namespace("kube-public");
+        let double = cluster_double().await;
         let fake = FakeKind::new();
         let home = tempfile::tempdir().unwrap();
         let tmp = tempfile::tempdir().unwrap();
