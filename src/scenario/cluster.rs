@@ -45,6 +45,17 @@ impl Cluster {
         self
     }
 
+    /// Drop a cluster-scoped object a step released from the state file.
+    pub fn forget_run_cluster_object(
+        &self,
+        o: &crate::state::RunClusterObject,
+    ) -> anyhow::Result<()> {
+        let Some(store) = &self.state else {
+            anyhow::bail!("no state file to drop {} {} from", o.kind, o.name);
+        };
+        store.update_on_disk(|s| s.run_cluster_objects.retain(|r| r != o))
+    }
+
     /// Record a cluster-scoped object a step applied as this run in the state file (once),
     /// beside what `up` and other `run`s recorded, so `down` removes or releases it.
     pub fn record_run_cluster_object(
@@ -245,7 +256,17 @@ mod tests {
         let cluster = bare.recording_to(store.clone());
         cluster.record_run_cluster_object(&o).unwrap();
         cluster.record_run_cluster_object(&o).unwrap();
-        assert_eq!(store.load().unwrap().unwrap().run_cluster_objects, [o]);
+        assert_eq!(
+            store.load().unwrap().unwrap().run_cluster_objects,
+            std::slice::from_ref(&o)
+        );
+        cluster.forget_run_cluster_object(&o).unwrap();
+        assert!(store
+            .load()
+            .unwrap()
+            .unwrap()
+            .run_cluster_objects
+            .is_empty());
     }
 
     #[test]

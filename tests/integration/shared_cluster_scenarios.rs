@@ -30,6 +30,9 @@ steps:
           subjects: [ { kind: ServiceAccount, name: app, namespace: cache } ]
 "#;
 
+/// Deletes the shared ClusterRole, as a scenario's `cleanup:` would.
+const DELETE_SCENARIO: &str = "name: drop role\nsteps:\n  - delete: { apiVersion: rbac.authorization.k8s.io/v1, kind: ClusterRole, name: scenario-reader }\n";
+
 /// The same, then a step long enough to kill `run` in.
 fn killable_scenario() -> String {
     format!("{RBAC_SCENARIO}  - {{ sleep: 60s, timeout: 90s }}\n")
@@ -135,6 +138,24 @@ async fn scenario_cluster_objects_are_counted_per_run_and_released_by_down() {
             "{id}: {patches:#?}"
         );
     }
+
+    // Run a's scenario deletes the shared role: it only releases it, b keeps using it.
+    std::fs::write(dirs[0].0.join("scenarios/drop.yaml"), DELETE_SCENARIO).unwrap();
+    let r = kt(dirs[0].0.clone(), args(&["run", "drop role"]), None).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let shared = role(&double).expect("run scn-b still uses it");
+    assert_eq!(run_labels(&shared), ["run.kubetest.io/scn-b"]);
+    assert!(
+        !recorded(&dirs[0].0).contains(&"ClusterRole scenario-reader shared=true".to_owned()),
+        "released, so no longer run scn-a's to release"
+    );
+    // A run whose label is not on it leaves it alone (a plain delete would take it from b).
+    let r = kt(dirs[0].0.clone(), args(&["run", "drop role"]), None).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        run_labels(&role(&double).unwrap()),
+        ["run.kubetest.io/scn-b"]
+    );
 
     // Run a's `down`: its binding goes, the role stays for run b with only b's label.
     let down = kt(dirs[0].0.clone(), args(&["down"]), None).await;
