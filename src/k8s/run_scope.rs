@@ -107,22 +107,19 @@ pub fn isolate(objects: &mut [Manifest], id: &str, default_namespace: &str) -> I
             out.warnings
                 .push(format!("{what}: {}: `{}` {}", u.field, u.value, u.why));
         }
-        let gk = (run_refs::group(m.api_version()), m.kind());
-        if refs.mapped.is_empty() || m.object.metadata.namespace.is_some() {
+        if refs.mapped.is_empty() {
             continue;
         }
-        if let Some((_, kind)) = RENAMABLE.iter().find(|k| **k == gk) {
-            let old = m.name().to_owned();
-            let new = format!("{old}{suffix}");
-            m.object.metadata.name = Some(new.clone());
-            label(m, RUN_LABEL, id);
-            out.owned
-                .push((m.api_version().to_owned(), m.kind().to_owned(), new.clone()));
-            renamed.push((*kind, old, new));
-        } else if FIXED_NAME.contains(&gk) {
-            out.warnings.push(format!(
+        match make_own(m, id) {
+            Owned::Renamed(r) => {
+                out.owned
+                    .push((m.api_version().to_owned(), m.kind().to_owned(), r.2.clone()));
+                renamed.push(r);
+            }
+            Owned::FixedName => out.warnings.push(format!(
                 "{what}: refers to namespace(s) of this run but the API fixes its name, so runs on one cluster share it and the last `up` decides where it points; keep it out of shared-cluster runs or install it once for all"
-            ));
+            )),
+            Owned::No => {}
         }
     }
     follow_renames(objects, &renamed, &mut out.mapped);
@@ -133,6 +130,39 @@ pub fn isolate(objects: &mut [Manifest], id: &str, default_namespace: &str) -> I
         .collect();
     out.namespaces = run;
     out
+}
+
+/// What [`make_own`] did with an object that refers to a namespace of the run.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Owned {
+    /// Renamed `<name>-<id>` and labelled with the run: (kind, old name, new name).
+    Renamed((&'static str, String, String)),
+    /// Cluster-scoped, but the API fixes its name: runs share it.
+    FixedName,
+    /// Namespaced, or a kind nothing needs to rename.
+    No,
+}
+
+/// A cluster-scoped object that refers to namespace(s) of run `id` (its references already
+/// mapped) becomes the run's own where its kind allows: renamed `<name>-<id>` and labelled with
+/// [`RUN_LABEL`], so its `down` deletes it and another run's object of the same name is
+/// another object. Used by the deploy phase and by scenario `apply:` steps alike.
+pub fn make_own(m: &mut Manifest, id: &str) -> Owned {
+    if m.object.metadata.namespace.is_some() {
+        return Owned::No;
+    }
+    let gk = (run_refs::group(m.api_version()), m.kind());
+    if let Some((_, kind)) = RENAMABLE.iter().find(|k| **k == gk) {
+        let old = m.name().to_owned();
+        let new = format!("{old}-{id}");
+        m.object.metadata.name = Some(new.clone());
+        label(m, RUN_LABEL, id);
+        Owned::Renamed((kind, old, new))
+    } else if FIXED_NAME.contains(&gk) {
+        Owned::FixedName
+    } else {
+        Owned::No
+    }
 }
 
 fn label(m: &mut Manifest, key: &str, value: &str) {
@@ -146,9 +176,9 @@ fn label(m: &mut Manifest, key: &str, value: &str) {
 /// References by name to renamed cluster-scoped objects: a PersistentVolumeClaim's
 /// `spec.volumeName` (PersistentVolume) and `spec.storageClassName` (StorageClass, also in
 /// StatefulSet `volumeClaimTemplates`), an Ingress's `spec.ingressClassName` (IngressClass).
-fn follow_renames(
+pub fn follow_renames(
     objects: &mut [Manifest],
-    renamed: &[(&str, String, String)],
+    renamed: &[(&'static str, String, String)],
     log: &mut Vec<String>,
 ) {
     if renamed.is_empty() {

@@ -22,6 +22,9 @@ pub struct Cluster {
     /// That run's namespaces as the manifests write them: a step naming one of them means the
     /// run's `<namespace>-<id>` (src/k8s/run_refs.rs).
     pub run_namespaces: Option<crate::k8s::run_refs::RunNamespaces>,
+    /// The state file of the environment: on a shared cluster, `apply:` steps record there
+    /// the cluster-scoped objects they applied, so `down` releases them.
+    pub state: Option<crate::state::StateStore>,
 }
 
 impl Cluster {
@@ -32,7 +35,41 @@ impl Cluster {
             environment: environment.to_owned(),
             run_id: None,
             run_namespaces: None,
+            state: None,
         }
+    }
+
+    /// The same, recording into the state file of `store`.
+    pub fn recording_to(mut self, store: crate::state::StateStore) -> Self {
+        self.state = Some(store);
+        self
+    }
+
+    /// Drop a cluster-scoped object a step released from the state file.
+    pub fn forget_run_cluster_object(
+        &self,
+        o: &crate::state::RunClusterObject,
+    ) -> anyhow::Result<()> {
+        let Some(store) = &self.state else {
+            anyhow::bail!("no state file to drop {} {} from", o.kind, o.name);
+        };
+        store.update_on_disk(|s| s.run_cluster_objects.retain(|r| r != o))
+    }
+
+    /// Record a cluster-scoped object a step applied as this run in the state file (once),
+    /// beside what `up` and other `run`s recorded, so `down` removes or releases it.
+    pub fn record_run_cluster_object(
+        &self,
+        o: &crate::state::RunClusterObject,
+    ) -> anyhow::Result<()> {
+        let Some(store) = &self.state else {
+            anyhow::bail!("no state file to record {} {} in", o.kind, o.name);
+        };
+        store.update_on_disk(|s| {
+            if !s.run_cluster_objects.contains(o) {
+                s.run_cluster_objects.push(o.clone());
+            }
+        })
     }
 
     /// The same, for run `id` on a shared cluster.
@@ -198,6 +235,39 @@ pub async fn namespace_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn applied_objects_are_recorded_once_in_the_state_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::state::StateStore::new(dir.path());
+        store.save(&crate::state::State::new("shop")).unwrap();
+        // A client that is never used: recording touches only the state file.
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        let o = crate::state::RunClusterObject {
+            api_version: "rbac.authorization.k8s.io/v1".into(),
+            kind: "ClusterRole".into(),
+            name: "reader".into(),
+            shared: true,
+        };
+        let bare = Cluster::new(client, "shop").for_run(Some("r1"));
+        let e = bare.record_run_cluster_object(&o).unwrap_err().to_string();
+        assert_eq!(e, "no state file to record ClusterRole reader in");
+        let cluster = bare.recording_to(store.clone());
+        cluster.record_run_cluster_object(&o).unwrap();
+        cluster.record_run_cluster_object(&o).unwrap();
+        assert_eq!(
+            store.load().unwrap().unwrap().run_cluster_objects,
+            std::slice::from_ref(&o)
+        );
+        cluster.forget_run_cluster_object(&o).unwrap();
+        assert!(store
+            .load()
+            .unwrap()
+            .unwrap()
+            .run_cluster_objects
+            .is_empty());
+    }
 
     #[test]
     fn namespace_names_are_dns_labels_and_differ() {

@@ -25,7 +25,8 @@ pub async fn for_scenarios(
         Some(
             Cluster::new(connect(&access).await?, &plan.environment)
                 .for_run(plan.cluster.run_id.as_deref())
-                .with_run_namespaces(&state.run_namespaces),
+                .with_run_namespaces(&state.run_namespaces)
+                .recording_to(crate::state::StateStore::new(&plan.state_dir)),
         )
     } else {
         None

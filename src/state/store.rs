@@ -3,8 +3,12 @@
 use super::model::State;
 use anyhow::Context;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Beside the state file: serialises [`StateStore::update_on_disk`] across processes.
+const UPDATE_LOCK: &str = "state.update.lock";
 
 /// The `.kubetest/` directory beside a config file.
 #[derive(Debug, Clone)]
@@ -70,6 +74,35 @@ impl StateStore {
         Ok(())
     }
 
+    /// Change the state file as it is on disk now, serialised with other processes doing the
+    /// same through an exclusive lock on `state.update.lock` (released when the file closes, or
+    /// by the kernel when the process dies). `run`s share the environment lock with each other
+    /// (src/state/lock.rs), so each one's change is read, applied and written whole, and none
+    /// overwrites another's with an older copy; `up` and `down` hold the environment alone and
+    /// keep writing through their [`super::Recorder`].
+    pub fn update_on_disk(&self, change: impl FnOnce(&mut State)) -> anyhow::Result<()> {
+        super::private::create_dir(&self.dir)?;
+        let lock_path = self.dir.join(UPDATE_LOCK);
+        let lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open {}", lock_path.display()))?;
+        lock.lock()
+            .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+        let Some(mut state) = self.load()? else {
+            anyhow::bail!(
+                "the state file {} is gone; run `kubetest up` again",
+                self.path().display()
+            );
+        };
+        change(&mut state);
+        self.save(&state)
+    }
+
     /// Rename an unusable state file to `state.json.unreadable-<ms>` (kept for a person to
     /// read); returns the new path.
     pub fn move_aside(&self) -> anyhow::Result<PathBuf> {
@@ -120,6 +153,47 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+    }
+
+    #[test]
+    fn updates_on_disk_from_many_writers_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path().join(".kubetest"));
+        let missing = format!("{:#}", store.update_on_disk(|_| {}).unwrap_err());
+        assert!(missing.contains("state.json is gone"), "{missing}");
+        let mut s = State::new("demo");
+        s.run_id = Some("r1".into());
+        store.save(&s).unwrap();
+        // Separate stores stand for separate `run` processes: each reads the file anew.
+        let writers: Vec<_> = (0..8)
+            .map(|i| {
+                let store = StateStore::new(store.dir().to_owned());
+                std::thread::spawn(move || {
+                    for j in 0..5 {
+                        store
+                            .update_on_disk(|s| {
+                                s.run_cluster_objects.push(crate::state::RunClusterObject {
+                                    api_version: "v1".into(),
+                                    kind: "ClusterRole".into(),
+                                    name: format!("role-{i}-{j}"),
+                                    shared: true,
+                                })
+                            })
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let back = store.load().unwrap().unwrap();
+        assert_eq!(
+            back.run_cluster_objects.len(),
+            40,
+            "no writer lost another's"
+        );
+        assert_eq!(back.run_id.as_deref(), Some("r1"), "the rest is kept");
     }
 
     #[test]

@@ -39,6 +39,7 @@ mod scenarios_k8s;
 mod security;
 mod setup_steps;
 mod shared_cluster;
+mod shared_cluster_scenarios;
 mod state_lock;
 mod support;
 mod teardown_faults;

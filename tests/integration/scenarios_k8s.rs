@@ -314,7 +314,7 @@ steps:
 }
 
 /// Poll the double's state (its request log has no change feed) for at most 20 s.
-async fn wait_for(mut cond: impl FnMut() -> bool) {
+pub(crate) async fn wait_for(mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !cond() {
         assert!(

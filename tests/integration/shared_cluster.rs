@@ -105,7 +105,7 @@ const SCENARIO: &str = "name: marker\nsteps:\n  - apply:\n      objects:\n      
 /// the run's `cache-<id>`, by its own `namespace:` and by a step's.
 const CACHE_SCENARIO: &str = "name: cache\nnamespace: cache\nsteps:\n  - assert: { apiVersion: v1, kind: ConfigMap, name: settings, expect: { data: { size: \"3\" } } }\n  - apply:\n      objects:\n        - { apiVersion: v1, kind: ConfigMap, metadata: { name: from-scenario, namespace: cache }, data: { db: \"db.cache.svc:6379\" } }\n  - assert: { apiVersion: v1, kind: ServiceAccount, name: app, namespace: cache }\n";
 
-fn environment(double: &ApiDouble) -> tempfile::TempDir {
+pub(crate) fn environment(double: &ApiDouble) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     double.write_kubeconfig(d);
@@ -120,7 +120,7 @@ fn environment(double: &ApiDouble) -> tempfile::TempDir {
 
 /// `kubetest ARGS` in `dir`; the id from `--id` for even runs and `KUBETEST_RUN_ID` for odd ones
 /// on `up` (later commands find it in the state file).
-async fn kt(dir: PathBuf, args: Vec<String>, env_id: Option<String>) -> Run {
+pub(crate) async fn kt(dir: PathBuf, args: Vec<String>, env_id: Option<String>) -> Run {
     tokio::task::spawn_blocking(move || {
         let mut c = kubetest();
         c.current_dir(&dir).env_remove("KUBETEST_RUN_ID");
@@ -133,7 +133,7 @@ async fn kt(dir: PathBuf, args: Vec<String>, env_id: Option<String>) -> Run {
     .unwrap()
 }
 
-async fn all(
+pub(crate) async fn all(
     dirs: &[(PathBuf, String)],
     make: impl Fn(usize, &str) -> (Vec<String>, Option<String>),
 ) -> Vec<Run> {
@@ -144,7 +144,7 @@ async fn all(
     futures::future::join_all(runs).await
 }
 
-fn ns(double: &ApiDouble, name: &str) -> Option<Value> {
+pub(crate) fn ns(double: &ApiDouble, name: &str) -> Option<Value> {
     double.get("", "namespaces", None, name)
 }
 
@@ -208,12 +208,12 @@ fn check_up(double: &ApiDouble, id: &str) {
     );
 }
 
-const RBAC: &str = "rbac.authorization.k8s.io";
+pub(crate) const RBAC: &str = "rbac.authorization.k8s.io";
 const ADMISSION: &str = "admissionregistration.k8s.io";
 const CRDS: (&str, &str) = ("apiextensions.k8s.io", "customresourcedefinitions");
 
 /// The `run.kubetest.io/<id>` labels on a shared cluster-scoped object.
-fn run_labels(obj: &Value) -> Vec<String> {
+pub(crate) fn run_labels(obj: &Value) -> Vec<String> {
     obj["metadata"]["labels"]
         .as_object()
         .map(|l| {
@@ -399,7 +399,7 @@ async fn four_runs_share_one_cluster_without_seeing_each_other() {
 
 /// The objects in the double whose text (but their managedFields) holds `needle`: field
 /// managers stay on fields they co-own, as in the API server, and name no object.
-fn objects_naming(double: &ApiDouble, needle: &str) -> Vec<String> {
+pub(crate) fn objects_naming(double: &ApiDouble, needle: &str) -> Vec<String> {
     double
         .objects()
         .into_iter()
@@ -413,7 +413,7 @@ fn objects_naming(double: &ApiDouble, needle: &str) -> Vec<String> {
         .collect()
 }
 
-fn state_file(dir: &Path) -> PathBuf {
+pub(crate) fn state_file(dir: &Path) -> PathBuf {
     dir.join(".kubetest/state.json")
 }
 
