@@ -52,10 +52,16 @@ impl Known {
 
     /// The template variables every scenario has.
     pub fn variables(&self) -> BTreeSet<String> {
-        let mut v: BTreeSet<String> = ["namespace", "environment", "kubeconfig"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
+        let mut v: BTreeSet<String> = [
+            "namespace",
+            "environment",
+            "kubeconfig",
+            "run_id",
+            "run_suffix",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
         for (name, ports) in &self.dependencies {
             v.insert(format!("deps.{name}.host"));
             v.insert(format!("deps.{name}.address"));

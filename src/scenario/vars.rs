@@ -17,6 +17,21 @@ pub fn from_state(state: &State) -> (Vars, Vec<(String, String)>) {
         .map(|k| k.display().to_string())
         .unwrap_or_default();
     vars.insert("kubeconfig".into(), kubeconfig.clone());
+    // On a shared cluster, objects a run owns are named `<name>-<id>` (src/k8s/run_scope.rs):
+    // `name: readers{{ run_suffix }}` names them on kind and on a shared cluster alike.
+    let id = state.run_id.clone().unwrap_or_default();
+    vars.insert(
+        "run_suffix".into(),
+        if id.is_empty() {
+            String::new()
+        } else {
+            format!("-{id}")
+        },
+    );
+    vars.insert("run_id".into(), id.clone());
+    if !id.is_empty() {
+        env.push(("KUBETEST_RUN_ID".into(), id));
+    }
     if !kubeconfig.is_empty() {
         env.push(("KUBECONFIG".into(), kubeconfig));
     }
@@ -61,5 +76,20 @@ mod tests {
             "15432".to_owned()
         )));
         assert_eq!(vars["environment"], "demo");
+        assert_eq!(
+            (vars["run_id"].as_str(), vars["run_suffix"].as_str()),
+            ("", "")
+        );
+        assert!(!env.iter().any(|(k, _)| k == "KUBETEST_RUN_ID"));
+    }
+
+    #[test]
+    fn a_shared_cluster_run_names_its_identity() {
+        let mut s = State::new("demo");
+        s.run_id = Some("ci-42".into());
+        let (vars, env) = from_state(&s);
+        assert_eq!(vars["run_id"], "ci-42");
+        assert_eq!(vars["run_suffix"], "-ci-42");
+        assert!(env.contains(&("KUBETEST_RUN_ID".to_owned(), "ci-42".to_owned())));
     }
 }

@@ -28,6 +28,12 @@ steps:
           metadata: { name: scenario-readers }
           roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: scenario-reader }
           subjects: [ { kind: ServiceAccount, name: app, namespace: cache } ]
+  # The run's own binding by the name it got: `{{ run_suffix }}` is `-<id>` on a shared cluster.
+  - assert:
+      apiVersion: rbac.authorization.k8s.io/v1
+      kind: ClusterRoleBinding
+      name: "scenario-readers{{ run_suffix }}"
+      expect: { metadata: { labels: { kubetest.io/run: "{{ run_id }}" } } }
 "#;
 
 /// Deletes the shared ClusterRole, as a scenario's `cleanup:` would.
