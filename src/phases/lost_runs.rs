@@ -85,10 +85,15 @@ fn now_unix() -> i64 {
 /// run of unknown age. A dry run reports each stale run as a skipped task naming what would go.
 pub async fn gc(ctx: &PhaseCtx, req: GcRequest, local: Option<&str>) -> anyhow::Result<Outcome> {
     let env = ctx.plan.environment.as_str();
+    let unreachable = |e: String| {
+        anyhow::anyhow!(
+            "{e}; check that the cluster answers (`kubetest doctor`), then rerun `kubetest gc`"
+        )
+    };
     let client = connect(&access(ctx)).await?;
     let mine = run_gc::list_runs(&client, Some(env))
         .await
-        .map_err(anyhow::Error::msg)?;
+        .map_err(unreachable)?;
     let now = now_unix();
     let sel = run_gc::select(mine, now, req.older_than, local);
     let limit = humantime::format_duration(req.older_than);
@@ -129,7 +134,7 @@ pub async fn gc(ctx: &PhaseCtx, req: GcRequest, local: Option<&str>) -> anyhow::
     }
     let kinds = run_gc::cluster_scoped_kinds(&client)
         .await
-        .map_err(anyhow::Error::msg)?;
+        .map_err(unreachable)?;
     let mut failed = Vec::new();
     for run in &sel.stale {
         let task = ctx.events.task(

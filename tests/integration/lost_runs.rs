@@ -134,6 +134,19 @@ async fn down_id_releases_a_run_whose_state_file_is_lost() {
         .is_none());
     let left = objects_naming(&double, "job-");
     assert!(left.is_empty(), "{left:#?}");
+
+    // The cluster away: an infrastructure failure naming the run and what to do.
+    double.go_away();
+    let away = kt(a.path().to_owned(), args(&["down", "--id", "job-c"]), None).await;
+    assert_eq!(away.code, 3, "{}\n{}", away.stdout, away.stderr);
+    assert!(
+        away.stderr.contains("releasing run job-c")
+            && away
+                .stderr
+                .contains("run `kubetest down --id job-c` again once the cluster answers"),
+        "{}",
+        away.stderr
+    );
 }
 
 const HOURS_3: Duration = Duration::from_secs(3 * 3600);
@@ -287,6 +300,13 @@ async fn gc_releases_only_the_stale_runs_of_its_environment() {
     )
     .await;
     assert_eq!(away.code, 3, "{}\n{}", away.stdout, away.stderr);
+    assert!(
+        away.stderr.contains(
+            "cannot list the namespaces of runs (kubetest.io/run,kubetest.io/environment=shop)"
+        ) && away.stderr.contains("then rerun `kubetest gc`"),
+        "{}",
+        away.stderr
+    );
 }
 
 #[tokio::test]
