@@ -1,5 +1,6 @@
 //! `kubetest gc --older-than D`: on a shared cluster, release this environment's runs whose
-//! state files are lost (cancelled CI jobs), never the run the local state file records.
+//! state files are lost (cancelled CI jobs), never the run the local state file records nor
+//! the one `--id` names.
 
 use crate::cli::GcArgs;
 use crate::config::LoadedConfig;
@@ -25,7 +26,21 @@ pub async fn gc(session: &Session, loaded: &LoadedConfig, args: &GcArgs) -> anyh
             )
         })?
         .unwrap_or_else(|| State::new(&plan.environment));
-    let local = state.run_id.clone();
+    // This machine's runs: the one its state file records, and the one `--id` /
+    // `KUBETEST_RUN_ID` names (a CI job cleaning up before its own `up`).
+    let local: Vec<String> = state
+        .run_id
+        .iter()
+        .cloned()
+        .chain(
+            loaded
+                .config
+                .cluster
+                .run_id
+                .as_deref()
+                .and_then(crate::run_id::sanitize),
+        )
+        .collect();
     let ctx = PhaseCtx {
         plan,
         events: session.events.clone(),
@@ -36,11 +51,6 @@ pub async fn gc(session: &Session, loaded: &LoadedConfig, args: &GcArgs) -> anyh
         older_than: args.older_than,
         dry_run: args.dry_run,
     };
-    run_phase(
-        &ctx,
-        Phase::Teardown,
-        lost_runs::gc(&ctx, req, local.as_deref()),
-    )
-    .await?;
+    run_phase(&ctx, Phase::Teardown, lost_runs::gc(&ctx, req, &local)).await?;
     Ok(())
 }

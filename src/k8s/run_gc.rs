@@ -49,24 +49,20 @@ pub struct Selection {
     pub stale: Vec<RunFound>,
     /// Younger than the limit.
     pub fresh: Vec<RunFound>,
-    /// The run the local state file records: this machine's live run, never released by gc.
-    pub local: Option<RunFound>,
+    /// This machine's runs (the one the local state file records, the `--id` given): never
+    /// released by gc.
+    pub local: Vec<RunFound>,
     /// A namespace without a creationTimestamp: its age is unknown, so it is left.
     pub unknown_age: Vec<RunFound>,
 }
 
-/// Sort `runs` by age at `now` (Unix seconds) against `older_than`; `local` is never stale.
-pub fn select(
-    runs: Vec<RunFound>,
-    now: i64,
-    older_than: Duration,
-    local: Option<&str>,
-) -> Selection {
+/// Sort `runs` by age at `now` (Unix seconds) against `older_than`; a `local` one is never stale.
+pub fn select(runs: Vec<RunFound>, now: i64, older_than: Duration, local: &[String]) -> Selection {
     let limit = i64::try_from(older_than.as_secs()).unwrap_or(i64::MAX);
     let mut out = Selection::default();
     for run in runs {
-        if local == Some(run.id.as_str()) {
-            out.local = Some(run);
+        if local.contains(&run.id) {
+            out.local.push(run);
             continue;
         }
         match run.created {
@@ -90,11 +86,11 @@ pub fn run_ids_in(labels: &BTreeMap<String, String>) -> impl Iterator<Item = &st
 pub fn orphans(
     holders: &BTreeSet<String>,
     with_namespaces: &BTreeSet<String>,
-    local: Option<&str>,
+    local: &[String],
 ) -> Vec<String> {
     holders
         .iter()
-        .filter(|id| !with_namespaces.contains(*id) && local != Some(id.as_str()))
+        .filter(|id| !with_namespaces.contains(*id) && !local.contains(id))
         .cloned()
         .collect()
 }
@@ -332,17 +328,17 @@ mod tests {
             ns("demo-mine", "mine", Some(10)),
             ns("demo-what", "what", None),
         ]);
-        let s = select(runs, 10_000, Duration::from_secs(7200), Some("mine"));
+        let s = select(runs, 10_000, Duration::from_secs(7200), &["mine".into()]);
         let ids = |v: &[RunFound]| v.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&s.stale), ["old"]);
         assert_eq!(ids(&s.fresh), ["new"]);
-        assert_eq!(s.local.map(|r| r.id), Some("mine".into()), "old but local");
+        assert_eq!(ids(&s.local), ["mine"], "old but local");
         assert_eq!(ids(&s.unknown_age), ["what"]);
         let exactly = select(
             group_runs(&[ns("d", "x", Some(2_800))]),
             10_000,
             Duration::from_secs(7200),
-            None,
+            &[],
         );
         assert_eq!(exactly.fresh.len(), 1, "exactly the limit is not older");
     }
@@ -362,6 +358,6 @@ mod tests {
         let holders: BTreeSet<String> = run_ids_in(&labels).map(str::to_owned).collect();
         assert_eq!(holders.len(), 3);
         let with_ns = BTreeSet::from(["a".to_owned()]);
-        assert_eq!(orphans(&holders, &with_ns, Some("mine")), ["gone"]);
+        assert_eq!(orphans(&holders, &with_ns, &["mine".into()]), ["gone"]);
     }
 }

@@ -83,7 +83,7 @@ fn now_unix() -> i64 {
 
 /// `gc`: release this environment's runs older than the limit; never the local run, never a
 /// run of unknown age. A dry run reports each stale run as a skipped task naming what would go.
-pub async fn gc(ctx: &PhaseCtx, req: GcRequest, local: Option<&str>) -> anyhow::Result<Outcome> {
+pub async fn gc(ctx: &PhaseCtx, req: GcRequest, local: &[String]) -> anyhow::Result<Outcome> {
     let env = ctx.plan.environment.as_str();
     let unreachable = |e: String| {
         anyhow::anyhow!(
@@ -97,11 +97,11 @@ pub async fn gc(ctx: &PhaseCtx, req: GcRequest, local: Option<&str>) -> anyhow::
     let now = now_unix();
     let sel = run_gc::select(mine, now, req.older_than, local);
     let limit = humantime::format_duration(req.older_than);
-    if let Some(run) = &sel.local {
+    for run in &sel.local {
         ctx.events.note(
             Some(Phase::Teardown),
             format!(
-                "run {} is the one the local state file records (age {}): left; `kubetest down` removes it",
+                "run {} is this machine's (the local state file records it, or --id/KUBETEST_RUN_ID names it; age {}): left; `kubetest down` removes it",
                 run.id,
                 age(now, run)
             ),
@@ -204,7 +204,7 @@ async fn report_orphans(
     ctx: &PhaseCtx,
     client: &kube::Client,
     kinds: &[ApiResource],
-    local: Option<&str>,
+    local: &[String],
 ) {
     let found = async {
         let everywhere = run_gc::list_runs(client, None).await?;

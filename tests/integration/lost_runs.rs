@@ -251,6 +251,21 @@ async fn gc_releases_only_the_stale_runs_of_its_environment() {
         "{warnings:#?}"
     );
 
+    // The run `--id` names is this machine's too (a CI job cleaning up before its own `up`).
+    let own = kt(
+        here.path().to_owned(),
+        args(&["gc", "--older-than", "2h", "--dry-run", "--id", "job-old"]),
+        None,
+    )
+    .await;
+    assert_eq!(own.code, 0, "{}\n{}", own.stdout, own.stderr);
+    assert!(task(&own, "run job-").is_none(), "{}", own.stdout);
+    assert!(
+        own.stdout.contains("run job-old is this machine's"),
+        "{}",
+        own.stdout
+    );
+
     let gc = kt(
         here.path().to_owned(),
         args(&["gc", "--older-than", "2h"]),
