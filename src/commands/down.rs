@@ -60,6 +60,8 @@ pub async fn down(session: &Session, loaded: &LoadedConfig, args: &DownArgs) -> 
     // objects are found by label through the API.
     let lost = match ctx.state.snapshot().run_id {
         Some(_) => None,
+        // No cluster: no run on one.
+        None if ctx.plan.cluster.provider == Provider::None => None,
         None => loaded
             .config
             .cluster

@@ -2,6 +2,7 @@
 //! through the API, released as `down` releases a recorded run (src/k8s/run_gc.rs).
 
 use super::PhaseCtx;
+use crate::config::Provider;
 use crate::events::{Outcome, Phase};
 use crate::k8s::client::{connect, ClusterAccess};
 use crate::k8s::run_gc::{self, RunFound};
@@ -12,11 +13,39 @@ fn access(ctx: &PhaseCtx) -> ClusterAccess {
     ClusterAccess::from_state_or_plan(&ctx.state.snapshot(), &ctx.plan.cluster)
 }
 
-/// `down --id ID` with no recorded run: release run `id` by its labels.
+/// How long `down --id` waits for a kind cluster to answer before deciding it is gone.
+const KIND_PROBE_LIMIT: Duration = Duration::from_secs(10);
+
+/// `down --id ID` with no recorded run: release run `id` by its labels. On a kind cluster that
+/// does not answer (deleted with its runs, or never made) there is nothing to release: a note,
+/// not a failure. A shared (`provider: existing`) cluster that does not answer is an error.
 pub async fn release_by_id(ctx: &PhaseCtx, id: &str) -> anyhow::Result<()> {
     let task = ctx
         .events
         .task(Phase::Teardown, format!("run {id} (found by label)"));
+    if ctx.plan.cluster.provider == Provider::Kind {
+        let probe = async {
+            let client = connect(&access(ctx)).await.map_err(|e| format!("{e:#}"))?;
+            client
+                .apiserver_version()
+                .await
+                .map(|_| ())
+                .map_err(|e| crate::k8s::apply::server_message(&e))
+        };
+        let answered = tokio::time::timeout(KIND_PROBE_LIMIT, probe)
+            .await
+            .unwrap_or_else(|_| Err("no answer within 10s".into()));
+        if let Err(why) = answered {
+            task.finish(
+                Outcome::Skipped,
+                Some(format!(
+                    "kind cluster {} does not answer ({why}): nothing of run {id} to release",
+                    ctx.plan.cluster.name
+                )),
+            );
+            return Ok(());
+        }
+    }
     let result = async {
         let client = connect(&access(ctx)).await.map_err(|e| format!("{e:#}"))?;
         let kinds = run_gc::cluster_scoped_kinds(&client).await?;

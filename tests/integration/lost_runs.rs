@@ -333,3 +333,30 @@ async fn gc_needs_a_duration() {
         assert_eq!(r.code, 2, "{a:?}: {}", r.stderr);
     }
 }
+
+/// On kind, a cluster that does not answer holds no run: `down --id` says so and succeeds.
+#[tokio::test]
+async fn down_id_on_a_kind_cluster_that_is_gone_releases_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("kubetest.yaml"),
+        "name: gone\ncluster: { provider: kind }\n",
+    )
+    .unwrap();
+    let r = kt(
+        tmp.path().to_owned(),
+        args(&["down", "--id", "job-k"]),
+        None,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let t = task(&r, "run job-k (found by label)").expect("the run is looked for");
+    assert_eq!(t["outcome"], "skipped", "{t}");
+    assert!(
+        t["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("kind cluster gone does not answer"),
+        "{t}"
+    );
+}
