@@ -275,26 +275,6 @@ pub async fn release(
     })
 }
 
-/// The namespace names of run `id` (for a dry run).
-pub async fn namespaces_of(client: &kube::Client, id: &str) -> Result<Vec<String>, String> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let selector = format!("{RUN_LABEL}={id}");
-    let list = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot list the namespaces of run {id}: {}",
-                server_message(&e)
-            )
-        })?;
-    Ok(list
-        .items
-        .into_iter()
-        .filter_map(|n| n.metadata.name)
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
