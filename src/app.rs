@@ -243,6 +243,7 @@ async fn dispatch(
         }
         Command::Run(a) => commands::run::run(session, &loaded, a).await,
         Command::Down(a) => commands::down::down(session, &loaded, a).await,
+        Command::Gc(a) => commands::gc::gc(session, &loaded, a).await,
         Command::Doctor(_)
         | Command::Completions { .. }
         | Command::Status
@@ -296,6 +297,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Up(_) => "up",
         Command::Run(_) => "run",
         Command::Down(_) => "down",
+        Command::Gc(_) => "gc",
         Command::Doctor(_) => "doctor",
         Command::Status => "status",
         Command::Logs(_) => "logs",

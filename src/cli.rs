@@ -12,7 +12,8 @@ Typical use:
   kubetest up        # build images, create the kind cluster, start dependencies, deploy, wait ready
   kubetest run       # run the scenarios; exit code 1 if any fails (`--list` shows them)
   kubetest validate  # check config, scenarios and manifests; no engine or cluster needed
-  kubetest down      # remove exactly what `up` made
+  kubetest down      # remove exactly what `up` made (`--id ID`: a run whose state is lost)
+  kubetest gc --older-than 2h   # shared cluster: release runs of cancelled CI jobs
   kubetest doctor    # say what is wrong with the engine, podman machine or kind, and how to fix it
   kubetest status    # is everything `up` made still there and working? (exit 3 if not)
   kubetest logs      # the dependency containers' logs; `deployment/NAME` for pods
@@ -95,7 +96,7 @@ pub enum Command {
     Run(RunArgs),
     /// Tear down exactly what `up` created; safe to run twice or after a crash.
     #[command(
-        after_help = "Example:\n  kubetest down\n  kubetest down --images --cluster  # also built images, and the cluster even if reused"
+        after_help = "Example:\n  kubetest down\n  kubetest down --images --cluster  # also built images, and the cluster even if reused\n  kubetest down --id gh-9876-1-e2e  # shared cluster: a run whose state file is lost (found by label)"
     )]
     Down(DownArgs),
     /// Diagnose the container engine, podman machine, kind and cluster; or explain an error.
@@ -128,6 +129,11 @@ pub enum Command {
         after_help = "Lists every error as file:line:col; exit 0 when all is valid, 2 otherwise.\n\nExample:\n  kubetest validate                       # in CI, before `kubetest up`\n  kubetest validate -f examples/quickstart/kubetest.yaml"
     )]
     Validate,
+    /// On a shared cluster, release the runs whose namespaces are older than a limit (lost CI jobs).
+    #[command(
+        after_help = "Finds this environment's runs by their namespaces' labels (kubetest.io/run,\nkubetest.io/environment); a run's age is its newest namespace's. Each stale run is released\nas its `down` would: namespaces deleted, its own cluster-scoped objects deleted, its label\nremoved from shared ones (deleted with the last run's). The run the local state file records\nis never touched. Runs that hold shared objects but have no namespace are reported; release\nthem with `kubetest down --id ID`.\n\nExample:\n  kubetest gc --older-than 2h --dry-run   # what would go\n  kubetest gc --older-than 2h             # in a scheduled CI job"
+    )]
+    Gc(GcArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  kubetest completions bash > ~/.local/share/bash-completion/completions/kubetest\n  kubetest completions zsh > \"${fpath[1]}/_kubetest\""
@@ -261,6 +267,16 @@ pub struct DownArgs {
     pub cluster: bool,
 }
 
+#[derive(Debug, Args, Clone)]
+pub struct GcArgs {
+    /// Release runs whose newest namespace is older than this, e.g. `2h`, `90m`, `1d`.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub older_than: std::time::Duration,
+    /// Report what would be released; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 #[derive(Debug, Args, Default, Clone)]
 pub struct DoctorArgs {
     /// Classify an error message (`-` reads standard input) instead of running the checks.
@@ -335,6 +351,7 @@ pub fn command() -> clap::Command {
                 .help("The cluster target `up` used (default: the one the state file records)"),
         )
     });
+    let cmd = hide(cmd, "gc", &["engine"]);
     hide(cmd, "report", &["engine", "cluster_target"])
 }
 

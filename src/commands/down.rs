@@ -56,10 +56,24 @@ pub async fn down(session: &Session, loaded: &LoadedConfig, args: &DownArgs) -> 
         state: Recorder::new(store, state),
         cancel: session.cancel.clone(),
     };
+    // `down --id ID` where no state records a run (a CI job's lost workspace): the run's
+    // objects are found by label through the API.
+    let lost = match ctx.state.snapshot().run_id {
+        Some(_) => None,
+        // No cluster: no run on one.
+        None if ctx.plan.cluster.provider == Provider::None => None,
+        None => loaded
+            .config
+            .cluster
+            .run_id
+            .as_deref()
+            .and_then(crate::run_id::sanitize),
+    };
     let opts = TeardownOptions {
         images: args.images,
         cluster: args.cluster,
         by_labels,
+        released_by_id: lost.is_some(),
     };
     // `collect:` before anything is removed; a failed copy does not keep the rest running.
     let collected = if by_labels || ctx.state.snapshot().is_empty() {
@@ -84,7 +98,13 @@ pub async fn down(session: &Session, loaded: &LoadedConfig, args: &DownArgs) -> 
             }
         }
     };
-    run_phase(&ctx, Phase::Teardown, teardown::run(&ctx, opts)).await?;
+    let teardown = async {
+        if let Some(id) = &lost {
+            crate::phases::lost_runs::release_by_id(&ctx, id).await?;
+        }
+        teardown::run(&ctx, opts).await
+    };
+    run_phase(&ctx, Phase::Teardown, teardown).await?;
     if let Some(e) = collected.as_ref().and_then(crate::collect::failure) {
         return Err(e.into());
     }

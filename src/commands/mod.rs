@@ -2,6 +2,7 @@
 
 pub mod doctor;
 pub mod down;
+pub mod gc;
 pub mod init;
 pub mod logs;
 pub mod report;

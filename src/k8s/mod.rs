@@ -16,6 +16,7 @@ pub mod namespaces;
 pub mod outage;
 pub mod ready;
 pub mod run_cluster;
+pub mod run_gc;
 pub mod run_refs;
 pub mod run_scope;
 pub mod wait;

@@ -165,6 +165,24 @@ pub fn make_own(m: &mut Manifest, id: &str) -> Owned {
     }
 }
 
+/// Label the run's Namespace objects (those carrying [`RUN_LABEL`]) with their environment
+/// (`kubetest.io/environment`, as scenario namespaces are), so `kubetest gc` of one project
+/// finds its own runs and never another project's on the same cluster.
+pub fn label_environment(objects: &mut [Manifest], environment: &str) {
+    for m in objects.iter_mut() {
+        let is_run_namespace = m.api_version() == "v1"
+            && m.kind() == "Namespace"
+            && m.object
+                .metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(RUN_LABEL));
+        if is_run_namespace {
+            label(m, crate::scenario::cluster::ENVIRONMENT_LABEL, environment);
+        }
+    }
+}
+
 fn label(m: &mut Manifest, key: &str, value: &str) {
     m.object
         .metadata
@@ -277,7 +295,19 @@ mod tests {
             manifest("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: kube-system}\n"),
             manifest("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: reader}\n"),
         ];
-        let extra = isolate(&mut objects, "r7", "demo-r7").made;
+        let mut extra = isolate(&mut objects, "r7", "demo-r7").made;
+        label_environment(&mut extra, "shop");
+        label_environment(&mut objects, "shop");
+        let env_of = |m: &Manifest| {
+            m.object
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(crate::scenario::cluster::ENVIRONMENT_LABEL).cloned())
+        };
+        assert_eq!(env_of(&objects[0]).as_deref(), Some("shop"));
+        assert_eq!(env_of(&extra[0]).as_deref(), Some("shop"));
+        assert_eq!(env_of(&objects[1]), None, "only the run's namespaces");
         assert_eq!(objects[0].name(), "shop-r7");
         assert_eq!(
             objects[0].object.metadata.labels.as_ref().unwrap()[RUN_LABEL],

@@ -66,6 +66,7 @@ pub async fn run(ctx: &PhaseCtx) -> anyhow::Result<Outcome> {
     if let Some(id) = run_id {
         let iso = run_scope::isolate(&mut objects, id, &plan.deploy.namespace);
         objects.splice(0..0, iso.made);
+        run_scope::label_environment(&mut objects, &plan.environment);
         // Recorded before anything is applied, so `down` finds this run's namespaces even
         // after a failed apply, and `run` maps scenarios' namespaces.
         ctx.state.update(|s| {

@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod deps;
 pub mod load;
 pub mod load_registry;
+pub mod lost_runs;
 pub mod preflight;
 pub mod ready;
 pub mod setup;

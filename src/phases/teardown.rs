@@ -22,6 +22,8 @@ pub struct TeardownOptions {
     /// The state file could not be used: look for the environment's containers and networks
     /// by label even when the config names no dependencies.
     pub by_labels: bool,
+    /// `down --id ID` released a run no state file records (src/phases/lost_runs.rs).
+    pub released_by_id: bool,
 }
 
 pub async fn run(ctx: &PhaseCtx, opts: TeardownOptions) -> anyhow::Result<Outcome> {
@@ -60,7 +62,7 @@ pub async fn run(ctx: &PhaseCtx, opts: TeardownOptions) -> anyhow::Result<Outcom
     if let Some(rec) = &state.cluster {
         delete_cluster(ctx, rec, opts).await?;
     }
-    if state.is_empty() && removed == 0 {
+    if state.is_empty() && removed == 0 && !opts.released_by_id {
         ctx.events
             .note(Some(Phase::Teardown), "nothing recorded: nothing to remove");
         return Ok(Outcome::Skipped);

@@ -8,6 +8,7 @@ fn every_command_help_has_purpose_and_example() {
         "up",
         "run",
         "down",
+        "gc",
         "doctor",
         "status",
         "logs",

@@ -28,6 +28,7 @@ mod k8s_support;
 mod kind;
 mod load;
 mod local_registry;
+mod lost_runs;
 mod registry;
 mod registry_support;
 mod report_html;

@@ -148,7 +148,7 @@ pub(crate) fn ns(double: &ApiDouble, name: &str) -> Option<Value> {
     double.get("", "namespaces", None, name)
 }
 
-fn check_up(double: &ApiDouble, id: &str) {
+pub(crate) fn check_up(double: &ApiDouble, id: &str) {
     let (demo_ns, cache_ns) = (format!("demo-{id}"), format!("cache-{id}"));
     let demo = ns(double, &demo_ns).unwrap_or_else(|| panic!("{demo_ns}"));
     assert_eq!(demo["metadata"]["labels"]["kubetest.io/run"], id);
@@ -209,8 +209,8 @@ fn check_up(double: &ApiDouble, id: &str) {
 }
 
 pub(crate) const RBAC: &str = "rbac.authorization.k8s.io";
-const ADMISSION: &str = "admissionregistration.k8s.io";
-const CRDS: (&str, &str) = ("apiextensions.k8s.io", "customresourcedefinitions");
+pub(crate) const ADMISSION: &str = "admissionregistration.k8s.io";
+pub(crate) const CRDS: (&str, &str) = ("apiextensions.k8s.io", "customresourcedefinitions");
 
 /// The `run.kubetest.io/<id>` labels on a shared cluster-scoped object.
 pub(crate) fn run_labels(obj: &Value) -> Vec<String> {

@@ -169,6 +169,39 @@ impl ApiDouble {
         self.shared.lock().get(group, plural, namespace, name)
     }
 
+    /// Make a stored object look created `age` ago. The API server sets
+    /// `metadata.creationTimestamp` itself when it creates an object and never changes it
+    /// ("Populated by the system. Read-only.", ObjectMeta in
+    /// kubernetes.io/docs/reference/kubernetes-api/common-definitions/object-meta/), so a test of
+    /// age-based cleanup stands in for the time that passed; no watch event, no new
+    /// resourceVersion, as nothing a client could see changed but the clock.
+    pub fn age_object(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: Option<&str>,
+        name: &str,
+        age: Duration,
+    ) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let created = time::format_unix(now - age.as_secs() as i64);
+        let key = (
+            group.to_owned(),
+            plural.to_owned(),
+            namespace.map(str::to_owned),
+            name.to_owned(),
+        );
+        let mut store = self.shared.lock();
+        let obj = store
+            .objects
+            .get_mut(&key)
+            .unwrap_or_else(|| panic!("no {plural} {name} to age"));
+        obj["metadata"]["creationTimestamp"] = serde_json::json!(created);
+    }
+
     /// Every stored object, of every resource.
     pub fn objects(&self) -> Vec<Value> {
         self.shared.lock().objects.values().cloned().collect()
