@@ -183,12 +183,7 @@ steps:
     let r = running.await.unwrap();
     assert_eq!(r.code, 1, "{}\n{:#?}", r.stderr, steps(&r));
     assert_eq!(step(&r, "web ready")["outcome"], "ok");
-    let warned: Vec<&str> = r
-        .events
-        .iter()
-        .filter(|e| e["event"] == "warning")
-        .filter_map(|e| e["message"].as_str())
-        .collect();
+    let warned: Vec<&str> = r.texts("warning", "message");
     assert!(
         warned
             .iter()

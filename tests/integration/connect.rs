@@ -425,12 +425,7 @@ fn up_connects_before_deploy_and_down_detaches_through_the_cli() {
             "{}",
             te.name
         );
-        let order: Vec<&str> = up
-            .events
-            .iter()
-            .filter(|e| e["event"] == "phase_started")
-            .filter_map(|e| e["phase"].as_str())
-            .collect();
+        let order: Vec<&str> = up.texts("phase_started", "phase");
         let at = |p: &str| order.iter().position(|x| *x == p).unwrap();
         assert!(
             at("deps") < at("connect") && at("connect") < at("deploy"),

@@ -100,12 +100,7 @@ async fn down_id_releases_a_run_whose_state_file_is_lost() {
         "{detail}"
     );
     // Each released object is logged with what happened to it.
-    let logs: Vec<&str> = down
-        .events
-        .iter()
-        .filter(|e| e["event"] == "task_log")
-        .filter_map(|e| e["line"].as_str())
-        .collect();
+    let logs: Vec<&str> = down.texts("task_log", "line");
     assert!(
         logs.contains(&"ClusterRole widget-reader: label removed; 1 other run(s) still use it"),
         "{logs:#?}"
@@ -238,12 +233,7 @@ async fn gc_releases_only_the_stale_runs_of_its_environment() {
             "{id} is not gc's"
         );
     }
-    let warnings: Vec<&str> = dry
-        .events
-        .iter()
-        .filter(|e| e["event"] == "warning")
-        .filter_map(|e| e["message"].as_str())
-        .collect();
+    let warnings: Vec<&str> = dry.texts("warning", "message");
     assert!(
         warnings.iter().any(|w| w.starts_with(
             "run(s) job-ghost hold labels on shared cluster-scoped objects but have no namespace"

@@ -78,12 +78,7 @@ async fn setup_runs_after_ready_once_and_again_when_asked_or_changed() {
         first.task_outcomes("setup"),
         [("setup".to_owned(), "ok".to_owned())]
     );
-    let steps: Vec<&str> = first
-        .events
-        .iter()
-        .filter(|e| e["event"] == "step_finished")
-        .filter_map(|e| e["step"].as_str())
-        .collect();
+    let steps: Vec<&str> = first.texts("step_finished", "step");
     assert_eq!(steps, ["seed the catalog", "the app is ready"]);
     assert_eq!(seeded_lines(dir), 1);
 

@@ -111,6 +111,16 @@ impl Run {
             .collect()
     }
 
+    /// The text field `field` of every event of `kind` (`("warning", "message")`,
+    /// `("task_log", "line")`), in order.
+    pub fn texts(&self, kind: &str, field: &str) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter(|e| e["event"] == kind)
+            .filter_map(|e| e[field].as_str())
+            .collect()
+    }
+
     pub fn phase_outcome(&self, phase: &str) -> Option<String> {
         self.events
             .iter()
