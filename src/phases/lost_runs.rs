@@ -23,9 +23,10 @@ pub async fn release_by_id(ctx: &PhaseCtx, id: &str) -> anyhow::Result<()> {
     let task = ctx
         .events
         .task(Phase::Teardown, format!("run {id} (found by label)"));
+    let client = connect(&access(ctx)).await.map_err(|e| format!("{e:#}"));
     if ctx.plan.cluster.provider == Provider::Kind {
         let probe = async {
-            let client = connect(&access(ctx)).await.map_err(|e| format!("{e:#}"))?;
+            let client = client.as_ref().map_err(Clone::clone)?;
             client
                 .apiserver_version()
                 .await
@@ -47,7 +48,7 @@ pub async fn release_by_id(ctx: &PhaseCtx, id: &str) -> anyhow::Result<()> {
         }
     }
     let result = async {
-        let client = connect(&access(ctx)).await.map_err(|e| format!("{e:#}"))?;
+        let client = client?;
         let kinds = run_gc::cluster_scoped_kinds(&client).await?;
         run_gc::release(&client, &kinds, id).await
     }
