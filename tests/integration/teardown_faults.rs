@@ -40,6 +40,17 @@ fn chain_environment(engine: &TestEngine, env: &str) -> tempfile::TempDir {
     tmp
 }
 
+/// The chain environment `<tag>-<engine>` after one whole `up` (which builds its image), and
+/// how long that `up` took.
+fn chain_up(engine: &TestEngine, tag: &str) -> (String, tempfile::TempDir, u64) {
+    let env = unique(&format!("{tag}-{}", engine.name));
+    let tmp = chain_environment(engine, &env);
+    let started = Instant::now();
+    let full = Run::new(engine.kubetest(tmp.path()).args(["up", "--output", "json"]));
+    assert_eq!(full.code, 0, "{}: {}", engine.name, full.stderr);
+    (env, tmp, started.elapsed().as_millis() as u64)
+}
+
 fn down(engine: &TestEngine, dir: &Path, extra: &[&str]) -> Run {
     Run::new(
         engine
@@ -52,14 +63,9 @@ fn down(engine: &TestEngine, dir: &Path, extra: &[&str]) -> Run {
 #[test]
 fn sigkill_at_random_points_of_up_then_down_leaves_nothing() {
     for engine in engines() {
-        let env = unique(&format!("kill-{}", engine.name));
-        let tmp = chain_environment(&engine, &env);
-        let dir = tmp.path();
         // One whole `up` first: builds the image and says how long an `up` takes here.
-        let started = Instant::now();
-        let full = Run::new(engine.kubetest(dir).args(["up", "--output", "json"]));
-        assert_eq!(full.code, 0, "{}: {}", engine.name, full.stderr);
-        let full_ms = started.elapsed().as_millis() as u64;
+        let (env, tmp, full_ms) = chain_up(&engine, "kill");
+        let dir = tmp.path();
         assert_eq!(down(&engine, dir, &[]).code, 0);
 
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ engine.name.len() as u64);
@@ -143,11 +149,8 @@ fn abandoned_create(engine: &TestEngine, name: &str, image: &str, env: &str) {
 fn a_create_that_outlives_a_killed_up_is_removed_by_down() {
     const ROUNDS: usize = 6;
     for engine in engines() {
-        let env = unique(&format!("inflight-{}", engine.name));
-        let tmp = chain_environment(&engine, &env);
+        let (env, tmp, _) = chain_up(&engine, "inflight");
         let dir = tmp.path();
-        let full = Run::new(engine.kubetest(dir).args(["up", "--output", "json"]));
-        assert_eq!(full.code, 0, "{}: {}", engine.name, full.stderr);
         let state_path = dir.join(".kubetest/state.json");
         let after_up: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
@@ -220,11 +223,8 @@ fn a_create_that_outlives_a_killed_up_is_removed_by_down() {
 fn up_after_a_killed_up_settles_the_create_it_left_running() {
     const ROUNDS: usize = 4;
     for engine in engines() {
-        let env = unique(&format!("inflight-up-{}", engine.name));
-        let tmp = chain_environment(&engine, &env);
+        let (env, tmp, _) = chain_up(&engine, "inflight-up");
         let dir = tmp.path();
-        let full = Run::new(engine.kubetest(dir).args(["up", "--output", "json"]));
-        assert_eq!(full.code, 0, "{}: {}", engine.name, full.stderr);
         let name = format!("kubetest-{env}-web");
         let image = format!("localhost/kt-kill-bb-{}:1", engine.name);
         for round in 0..ROUNDS {
